@@ -1,0 +1,147 @@
+"""The provider contract: what every adapter knows and does.
+
+An adapter is two pure halves and nothing else:
+
+* request building: which request asks a feed for today's matches, its live
+  matches, or one match by the provider's id (for matches that drop out of
+  live lists);
+* normalization: a raw response in, canonical ``MatchObservation`` values out.
+
+Sending requests (httpx, retries, budgets) is ``providers.http``'s job;
+storing observations is the pipeline's. This module and every adapter
+module import no httpx, psycopg, redis or sanic.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal
+
+import orjson
+
+from livescore.model import MatchObservation
+from providers.errors import PayloadError, ProviderError
+
+Purpose = Literal["today", "live", "match"]
+
+FEED_KINDS: tuple[str, ...] = ("football-data", "api-football", "espn", "thesportsdb", "fixture")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """One configured feed (a row of the feeds table, as plain data).
+
+    ``priority``: lower numbers are trusted first (1 beats 10).
+    ``secret_env``: the environment variable holding the API key; the secret
+    itself is never stored.
+    """
+
+    name: str
+    kind: str
+    base_url: str | None = None
+    secret_env: str | None = None
+    priority: int = 100
+    competitions: tuple[str, ...] = ()
+    poll_live_s: float = 15.0
+    poll_idle_s: float = 600.0
+    budget_per_minute: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """A request an adapter wants sent. ``path`` is joined to the feed's base URL."""
+
+    purpose: Purpose
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    #: For ``purpose="match"``: the provider's id of the match asked for.
+    provider_match_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """One provider response exactly as received: the unit of recording and replay."""
+
+    feed: str
+    kind: str
+    purpose: Purpose
+    method: str
+    url: str
+    params: dict[str, str]
+    status: int
+    headers: dict[str, str]
+    body: str
+    fetched_at: datetime
+    provider_match_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class Adapter(ABC):
+    """Base class of the four feed adapters (and the fixture provider's)."""
+
+    #: The feed kind this adapter serves (``--kind`` of ``providers add``).
+    kind: ClassVar[str]
+    #: The provider's public API root.
+    default_base_url: ClassVar[str]
+    #: Requests per minute allowed on the provider's free tier, if known.
+    default_budget_per_minute: ClassVar[int | None] = None
+    #: Header that carries the secret, or None when the key goes in the URL/params.
+    auth_header: ClassVar[str | None] = None
+    #: The sport this feed covers.
+    sport: ClassVar[str] = "football"
+
+    def __init__(self, feed: FeedConfig) -> None:
+        self.feed = feed
+
+    @property
+    def base_url(self) -> str:
+        return (self.feed.base_url or self.default_base_url).rstrip("/")
+
+    # -- request building (pure) -------------------------------------------------
+    @abstractmethod
+    def today_request(self, day: date) -> RequestSpec:
+        """The request listing every match of ``day`` (UTC)."""
+
+    def live_request(self) -> RequestSpec | None:
+        """The request listing live matches only, or None if the feed has none."""
+        return None
+
+    @abstractmethod
+    def match_request(self, provider_match_id: str) -> RequestSpec:
+        """The request for one match by the provider's id."""
+
+    def auth(self, secret: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        """Headers and query params that carry ``secret`` (never recorded)."""
+        if secret and self.auth_header:
+            return {self.auth_header: secret}, {}
+        return {}, {}
+
+    # -- normalization (pure) ----------------------------------------------------
+    def parse(self, response: RawResponse) -> list[MatchObservation]:
+        """Turn one response into observations.
+
+        Raises ``PayloadError`` (naming the provider and field path) for
+        anything malformed; never anything else.
+        """
+        try:
+            payload = response.json()
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(self.kind, "$", f"body is not JSON ({exc})") from exc
+        try:
+            return self._parse(payload, response)
+        except ProviderError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # A bug-shaped failure still must not escape as a bare exception:
+            # the caller gets a PayloadError and the process keeps serving.
+            raise PayloadError(self.kind, "$", f"{type(exc).__name__}: {exc}") from exc
+
+    @abstractmethod
+    def _parse(self, payload: Any, response: RawResponse) -> list[MatchObservation]:
+        """Adapter-specific normalization of a decoded payload."""
