@@ -1,0 +1,105 @@
+"""Per-feed request budgets and body hashes shared by every worker, in Redis.
+
+``RedisBudget`` implements ``providers.http.RequestBudget``: a sliding
+one-minute window per feed kept in a sorted set at ``{prefix}:budget:{feed}``
+(one member per request taken, scored by Redis server time in milliseconds).
+Taking a slot is one Lua script, so concurrent workers never overspend: it
+drops members older than the window, counts the rest and either adds one
+(returns 0) or returns the milliseconds until the oldest leaves the window.
+Server time (``TIME``) is used so workers with skewed clocks agree.
+
+``RedisBodyHashCache`` implements ``providers.http.BodyHashCache`` with one
+string key per feed and request (``{prefix}:bodyhash:{feed}:{request}``),
+expiring after a day so stale requests do not accumulate.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from livescore.keys import Keys
+
+# KEYS[1] budget key; ARGV: window ms, limit, unique member suffix.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] == nil then
+  return window
+end
+local wait = tonumber(oldest[2]) + window - now
+if wait < 1 then
+  wait = 1
+end
+return wait
+"""
+
+# KEYS[1] budget key; ARGV: window ms, limit. Read-only: slots left now.
+_REMAINING = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local used = redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+local left = tonumber(ARGV[2]) - used
+if left < 0 then
+  left = 0
+end
+return left
+"""
+
+
+class RedisBudget:
+    """``RequestBudget`` shared by every process using the same Redis and prefix."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, window_s: float = 60.0) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._window_ms = max(int(window_s * 1000), 1)
+        self._acquire: Any = redis.register_script(_ACQUIRE)
+        self._remaining: Any = redis.register_script(_REMAINING)
+
+    async def acquire(self, feed: str, per_minute: int) -> float:
+        """0.0 when a request slot was taken, else seconds until one frees up."""
+        waited = await self._acquire(
+            keys=[self._keys.budget(feed)],
+            args=[self._window_ms, per_minute, secrets.token_hex(6)],
+        )
+        return int(waited) / 1000.0
+
+    async def remaining(self, feed: str, per_minute: int) -> int:
+        left = await self._remaining(
+            keys=[self._keys.budget(feed)], args=[self._window_ms, per_minute]
+        )
+        return int(left)
+
+
+class RedisBodyHashCache:
+    """``BodyHashCache`` shared by every worker, so a body parsed by one is skipped by all."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, ttl_s: int = 86400) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl_s = ttl_s
+
+    async def get(self, feed: str, request: str) -> str | None:
+        value = await self._redis.get(self._keys.body_hash(feed, request))
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def set(self, feed: str, request: str, body_hash: str) -> None:
+        await self._redis.set(self._keys.body_hash(feed, request), body_hash, ex=self._ttl_s)
+
+    async def delete(self, feed: str, request: str) -> None:
+        await self._redis.delete(self._keys.body_hash(feed, request))
