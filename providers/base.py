@@ -122,6 +122,16 @@ class Adapter(ABC):
             return {self.auth_header: secret}, {}
         return {}, {}
 
+    def url_path(self, spec: RequestSpec, secret: str | None) -> str:
+        """The path actually sent for ``spec``.
+
+        Most feeds carry the secret in ``auth()`` headers/params and send
+        ``spec.path`` unchanged. Feeds with the key inside the path
+        (TheSportsDB v1: ``/api/v1/json/{key}/...``) override this. The result
+        may contain the secret: send it, but record ``spec.path``.
+        """
+        return spec.path
+
     # -- normalization (pure) ----------------------------------------------------
     def parse(self, response: RawResponse) -> list[MatchObservation]:
         """Turn one response into observations.
