@@ -16,7 +16,9 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/livescore demo
+	$(BIN)/livescore db migrate
+	$(BIN)/livescore db seed
+	$(BIN)/livescore db status
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

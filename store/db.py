@@ -1,0 +1,67 @@
+"""Connections: the async pool every process opens once, and short-lived
+admin connections for the CLI and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from livescore.errors import StoreError
+
+Conn = psycopg.AsyncConnection[DictRow]
+Pool = AsyncConnectionPool[Conn]
+
+#: The NOTIFY channel the write path signals on commit; the relay LISTENs.
+CHANGES_CHANNEL = "livescore_changes"
+
+
+async def open_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, name: str = "livescore"
+) -> Pool:
+    """Open a pool of dict-row connections, checked before each use so a
+    PostgreSQL restart is invisible to callers (STACK-NOTES)."""
+    pool: Pool = AsyncConnectionPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        check=AsyncConnectionPool.check_connection,
+        connection_class=psycopg.AsyncConnection[DictRow],
+    )
+    try:
+        await pool.open(wait=True, timeout=15)
+    except Exception as exc:
+        await pool.close()
+        raise StoreError(
+            f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}; "
+            "check DATABASE_URL (or unset it for the embedded server)"
+        ) from exc
+    return pool
+
+
+async def connect(dsn: str, **kwargs: Any) -> Conn:
+    """One autocommit dict-row connection (CLI commands, LISTEN)."""
+    try:
+        conn: Conn = await psycopg.AsyncConnection.connect(
+            dsn, autocommit=True, row_factory=dict_row, **kwargs
+        )
+    except psycopg.OperationalError as exc:
+        raise StoreError(
+            f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}; check DATABASE_URL"
+        ) from exc
+    return conn
+
+
+def redact(dsn: str) -> str:
+    """A DSN with its password hidden, for messages and logs."""
+    if "://" not in dsn or "@" not in dsn:
+        return dsn
+    scheme, rest = dsn.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else dsn

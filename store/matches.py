@@ -1,0 +1,121 @@
+"""Match reads and creation. Every later change goes through
+``store.writes.apply_change``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from livescore.errors import InvalidChange, NotFound
+from livescore.model import MatchStatus
+from store.db import Conn
+from store.shapes import MATCH_SELECT, match_json
+
+
+@dataclass(frozen=True, slots=True)
+class NewMatch:
+    home_team_id: int
+    away_team_id: int
+    start_time: datetime
+    sport: str = "football"
+    competition_id: int | None = None
+    end_time: datetime | None = None
+    status: MatchStatus = MatchStatus.SCHEDULED
+
+
+@dataclass(frozen=True, slots=True)
+class MatchFilter:
+    statuses: tuple[MatchStatus, ...] = ()
+    competition_id: int | None = None
+    team_id: int | None = None
+    day: date | None = None
+
+
+async def create_match(conn: Conn, new: NewMatch) -> dict[str, Any]:
+    """Insert a match (seq 0, no change-log row) and return its public JSON."""
+    if new.home_team_id == new.away_team_id:
+        raise InvalidChange("a match needs two different teams")
+    if new.end_time is not None and new.end_time <= new.start_time:
+        raise InvalidChange("endTime must be after startTime")
+    cur = await conn.execute(
+        """INSERT INTO matches (sport, competition_id, home_team_id, away_team_id,
+                                start_time, end_time, status)
+           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        (
+            new.sport,
+            new.competition_id,
+            new.home_team_id,
+            new.away_team_id,
+            new.start_time,
+            new.end_time,
+            new.status.value,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return await get_match(conn, int(row["id"]))
+
+
+async def get_match(conn: Conn, match_id: int) -> dict[str, Any]:
+    """One match's public JSON; NotFound if there is none."""
+    cur = await conn.execute(MATCH_SELECT + " WHERE m.id = %s", (match_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound("match", match_id)
+    return match_json(row)
+
+
+async def get_matches(conn: Conn, match_ids: list[int]) -> list[dict[str, Any]]:
+    cur = await conn.execute(MATCH_SELECT + " WHERE m.id = ANY(%s) ORDER BY m.id", (match_ids,))
+    return [match_json(row) for row in await cur.fetchall()]
+
+
+async def list_matches(
+    conn: Conn,
+    flt: MatchFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
+    """A page of matches in (startTime, id) order after the keyset ``after``.
+
+    Keyset pagination: rows inserted while a client pages never make it skip
+    or repeat a row. Returns the page and the keyset of the next page (None
+    at the end).
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if flt.statuses:
+        where.append("m.status = ANY(%s)")
+        params.append([s.value for s in flt.statuses])
+    if flt.competition_id is not None:
+        where.append("m.competition_id = %s")
+        params.append(flt.competition_id)
+    if flt.team_id is not None:
+        where.append("(m.home_team_id = %s OR m.away_team_id = %s)")
+        params += [flt.team_id, flt.team_id]
+    if flt.day is not None:
+        start = datetime.combine(flt.day, time.min).replace(tzinfo=_utc())
+        where.append("m.start_time >= %s AND m.start_time < %s")
+        params += [start, start + timedelta(days=1)]
+    if after is not None:
+        where.append("(m.start_time, m.id) > (%s, %s)")
+        params += [after[0], after[1]]
+    sql = MATCH_SELECT
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY m.start_time, m.id LIMIT %s"
+    params.append(limit + 1)
+    cur = await conn.execute(sql, params)
+    rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_key = (rows[-1]["start_time"], rows[-1]["id"]) if more and rows else None
+    return [match_json(r) for r in rows], next_key
+
+
+def _utc() -> Any:
+    from datetime import UTC
+
+    return UTC
