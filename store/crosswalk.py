@@ -1,0 +1,95 @@
+"""Provider crosswalks: (provider, provider id) -> one canonical id."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from store.db import Conn
+
+Entity = Literal["match", "team", "competition"]
+_TABLES = {
+    "match": ("match_crosswalk", "match_id"),
+    "team": ("team_crosswalk", "team_id"),
+    "competition": ("competition_crosswalk", "competition_id"),
+}
+
+
+async def lookup(conn: Conn, entity: Entity, provider: str, provider_id: str) -> int | None:
+    table, column = _TABLES[entity]
+    cur = await conn.execute(
+        f"SELECT {column} AS id FROM {table} WHERE provider = %s AND provider_id = %s",
+        (provider, provider_id),
+    )
+    row = await cur.fetchone()
+    return int(row["id"]) if row else None
+
+
+async def link(
+    conn: Conn,
+    entity: Entity,
+    provider: str,
+    provider_id: str,
+    canonical_id: int,
+    provider_name: str | None = None,
+) -> int:
+    """Record provider_id -> canonical_id; returns the id the crosswalk holds
+    (an existing link wins over a racing writer's)."""
+    table, column = _TABLES[entity]
+    if entity == "match":
+        await conn.execute(
+            f"INSERT INTO {table} (provider, provider_id, {column}) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (provider, provider_id, canonical_id),
+        )
+    else:
+        await conn.execute(
+            f"INSERT INTO {table} (provider, provider_id, {column}, provider_name) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (provider, provider_id, canonical_id, provider_name),
+        )
+    found = await lookup(conn, entity, provider, provider_id)
+    assert found is not None
+    return found
+
+
+async def provider_ids_of_match(conn: Conn, match_id: int) -> dict[str, str]:
+    cur = await conn.execute(
+        "SELECT provider, provider_id FROM match_crosswalk WHERE match_id = %s", (match_id,)
+    )
+    return {row["provider"]: row["provider_id"] for row in await cur.fetchall()}
+
+
+async def candidate_matches(
+    conn: Conn,
+    *,
+    provider: str,
+    home_ids: list[int],
+    away_ids: list[int],
+    start_time: datetime,
+    window: timedelta,
+    competition_id: int | None,
+) -> list[int]:
+    """Matches that may be the one a provider describes: kickoff within
+    ``window``, at least one side's team among the candidates, same
+    competition when both are known, and not already linked to another id of
+    the same provider."""
+    cur = await conn.execute(
+        """SELECT m.id FROM matches m
+            WHERE m.start_time BETWEEN %(lo)s AND %(hi)s
+              AND (m.home_team_id = ANY(%(home)s) OR m.away_team_id = ANY(%(away)s))
+              AND (%(comp)s::bigint IS NULL OR m.competition_id IS NULL
+                   OR m.competition_id = %(comp)s)
+              AND NOT EXISTS (SELECT 1 FROM match_crosswalk x
+                               WHERE x.match_id = m.id AND x.provider = %(provider)s)
+            ORDER BY m.id""",
+        {
+            "lo": start_time - window,
+            "hi": start_time + window,
+            "home": home_ids,
+            "away": away_ids,
+            "comp": competition_id,
+            "provider": provider,
+        },
+    )
+    return [int(row["id"]) for row in await cur.fetchall()]
