@@ -53,13 +53,16 @@ times, so the file order breaks ties).
 ``expect`` (optional) states what a replay must end with, for tests::
 
     {"matches": [{"key": "mun-ars", "home": "Manchester United", "away": "Arsenal",
+                  "kickoff": "2022-09-04T15:30:00Z",
                   "status": "finished", "homeScore": 3, "awayScore": 1,
+                  "halfTime": {"home": 1, "away": 0},     # or null
                   "penalties": null,                      # or {"home": 4, "away": 1}
-                  "providers": {"fd": "416329", "af": "868015"}}]}
+                  "providers": {"football-data": "416329", "api-football": "868015"}}]}
 
 ``status`` uses the contract's match statuses; ``homeScore``/``awayScore`` are
-null when the providers give no score (a postponed match); ``providers`` maps a
-feed name to that feed's id for the match.
+the match score (extra time included, shoot-out excluded), null when the
+providers give none (a postponed match); ``providers`` maps a feed name to
+that feed's own id for the match. These are what the last responses state.
 """
 
 from __future__ import annotations
