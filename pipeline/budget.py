@@ -22,8 +22,11 @@ import redis.asyncio as aioredis
 
 from livescore.keys import Keys
 
-# KEYS[1] budget key; ARGV: window ms, limit, unique member suffix.
+# KEYS[1] budget key; ARGV: window ms, limit, unique member suffix. Writing after
+# TIME needs effects replication: the default since Redis 5, asked for explicitly
+# for older servers (a no-op on Redis 7).
 _ACQUIRE = """
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
