@@ -17,7 +17,8 @@
   football-data's ``X-RequestCounter-Reset`` (seconds until its per-minute
   counter resets) replace the backoff, capped at ``retry_after_cap_s``. After
   the last attempt: ``ProviderUnavailable``. 401/403 are never retried:
-  ``CredentialsRejected``. Other 4xx: ``ProviderHTTPError`` carrying the status;
+  ``CredentialsRejected``. Other 4xx (and 3xx: redirects are not followed, so
+  credentials never travel to another host): ``ProviderHTTPError`` with the status;
 * **request budget** (``RequestBudget``): every attempt first takes a slot
   from the per-feed budget shared by all workers (``MemoryBudget`` here,
   ``pipeline.budget.RedisBudget`` across processes). A spent budget raises
@@ -107,7 +108,8 @@ _MASK = "***"
 
 class ProviderHTTPError(ProviderError):
     """The provider answered a 4xx other than 401/403/429 (a bad request, an
-    unknown match id...). Retrying the same request will not help."""
+    unknown match id...) or a redirect (redirects are not followed, so that
+    credentials never travel to another host). Retrying will not help."""
 
     def __init__(self, provider: str, status: int, url: str, detail: str = "") -> None:
         hint = f": {detail}" if detail else ""
@@ -335,8 +337,9 @@ class FeedClient:
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
-            follow_redirects=True,
-            headers={"user-agent": "livescore/0.1 (+https://github.com/livescore)"},
+            # Never follow redirects: auth headers would go wherever they point.
+            follow_redirects=False,
+            headers={"user-agent": "livescore/0.1"},
         )
         self._stats = FeedStats(feed=self.feed.name, budget_per_minute=self.budget_per_minute)
 
@@ -472,8 +475,10 @@ class FeedClient:
             raise _Retryable(
                 f"HTTP {status}", status=status, retry_after=self._retry_after(response)
             )
-        if status >= 400:
+        if not 200 <= status < 300:
             detail = _mask(response.text[:200], secret)
+            if 300 <= status < 400:
+                detail = f"redirected to {response.headers.get('location', '?')}"
             raise ProviderHTTPError(self._label, status, url, detail)
 
         return RawResponse(

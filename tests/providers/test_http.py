@@ -318,6 +318,17 @@ async def test_other_4xx_is_a_provider_error_with_status(respx_mock: respx.MockR
     assert route.call_count == 1
 
 
+async def test_redirects_are_not_followed(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{BASE}/v4/matches").mock(
+        return_value=httpx.Response(302, headers={"Location": "https://elsewhere.test/steal"})
+    )
+    async with make_client() as client:
+        with pytest.raises(ProviderHTTPError, match=r"redirected to https://elsewhere\.test"):
+            await client.send(SPEC)
+    assert route.call_count == 1
+    assert len(respx_mock.calls) == 1  # nothing was sent to the other host
+
+
 # -- secrets are never recorded --------------------------------------------------------------
 
 
