@@ -5,8 +5,9 @@ one-line messages (exit 1); usage errors exit 2."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
@@ -162,6 +163,401 @@ def db_stop(app: App) -> None:
     """Stop the embedded PostgreSQL and Redis (their data is kept)."""
     stopped = embedded.stop(app.settings.data_dir)
     click.echo(f"stopped {', '.join(stopped)}" if stopped else "no embedded server was running")
+
+
+# -- pipeline: worker, providers, ingest, record, replay, override -------------------------
+
+
+def _duration(text: str) -> float:
+    """'15s', '10m', '1h' or plain seconds -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration like 15s, 10m or 1h") from None
+
+
+@contextlib.asynccontextmanager
+async def pipeline_context(app: App) -> AsyncIterator[Any]:
+    from pipeline.context import PipelineContext
+    from store.migrate import migrate
+
+    pctx = await PipelineContext.open(app.settings, app.endpoints)
+    try:
+        async with pctx.pool.connection() as conn:
+            await migrate(conn)
+        yield pctx
+    finally:
+        await pctx.close()
+
+
+@main.command("worker")
+@pass_app
+def worker_cmd(app: App) -> None:
+    """Run a SAQ worker (polling, reconciliation, automation) and the outbox relay."""
+    from pipeline.worker import run_worker
+    from store.db import connect
+    from store.migrate import migrate
+
+    async def go() -> None:
+        conn = await connect(app.endpoints.database_url)
+        async with conn:
+            await migrate(conn)
+        await run_worker(app.settings, app.endpoints)
+
+    click.echo(f"worker on queue {app.settings.redis_prefix}:jobs (Ctrl-C stops)")
+    run(go())
+
+
+@main.group(cls=Group)
+def providers() -> None:
+    """Configure provider feeds (stored in Postgres; secrets stay in the environment)."""
+
+
+@providers.command("add")
+@click.argument("name")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["football-data", "api-football", "espn", "thesportsdb", "fixture"]),
+)
+@click.option("--base-url", help="a mirror, proxy or local test server (fixture: PATH[#FEED])")
+@click.option(
+    "--secret-env", help="environment variable holding the API key, e.g. API_FOOTBALL_KEY"
+)
+@click.option(
+    "--priority",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="lower numbers are trusted first",
+)
+@click.option("--competitions", default="", help="comma-separated provider competition codes")
+@click.option("--poll-live", default="15s", show_default=True, help="cadence while live")
+@click.option("--poll-idle", default="10m", show_default=True, help="cadence otherwise")
+@click.option("--budget", type=click.IntRange(1, 100_000), help="requests per minute allowed")
+@pass_app
+def providers_add(
+    app: App,
+    name: str,
+    kind: str,
+    base_url: str | None,
+    secret_env: str | None,
+    priority: int,
+    competitions: str,
+    poll_live: str,
+    poll_idle: str,
+    budget: int | None,
+) -> None:
+    """Add feed NAME of kind KIND."""
+    from livescore.feeds import FeedConfig
+    from store.feeds import add_feed
+
+    feed = FeedConfig(
+        name=name,
+        kind=kind,
+        base_url=base_url,
+        secret_env=secret_env,
+        priority=priority,
+        competitions=tuple(c.strip() for c in competitions.split(",") if c.strip()),
+        poll_live_s=_duration(poll_live),
+        poll_idle_s=_duration(poll_idle),
+        budget_per_minute=budget,
+    )
+
+    async def go() -> None:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            await add_feed(conn, feed)
+
+    run(go())
+    click.echo(f"added feed {name} ({kind}, priority {priority})")
+
+
+@providers.command("list")
+@pass_app
+def providers_list(app: App) -> None:
+    """List the configured feeds."""
+    import os
+
+    from store.feeds import list_feeds
+
+    async def go() -> list[Any]:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            return await list_feeds(conn)
+
+    feeds = run(go())
+    if not feeds:
+        click.echo("no feeds configured; add one with `livescore providers add`")
+    for feed in feeds:
+        secret = ""
+        if feed.secret_env:
+            state = "set" if os.environ.get(feed.secret_env) else "NOT SET"
+            secret = f" secret=${feed.secret_env} ({state})"
+        click.echo(
+            f"{feed.name:<20} {feed.kind:<14} {'enabled ' if feed.enabled else 'disabled'} "
+            f"priority={feed.priority} live={feed.poll_live_s:g}s idle={feed.poll_idle_s:g}s"
+            f"{secret}{' base=' + feed.base_url if feed.base_url else ''}"
+        )
+
+
+def _set_enabled(app: App, name: str, enabled: bool) -> None:
+    from store.feeds import set_enabled
+
+    async def go() -> None:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            await set_enabled(conn, name, enabled)
+
+    run(go())
+    click.echo(f"{'enabled' if enabled else 'disabled'} feed {name}")
+
+
+@providers.command("enable")
+@click.argument("name")
+@pass_app
+def providers_enable(app: App, name: str) -> None:
+    """Enable feed NAME (workers poll it)."""
+    _set_enabled(app, name, True)
+
+
+@providers.command("disable")
+@click.argument("name")
+@pass_app
+def providers_disable(app: App, name: str) -> None:
+    """Disable feed NAME (workers stop polling it)."""
+    _set_enabled(app, name, False)
+
+
+@providers.command("check")
+@click.argument("name")
+@pass_app
+def providers_check(app: App, name: str) -> None:
+    """Make one real request to feed NAME: status, latency, budget left, matches parsed."""
+    from pipeline.checks import check_feed
+    from store.feeds import get_feed
+
+    async def go() -> Any:
+        async with pipeline_context(app) as pctx:
+            async with pctx.pool.connection() as conn:
+                feed = await get_feed(conn, name)
+            return await check_feed(pctx, feed)
+
+    result = run(go())
+    click.echo(result.describe())
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@main.command("ingest")
+@click.option("--once", is_flag=True, help="poll now, report what changed, and exit")
+@click.option("--provider", "feed_name", help="only this feed")
+@pass_app
+def ingest_cmd(app: App, once: bool, feed_name: str | None) -> None:
+    """Poll the enabled feeds now and report what changed (the worker polls on its own)."""
+    from livescore import clock
+    from pipeline.polling import poll_feed
+    from store.feeds import get_feed, list_feeds
+
+    if not once:
+        raise click.UsageError("only `ingest --once` exists; `livescore worker` polls continuously")
+
+    async def go() -> int:
+        failures = 0
+        async with pipeline_context(app) as pctx:
+            async with pctx.pool.connection() as conn:
+                feeds = (
+                    [await get_feed(conn, feed_name)]
+                    if feed_name
+                    else await list_feeds(conn, enabled_only=True)
+                )
+            if not feeds:
+                click.echo("no enabled feeds; add one with `livescore providers add`")
+            for feed in feeds:
+                try:
+                    outcome = await poll_feed(pctx, feed, "today", clock.now())
+                except LiveScoreError as exc:
+                    failures += 1
+                    click.echo(f"{feed.name}: FAILED: {exc}", err=True)
+                    continue
+                report = outcome.report
+                click.echo(
+                    f"{feed.name}: {'changed' if outcome.changed else 'unchanged'}, "
+                    f"{report.observations} observations, "
+                    f"{report.matches_created} matches created, "
+                    f"{len(report.changes)} changes, {len(report.rejected)} rejected"
+                )
+                for change in report.changes:
+                    click.echo(f"  match {change.match_id} seq {change.seq} {change.type}")
+                for reason in report.rejected + report.ambiguous:
+                    click.echo(f"  rejected: {reason}")
+        return failures
+
+    if run(go()):
+        raise SystemExit(1)
+
+
+@main.command("record")
+@click.option("--provider", "feed_name", required=True, help="the feed to record")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="fixtures/NAME")
+@click.option("--every", default="30s", show_default=True, help="time between polls")
+@click.option("--count", type=click.IntRange(1), default=1, show_default=True, help="polls to make")
+@pass_app
+def record_cmd(app: App, feed_name: str, out: str, every: str, count: int) -> None:
+    """Save a feed's raw responses (today's list, then live) as a replayable recording."""
+    from pipeline.recorder import record
+
+    async def go() -> int:
+        async with pipeline_context(app) as pctx:
+            return await record(pctx, feed_name, out, every=_duration(every), count=count,
+                                echo=click.echo)  # fmt: skip
+
+    saved = run(go())
+    click.echo(f"recorded {saved} responses into {out}")
+
+
+@main.command("replay")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--speed",
+    type=click.FloatRange(0),
+    default=10.0,
+    show_default=True,
+    help="recorded seconds per wall second; 0 = as fast as possible",
+)
+@pass_app
+def replay_cmd(app: App, directory: str, speed: float) -> None:
+    """Drive the real pipeline from a recording, in recorded time order."""
+    from pipeline.replay import replay
+
+    async def go() -> Any:
+        async with pipeline_context(app) as pctx:
+            result = await replay(
+                pctx, directory, speed=speed, on_progress=lambda p: click.echo(p.line())
+            )
+            from store.matches import get_matches
+
+            async with pctx.pool.connection() as conn:
+                matches = await get_matches(conn, sorted(result.report.touched_matches))
+            return result, matches
+
+    result, matches = run(go())
+    click.echo(result.line() + f" in {result.elapsed:.1f}s")
+    report = result.report
+    click.echo(
+        f"summary: {result.responses} responses, {report.observations} observations "
+        f"({report.new_observations} new), {report.matches_created} matches created, "
+        f"{len(report.changes)} changes, {len(report.rejected)} rejected, "
+        f"{len(report.ambiguous)} ambiguous, {result.malformed} malformed"
+    )
+    for match in matches:
+        click.echo(
+            f"  #{match['id']:<4} {match['homeTeam']['name']} {match['homeScore']}-"
+            f"{match['awayScore']} {match['awayTeam']['name']}  "
+            f"[{match['status']}] seq={match['seq']}"
+        )
+
+
+@main.group(cls=Group)
+def override() -> None:
+    """Pin a match's score or status against every provider (audited, broadcast)."""
+
+
+def _who() -> str:
+    import getpass
+    import os
+
+    return os.environ.get("LIVESCORE_OPERATOR") or getpass.getuser()
+
+
+def _show_changes(changes: list[Any]) -> None:
+    if not changes:
+        click.echo("nothing changed")
+    for change in changes:
+        click.echo(f"match {change.match_id} seq {change.seq} {change.type}")
+
+
+@override.command("score")
+@click.argument("match_id", type=int)
+@click.argument("home", type=click.IntRange(0, 999))
+@click.argument("away", type=click.IntRange(0, 999))
+@click.option("--reason", required=True, help="why (kept in the audit trail)")
+@pass_app
+def override_score(app: App, match_id: int, home: int, away: int, reason: str) -> None:
+    """Pin MATCH's score to HOME-AWAY."""
+    from pipeline import overrides
+
+    async def go() -> list[Any]:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            return await overrides.set_score(conn, match_id, home, away, who=_who(), reason=reason)
+
+    _show_changes(run(go()))
+
+
+@override.command("status")
+@click.argument("match_id", type=int)
+@click.argument(
+    "status",
+    type=click.Choice([
+        "scheduled", "live", "halftime", "extra_time", "penalties", "finished",
+        "postponed", "suspended", "cancelled", "abandoned",
+    ]),
+)  # fmt: skip
+@click.option("--reason", required=True, help="why (kept in the audit trail)")
+@pass_app
+def override_status(app: App, match_id: int, status: str, reason: str) -> None:
+    """Pin MATCH's status to STATUS (any move: this is an explicit correction)."""
+    from livescore.model import MatchStatus
+    from pipeline import overrides
+
+    async def go() -> list[Any]:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            return await overrides.set_status(
+                conn, match_id, MatchStatus(status), who=_who(), reason=reason
+            )
+
+    _show_changes(run(go()))
+
+
+@override.command("clear")
+@click.argument("match_id", type=int)
+@click.option("--reason", default=None, help="why (kept in the audit trail)")
+@pass_app
+def override_clear(app: App, match_id: int, reason: str | None) -> None:
+    """Unpin MATCH: reconciliation takes over again on the next observation."""
+    from pipeline import overrides
+
+    async def go() -> list[Any]:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            return await overrides.clear(conn, match_id, who=_who(), reason=reason)
+
+    _show_changes(run(go()))
+
+
+@override.command("list")
+@pass_app
+def override_list(app: App) -> None:
+    """List the active overrides."""
+    from store.overrides import list_active
+
+    async def go() -> list[Any]:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            return await list_active(conn)
+
+    rows = run(go())
+    if not rows:
+        click.echo("no active overrides")
+    for row in rows:
+        pinned = []
+        if row["home_score"] is not None:
+            pinned.append(f"score {row['home_score']}-{row['away_score']}")
+        if row["status"]:
+            pinned.append(f"status {row['status']}")
+        click.echo(
+            f"match {row['match_id']} {row['home']} v {row['away']}: {', '.join(pinned)} "
+            f"by {row['who']} since {row['since'].isoformat()} ({row['reason']})"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

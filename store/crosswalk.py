@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from store.db import Conn
 
@@ -64,20 +64,22 @@ async def candidate_matches(
     conn: Conn,
     *,
     provider: str,
-    home_ids: list[int],
-    away_ids: list[int],
     start_time: datetime,
     window: timedelta,
     competition_id: int | None,
-) -> list[int]:
+) -> list[dict[str, Any]]:
     """Matches that may be the one a provider describes: kickoff within
-    ``window``, at least one side's team among the candidates, same
-    competition when both are known, and not already linked to another id of
-    the same provider."""
+    ``window``, same competition when both are known, and not already linked
+    to another id of the same provider. Each row has the match id, both team
+    ids and every alias key of each team."""
     cur = await conn.execute(
-        """SELECT m.id FROM matches m
+        """SELECT m.id, m.home_team_id, m.away_team_id,
+                  ARRAY(SELECT alias_key FROM team_aliases WHERE team_id = m.home_team_id)
+                      AS home_keys,
+                  ARRAY(SELECT alias_key FROM team_aliases WHERE team_id = m.away_team_id)
+                      AS away_keys
+             FROM matches m
             WHERE m.start_time BETWEEN %(lo)s AND %(hi)s
-              AND (m.home_team_id = ANY(%(home)s) OR m.away_team_id = ANY(%(away)s))
               AND (%(comp)s::bigint IS NULL OR m.competition_id IS NULL
                    OR m.competition_id = %(comp)s)
               AND NOT EXISTS (SELECT 1 FROM match_crosswalk x
@@ -86,10 +88,8 @@ async def candidate_matches(
         {
             "lo": start_time - window,
             "hi": start_time + window,
-            "home": home_ids,
-            "away": away_ids,
             "comp": competition_id,
             "provider": provider,
         },
     )
-    return [int(row["id"]) for row in await cur.fetchall()]
+    return list(await cur.fetchall())

@@ -28,7 +28,8 @@ async def list_events(
 async def event_keys(conn: Conn, match_id: int) -> list[dict[str, Any]]:
     """Existing events of a match as plain data (for reconciliation's dedupe)."""
     cur = await conn.execute(
-        "SELECT event_key, type, side, minute, source, retracted FROM events "
+        "SELECT event_key, type, side, minute, source, retracted, "
+        "COALESCE(metadata->'shootout' = 'true'::jsonb, false) AS shootout FROM events "
         "WHERE match_id = %s ORDER BY id",
         (match_id,),
     )

@@ -8,9 +8,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from livescore.errors import InvalidChange, NotFound
-from livescore.model import MatchStatus
+from livescore.model import MatchState, MatchStatus
 from store.db import Conn
-from store.shapes import MATCH_SELECT, match_json
+from store.shapes import MATCH_SELECT, match_json, state_from_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +119,21 @@ def _utc() -> Any:
     from datetime import UTC
 
     return UTC
+
+
+async def lock_state(conn: Conn, match_id: int) -> tuple[MatchState, datetime | None]:
+    """Lock a match row for the calling transaction; its state and finish time."""
+    cur = await conn.execute(MATCH_SELECT + " WHERE m.id = %s FOR UPDATE OF m", (match_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound("match", match_id)
+    return state_from_row(row), row["finished_at"]
+
+
+async def set_stale(conn: Conn, match_id: int, stale: bool) -> bool:
+    """Flag (or unflag) a live match as stale; True when the flag changed."""
+    cur = await conn.execute(
+        "UPDATE matches SET stale = %s WHERE id = %s AND stale <> %s RETURNING id",
+        (stale, match_id, stale),
+    )
+    return await cur.fetchone() is not None

@@ -1,0 +1,178 @@
+"""The SAQ jobs. Thin: each reads its context and calls one pipeline function.
+
+* ``tick`` (cron, every 5 s, unique per tick across workers): for each
+  enabled feed, decides whether its next poll slot is due (``pipeline.cadence``)
+  and enqueues ``poll`` with key ``poll:{feed}:{purpose}:{slot}``.
+* ``poll``: claims its slot in Redis (``SET NX``), so even a retried or
+  duplicated job never polls a feed twice for one slot, then polls.
+* ``sweep`` (cron, every 15 s): reconciles covered in-play matches (a feed
+  that went quiet loses authority, a match with no fresh feed is flagged
+  stale), applies overdue status automation and schedules the upcoming
+  ``auto`` jobs.
+* ``auto``: one scheduled status transition of an uncovered match (idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from saq.types import Context
+
+from livescore import clock
+from livescore.logs import kv
+from livescore.model import MatchStatus
+from pipeline import automation, cadence
+from pipeline.context import PipelineContext
+from pipeline.ingest import IngestReport, reconcile_match
+from pipeline.polling import poll_feed
+from providers.errors import (
+    BudgetExhausted,
+    CredentialsRejected,
+    MissingSecret,
+    PayloadError,
+    ProviderError,
+)
+from store import coverage
+from store.feeds import get_feed, list_feeds, priorities
+from store.writes import apply_change
+
+log = logging.getLogger("livescore.pipeline.jobs")
+
+#: how far ahead the sweep schedules automation jobs
+AUTOMATION_HORIZON = timedelta(seconds=90)
+#: a match about to kick off makes its feeds poll at the live cadence
+SOON = timedelta(minutes=15)
+
+
+def pipeline(ctx: Context) -> PipelineContext:
+    pctx: PipelineContext = ctx["pipeline"]  # type: ignore[typeddict-item]
+    return pctx
+
+
+async def tick(ctx: Context) -> dict[str, Any]:
+    pctx = pipeline(ctx)
+    queue = ctx["worker"].queue
+    now = clock.now()
+    enqueued: list[str] = []
+    async with pctx.pool.connection() as conn:
+        feeds = await list_feeds(conn, enabled_only=True)
+        for feed in feeds:
+            hot = await coverage.feed_is_hot(conn, feed.name, now, SOON)
+            budget = pctx.client_for(feed).budget_per_minute
+            wanted: list[tuple[str, float]] = [
+                ("today", cadence.interval(feed, hot=False, budget_per_minute=budget))
+            ]
+            if hot:
+                wanted.append(("live", cadence.interval(feed, hot=True, budget_per_minute=budget)))
+            for purpose, seconds in wanted:
+                slot = cadence.slot(now, seconds)
+                key = f"poll:{feed.name}:{purpose}:{slot}"
+                job = await queue.enqueue(
+                    "poll",
+                    key=key,
+                    feed=feed.name,
+                    purpose=purpose,
+                    slot=slot,
+                    timeout=120,
+                    retries=3,
+                    ttl=3600,
+                )
+                if job is not None:
+                    enqueued.append(key)
+    return {"enqueued": enqueued}
+
+
+async def poll(ctx: Context, *, feed: str, purpose: str, slot: int) -> dict[str, Any]:
+    pctx = pipeline(ctx)
+    claim = pctx.keys.lock(f"poll:{feed}:{purpose}:{slot}")
+    if not await pctx.redis.set(claim, ctx["job"].key, nx=True, ex=3600):
+        owner = await pctx.redis.get(claim)
+        if owner is None or owner.decode() != ctx["job"].key:
+            return {"skipped": "slot already polled"}
+    async with pctx.pool.connection() as conn:
+        config = await get_feed(conn, feed)
+    if not config.enabled:
+        return {"skipped": "feed disabled"}
+    now = clock.now()
+    try:
+        outcome = await poll_feed(pctx, config, "live" if purpose == "live" else "today", now)
+    except BudgetExhausted as exc:
+        log.warning(kv("poll.budget_exhausted", feed=feed, retry_after_s=exc.retry_after_s))
+        return {"skipped": str(exc)}
+    except (CredentialsRejected, MissingSecret, PayloadError) as exc:
+        # retrying will not help: say so loudly and move on
+        log.error(kv("poll.failed", feed=feed, error=exc))
+        return {"failed": str(exc)}
+    except ProviderError as exc:
+        log.warning(kv("poll.provider_error", feed=feed, error=exc))
+        return {"failed": str(exc)}
+    report = outcome.report
+    log.info(
+        kv(
+            "poll.done",
+            feed=feed,
+            purpose=outcome.purpose,
+            changed=outcome.changed,
+            observations=report.observations,
+            changes=len(report.changes),
+            created=report.matches_created,
+            rejected=len(report.rejected),
+            vanished=outcome.vanished_fetched,
+        )
+    )
+    return {"changes": len(report.changes), "observations": report.observations}
+
+
+async def sweep(ctx: Context) -> dict[str, Any]:
+    pctx = pipeline(ctx)
+    queue = ctx["worker"].queue
+    now = clock.now()
+    report = IngestReport()
+    duration = timedelta(seconds=pctx.settings.match_duration_s)
+    applied = scheduled = 0
+    async with pctx.pool.connection() as conn:
+        prios = await priorities(conn)
+        for match_id in await coverage.covered_hot_matches(conn):
+            await reconcile_match(
+                conn, match_id, at=now, priorities=prios, policy=pctx.policy, report=report
+            )
+        for row in await coverage.uncovered_due(conn, now + AUTOMATION_HORIZON):
+            status = MatchStatus(row["status"])
+            target = automation.transition(
+                status, row["start_time"], row["end_time"], duration, now
+            )
+            if target is not None:
+                applied += len(
+                    await apply_change(conn, row["id"], automation.patch_for(target, status))
+                )
+                continue
+            when = automation.due_at(status, row["start_time"], row["end_time"], duration)
+            if when is None:
+                continue
+            goal = MatchStatus.LIVE if status is MatchStatus.SCHEDULED else MatchStatus.FINISHED
+            job = await queue.enqueue(
+                "auto",
+                key=f"auto:{row['id']}:{goal.value}",
+                scheduled=int(when.timestamp()),
+                match_id=row["id"],
+                target=goal.value,
+                timeout=30,
+                retries=3,
+            )
+            scheduled += job is not None
+    return {"reconciled": len(report.changes), "automated": applied, "scheduled": scheduled}
+
+
+async def auto(ctx: Context, *, match_id: int, target: str) -> dict[str, Any]:
+    pctx = pipeline(ctx)
+    goal = MatchStatus(target)
+    async with pctx.pool.connection() as conn:
+        changes = await apply_change(conn, match_id, automation.patch_for(goal))
+    if changes:
+        log.info(kv("automation.applied", match=match_id, status=goal.value))
+    return {"changes": len(changes)}
+
+
+FUNCTIONS = [("tick", tick), ("poll", poll), ("sweep", sweep), ("auto", auto)]

@@ -1,0 +1,128 @@
+"""Polling one feed: request, change detection, parse, ingest, vanished matches.
+
+* ``purpose="live"`` asks for the feed's live list (today's list when the
+  feed has none); ``"today"`` for every match of the UTC day.
+* An unchanged body (same hash as the last one for this request) is not
+  parsed again: the observations it produced last time are only marked as
+  seen now, so they stay fresh.
+* A match the feed had in play that is missing from its live list is
+  fetched by id, not assumed over.
+* A malformed payload is logged and counted, nothing is ingested from it,
+  and the worker keeps going.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from livescore.feeds import FeedConfig
+from livescore.logs import kv
+from pipeline.context import PipelineContext
+from pipeline.ingest import IngestReport, ingest_observations
+from providers.base import Purpose, RequestSpec
+from providers.errors import PayloadError
+from providers.http import request_key
+from store import coverage
+from store.db import Conn
+from store.feeds import priorities
+
+log = logging.getLogger("livescore.pipeline.polling")
+
+
+@dataclass
+class PollOutcome:
+    feed: str
+    purpose: Purpose
+    changed: bool
+    report: IngestReport
+    vanished_fetched: int = 0
+
+
+async def poll_feed(
+    ctx: PipelineContext, feed: FeedConfig, purpose: Purpose, now: datetime
+) -> PollOutcome:
+    client = ctx.client_for(feed)
+    adapter = client.adapter
+    spec = (adapter.live_request() if purpose == "live" else None) or adapter.today_request(
+        now.date()
+    )
+    result = await client.poll(spec)
+    report = IngestReport()
+    seen_key = ctx.keys.cache(f"seen:{feed.name}:{request_key(spec)}")
+    async with ctx.pool.connection() as conn:
+        prios = await priorities(conn)
+    if not result.changed:
+        await _touch_seen(ctx, feed, seen_key, now)
+        return PollOutcome(feed.name, spec.purpose, False, report)
+    try:
+        batch = adapter.parse(result.response)
+    except PayloadError as exc:
+        await client.forget(spec)  # parse it again next time, it may be fixed
+        log.error(kv("poll.malformed", feed=feed.name, error=exc))
+        raise
+    report = await ingest_observations(
+        ctx.pool, feed.name, batch, at=now, priorities=prios, policy=ctx.policy
+    )
+    await ctx.redis.set(seen_key, orjson.dumps([o.provider_match_id for o in batch]), ex=86400)
+    outcome = PollOutcome(feed.name, spec.purpose, True, report)
+    if spec.purpose == "live":
+        listed = {o.provider_match_id for o in batch}
+        async with ctx.pool.connection() as conn:
+            outcome.vanished_fetched = await _fetch_vanished(
+                ctx, conn, feed, listed, now, prios, report
+            )
+    return outcome
+
+
+async def _touch_seen(ctx: PipelineContext, feed: FeedConfig, seen_key: str, now: datetime) -> None:
+    raw = await ctx.redis.get(seen_key)
+    ids = orjson.loads(raw) if raw else []
+    if not ids:
+        return
+    async with ctx.pool.connection() as conn:
+        await conn.execute(
+            """UPDATE observations o SET observed_at = %s
+                 FROM (SELECT DISTINCT ON (provider_match_id) id FROM observations
+                        WHERE feed = %s AND provider_match_id = ANY(%s)
+                        ORDER BY provider_match_id, observed_at DESC, id DESC) latest
+                WHERE o.id = latest.id AND o.observed_at < %s""",
+            (now, feed.name, ids, now),
+        )
+
+
+async def _fetch_vanished(
+    ctx: PipelineContext,
+    conn: Conn,
+    feed: FeedConfig,
+    listed: set[str],
+    now: datetime,
+    prios: dict[str, int],
+    report: IngestReport,
+) -> int:
+    client = ctx.client_for(feed)
+    fetched = 0
+    for row in await coverage.in_play_of_feed(conn, feed.name):
+        provider_id = row["provider_match_id"]
+        if provider_id in listed:
+            continue
+        spec: RequestSpec = client.adapter.match_request(provider_id)
+        response = await client.send(spec)
+        try:
+            batch = [
+                o for o in client.adapter.parse(response) if o.provider_match_id == provider_id
+            ]
+        except PayloadError as exc:
+            log.error(kv("poll.malformed", feed=feed.name, match=provider_id, error=exc))
+            continue
+        report.merge(
+            await ingest_observations(
+                ctx.pool, feed.name, batch, at=now, priorities=prios, policy=ctx.policy
+            )
+        )
+        fetched += 1
+        log.info(kv("poll.vanished_fetched", feed=feed.name, match=row["match_id"], id=provider_id))
+    return fetched

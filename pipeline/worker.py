@@ -1,0 +1,92 @@
+"""``livescore worker``: a SAQ worker on Redis plus the outbox relay.
+
+Several workers may run side by side: cron ticks are unique per tick (SAQ),
+polls dedupe on their slot key and claim, observations on their fingerprint,
+and only one relay publishes at a time (advisory lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from saq import CronJob, Queue, Worker
+from saq.types import Context
+
+from livescore.config import Settings
+from livescore.keys import Keys
+from livescore.logs import kv
+from livescore.runtime import Endpoints
+from pipeline.context import PipelineContext
+from pipeline.jobs import FUNCTIONS, sweep, tick
+from pipeline.relay import Relay
+
+log = logging.getLogger("livescore.pipeline.worker")
+
+
+def make_queue(redis_url: str, keys: Keys) -> Queue:
+    return Queue.from_url(redis_url, name=keys.queue_name)
+
+
+def build_worker(
+    settings: Settings,
+    endpoints: Endpoints,
+    queue: Queue,
+    *,
+    relay: bool = True,
+    concurrency: int = 8,
+    burst: bool = False,
+    cron: bool = True,
+) -> Worker[Context]:
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def startup(ctx: Context) -> None:
+        pctx = await PipelineContext.open(settings, endpoints)
+        ctx["pipeline"] = pctx  # type: ignore[typeddict-unknown-key]
+        if relay:
+            runner = Relay(pctx.pool, endpoints.database_url, pctx.redis, pctx.keys)
+            ctx["relay"] = runner  # type: ignore[typeddict-unknown-key]
+            tasks.append(asyncio.create_task(runner.run(stop)))
+        log.info(kv("worker.started", queue=queue.name, relay=relay))
+
+    async def shutdown(ctx: Context) -> None:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+        pctx: PipelineContext | None = ctx.get("pipeline")  # type: ignore[assignment]
+        if pctx is not None:
+            await pctx.close()
+        log.info(kv("worker.stopped", queue=queue.name))
+
+    cron_jobs: list[CronJob[Context]] = []
+    if cron:
+        cron_jobs = [
+            CronJob(tick, cron="* * * * * */5", timeout=30, retries=1),
+            CronJob(sweep, cron="* * * * * */15", timeout=60, retries=1),
+        ]
+    functions: Any = FUNCTIONS
+    return Worker(
+        queue,
+        functions,
+        cron_jobs=cron_jobs,
+        startup=startup,
+        shutdown=shutdown,
+        concurrency=concurrency,
+        burst=burst,
+        dequeue_timeout=1.0 if burst else 0.0,
+        shutdown_grace_period_s=10,
+    )
+
+
+async def run_worker(settings: Settings, endpoints: Endpoints) -> None:
+    """Run until SIGINT/SIGTERM."""
+    queue = make_queue(endpoints.redis_url, Keys(settings.redis_prefix))
+    worker = build_worker(settings, endpoints, queue)
+    try:
+        await worker.start()
+    finally:
+        await queue.disconnect()
