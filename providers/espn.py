@@ -26,8 +26,8 @@ each detail's ``clock.displayValue`` ("45'+5'"); the seconds value is only a
 fallback (minute = seconds // 60 + 1). ``status.period`` 1/2 -> halves, 3/4 ->
 extra time, 5 -> shoot-out.
 
-Scores arrive as strings ("1"); before kickoff (state ``pre``) they are
-placeholders and reported as unknown. ``shootoutScore`` and ``linescores``
+Scores arrive as strings ("1"); for scheduled, postponed and cancelled
+matches they are "0" placeholders and reported as unknown. ``shootoutScore`` and ``linescores``
 (per period) fill the breakdown when present; without linescores the score is
 the half-time score at STATUS_HALFTIME and the regular-time score at
 STATUS_FULL_TIME (extra-time finishes are STATUS_FINAL_AET / _PEN).
@@ -171,9 +171,9 @@ class EspnAdapter(Adapter):
         sides = _competitors(contest["competitors"])
         home, away = _team(sides["home"]["team"]), _team(sides["away"]["team"])
         match_id = event["id"].as_id()
-        pre = status_c["type"].get("state").value == "pre"
-        home_score = None if pre else _score(sides["home"].get("score"))
-        away_score = None if pre else _score(sides["away"].get("score"))
+        unplayed = status in _CLOCKLESS  # ESPN shows "0" as a placeholder
+        home_score = None if unplayed else _score(sides["home"].get("score"))
+        away_score = None if unplayed else _score(sides["away"].get("score"))
         details = contest.get("details").opt_items()
         events = tuple(self._details(details or [], match_id, home, away))
         date_c = event["date"] if event.has("date") else contest["date"]
