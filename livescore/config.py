@@ -61,6 +61,11 @@ SETTINGS: tuple[Setting, ...] = (
         "REST requests allowed per client address: COUNT/SECONDS (per API key: the same)",
     ),
     Setting(
+        "LIVESCORE_PROXIES_COUNT",
+        "0",
+        "reverse proxies in front of the edge whose X-Forwarded-For is trusted (0: none)",
+    ),
+    Setting(
         "LIVESCORE_WS_ORIGINS",
         "",
         "comma-separated Origin values allowed on /ws; empty: any origin",
@@ -98,6 +103,9 @@ class Settings:
     ws_origins: tuple[str, ...]
     ws_queue: int
     ws_max_subscriptions: int
+    #: How many reverse proxies append to X-Forwarded-For in front of the edge
+    #: (0: the peer address is the client; nginx in docker-compose: 1).
+    proxies_count: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -175,4 +183,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_origins=origins,
         ws_queue=_int(env, "LIVESCORE_WS_QUEUE", low=4, high=100_000),
         ws_max_subscriptions=_int(env, "LIVESCORE_WS_MAX_SUBSCRIPTIONS", low=1, high=100_000),
+        proxies_count=_int(env, "LIVESCORE_PROXIES_COUNT", low=0, high=10),
     )
