@@ -20,7 +20,6 @@ from pipeline.status_machine import (
 S = MatchStatus
 
 # Rows: from; columns: to. "x" legal, "." illegal. Same-status moves are legal no-ops.
-COLUMNS = "SCH LIV HT ET PEN FIN PPD SUS CAN ABD".split()
 GRID = """
       SCH LIV HT  ET  PEN FIN PPD SUS CAN ABD
 SCH   x   x   x   x   x   x   x   x   x   x
@@ -34,6 +33,7 @@ SUS   .   x   x   x   x   x   x   x   .   x
 CAN   .   .   .   .   .   .   .   .   x   .
 ABD   .   .   .   .   .   .   .   .   .   x
 """
+COLUMNS = GRID.strip().splitlines()[0].split()
 ABBREV = dict(
     zip(
         COLUMNS,
