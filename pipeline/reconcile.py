@@ -26,7 +26,7 @@ The rules, in order:
 4. **Status** moves only along ``pipeline.status_machine``; a view asking for
    an illegal move is refused (``illegal_status``). Illegal moves are recorded
    for every fresh view, not only those ranked above the authority.
-5. **Score** never negative (``invalid_score``). It goes down on a side only
+5. **Score** never negative nor above ``MAX_SCORE`` (``invalid_score``). It goes down on a side only
    (a) by as many goals as the view's events newly retract on that side
    (VAR), or (b) to what the feed that set the current score
    (``state.score_source``) now reports, when that feed's fresh view is
@@ -94,6 +94,8 @@ __all__ = [
 ]
 
 HOT_STATUSES = IN_PLAY_STATUSES | {MatchStatus.SUSPENDED}
+#: The store refuses scores above this (``store.writes``); refused here first.
+MAX_SCORE = 999
 _PRE_MATCH = frozenset({MatchStatus.SCHEDULED, MatchStatus.POSTPONED})
 _NO_MERGE = EventMerge()
 
@@ -179,6 +181,10 @@ def _score(view: ProviderView) -> tuple[int, int] | None:
     return obs.home_score, obs.away_score
 
 
+def _plausible(score: tuple[int, int]) -> bool:
+    return min(score) >= 0 and max(score) <= MAX_SCORE
+
+
 def _illegal_status(state: MatchState, view: ProviderView) -> Rejection | None:
     new = view.observation.status
     if can_move(state.status, new):
@@ -196,7 +202,7 @@ def _floor(state: MatchState, views: Sequence[ProviderView]) -> tuple[int, int]:
     for view in views:
         if view.feed == state.score_source:
             score = _score(view)
-            if score is None or min(score) < 0 or _illegal_status(state, view):
+            if score is None or not _plausible(score) or _illegal_status(state, view):
                 return current
             return min(current[0], score[0]), min(current[1], score[1])
     return current
@@ -219,8 +225,8 @@ def _refuse(
     shown = f"{score[0]}-{score[1]}"
     current = (state.home_score, state.away_score)
     source = state.score_source or "an unknown source"
-    if min(score) < 0:
-        return Rejection(view.feed, "invalid_score", f"negative score {shown}; fix the adapter")
+    if not _plausible(score):
+        return Rejection(view.feed, "invalid_score", f"impossible score {shown}; fix the adapter")
     if finished:
         if score != current and view.feed != state.score_source:
             return Rejection(

@@ -195,8 +195,9 @@ def test_retraction_only_covers_its_own_side() -> None:
     assert reconcile(s, [v], NOW, events=existing).rejected[0].code == "score_decrease"
 
 
-def test_negative_score_is_refused() -> None:
-    d = reconcile(state(score_source="a"), [view("a", 1, home=-1)], NOW)
+@pytest.mark.parametrize("home", [-1, 1000])
+def test_impossible_score_is_refused(home: int) -> None:
+    d = reconcile(state(score_source="a"), [view("a", 1, home=home)], NOW)
     assert d.patch is None and d.rejected[0].code == "invalid_score"
 
 
