@@ -223,6 +223,13 @@ class MatchObservation:
 
 # -- canonical state and the patches applied to it --------------------------------------
 
+#: ``score_source``/``status_source`` of a match whose manual override was
+#: cleared: nobody vouches for the current values any more, so reconciliation
+#: takes the most trusted fresh feed's score and status as they are.
+RELEASED_SOURCE = "released"
+#: the source recorded by a manual override
+OVERRIDE_SOURCE = "override"
+
 
 @dataclass(frozen=True, slots=True)
 class OverrideInfo:

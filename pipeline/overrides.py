@@ -14,13 +14,13 @@ from typing import Any
 
 from livescore import clock
 from livescore.errors import InvalidChange
-from livescore.model import MatchPatch, MatchState, MatchStatus, OverrideInfo
+from livescore.model import OVERRIDE_SOURCE, MatchPatch, MatchState, MatchStatus, OverrideInfo
 from store import overrides as store_overrides
 from store.db import Conn
 from store.matches import lock_state
 from store.writes import Change, apply_change
 
-SOURCE = "override"
+SOURCE = OVERRIDE_SOURCE
 
 
 def _snapshot(state: MatchState) -> dict[str, Any]:

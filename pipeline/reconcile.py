@@ -43,7 +43,11 @@ The rules, in order:
    breakdown phase by phase (a phase the feed leaves out keeps its value);
    the clock and stats when the feed sends them; the kickoff time only while
    the match is scheduled or postponed.
-8. **Events** come from the authority when it carries commentary, else from
+8. **Released.** When a manual override is cleared, the store marks the
+   values it had set as vouched for by nobody (``RELEASED_SOURCE``): the
+   authority's status is taken whatever the state machine says (an override
+   may have set an impossible one), and its score whatever the floor.
+9. **Events** come from the authority when it carries commentary, else from
    the most trusted fresh view that does and whose status is legal; merged by
    ``pipeline.event_merge`` (feed-namespaced keys, cross-feed duplicates
    skipped, retractions marked, shoot-out kicks never goals).
@@ -64,6 +68,7 @@ from typing import Any
 
 from livescore.model import (
     IN_PLAY_STATUSES,
+    RELEASED_SOURCE,
     Breakdown,
     Clock,
     MatchPatch,
@@ -187,7 +192,7 @@ def _plausible(score: tuple[int, int]) -> bool:
 
 def _illegal_status(state: MatchState, view: ProviderView) -> Rejection | None:
     new = view.observation.status
-    if can_move(state.status, new):
+    if state.status_source == RELEASED_SOURCE or can_move(state.status, new):
         return None
     return Rejection(view.feed, "illegal_status", str(IllegalTransition(state.status, new)))
 
@@ -199,6 +204,8 @@ def _illegal(state: MatchState, views: Sequence[ProviderView]) -> list[Rejection
 def _floor(state: MatchState, views: Sequence[ProviderView]) -> tuple[int, int]:
     """The lowest score a view may report without a retraction (rule 5)."""
     current = (state.home_score, state.away_score)
+    if state.score_source == RELEASED_SOURCE:
+        return 0, 0  # an override was cleared: nobody vouches for the current score
     for view in views:
         if view.feed == state.score_source:
             score = _score(view)
@@ -228,7 +235,8 @@ def _refuse(
     if not _plausible(score):
         return Rejection(view.feed, "invalid_score", f"impossible score {shown}; fix the adapter")
     if finished:
-        if score != current and view.feed != state.score_source:
+        released = state.score_source == RELEASED_SOURCE
+        if score != current and view.feed != state.score_source and not released:
             return Rejection(
                 view.feed,
                 "finished_score",

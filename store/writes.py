@@ -22,7 +22,15 @@ from psycopg.types.json import Jsonb
 
 from livescore import clock
 from livescore.errors import InvalidChange, NotFound
-from livescore.model import MatchPatch, MatchState, MatchStatus, NewEvent, OverrideInfo
+from livescore.model import (
+    OVERRIDE_SOURCE,
+    RELEASED_SOURCE,
+    MatchPatch,
+    MatchState,
+    MatchStatus,
+    NewEvent,
+    OverrideInfo,
+)
 from store.db import CHANGES_CHANNEL, Conn
 from store.shapes import EVENT_SELECT, MATCH_SELECT, event_json, override_from_row, state_from_row
 
@@ -171,6 +179,11 @@ async def _write(
     elif patch.clear_override and state.override is not None:
         await conn.execute("DELETE FROM overrides WHERE match_id = %s", (state.id,))
         update["override"] = None
+        # what the override set is vouched for by nobody now: feeds take over
+        if state.score_source == OVERRIDE_SOURCE:
+            sets["score_source"] = RELEASED_SOURCE
+        if state.status_source == OVERRIDE_SOURCE:
+            sets["status_source"] = RELEASED_SOURCE
     if update:
         add("match:update", update)
 

@@ -8,10 +8,12 @@ import pytest
 
 from livescore.errors import ConfigError
 from livescore.model import (
+    RELEASED_SOURCE,
     Breakdown,
     Clock,
     EventType,
     MatchPatch,
+    MatchState,
     MatchStatus,
     Period,
     ScoreLine,
@@ -460,3 +462,21 @@ def test_apply_patch_and_events_mirror_the_store() -> None:
 def test_policy_refuses_nonsense(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         ReconcilePolicy(**kwargs)  # type: ignore[arg-type]
+
+
+# -- a cleared override releases its values --------------------------------------------------
+
+
+def test_after_an_override_is_cleared_a_lower_feed_score_stands() -> None:
+    s = state(home=3, away=1, score_source=RELEASED_SOURCE)
+    d = reconcile(s, [view("a", 1, home=2, away=1)], NOW)
+    assert d.patch is not None and score_of(d.patch) == (2, 1) and d.rejected == ()
+
+
+def test_after_an_override_is_cleared_the_feed_status_stands_even_backwards() -> None:
+    s = MatchState(
+        id=1, status=S.FINISHED, home_score=0, away_score=0, start_time=KICKOFF,
+        status_source=RELEASED_SOURCE, score_source=RELEASED_SOURCE,
+    )  # fmt: skip
+    d = reconcile(s, [view("a", 1, S.LIVE, 0, 0)], NOW)
+    assert d.patch is not None and d.patch.status is S.LIVE and d.rejected == ()
