@@ -32,7 +32,7 @@ from pipeline.reconcile import settle
 from pipeline.resolve import Ambiguous, resolve
 from store import events as store_events
 from store import observations
-from store.db import Conn, Pool
+from store.db import Conn, Pool, atomic
 from store.matches import lock_state, set_stale
 from store.writes import Change, apply_change
 
@@ -93,7 +93,7 @@ async def ingest_one(
     report.observations += 1
     payload = codec.to_json(obs)
     fingerprint = codec.fingerprint(payload)
-    async with conn.transaction():
+    async with atomic(conn):
         resolution = await resolve(conn, obs)
         if isinstance(resolution, Ambiguous):
             obs_id = await _record(conn, feed, obs, None, fingerprint, at, payload)
@@ -131,7 +131,7 @@ async def reconcile_match(
 
     ``observation`` (feed, observation id) is the new observation that
     triggered this, whose outcome is recorded; None for sweeps."""
-    async with conn.transaction():
+    async with atomic(conn):
         state, finished_at = await lock_state(conn, match_id)
         views = [
             ProviderView(

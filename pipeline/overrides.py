@@ -16,7 +16,7 @@ from livescore import clock
 from livescore.errors import InvalidChange
 from livescore.model import OVERRIDE_SOURCE, MatchPatch, MatchState, MatchStatus, OverrideInfo
 from store import overrides as store_overrides
-from store.db import Conn
+from store.db import Conn, atomic
 from store.matches import lock_state
 from store.writes import Change, apply_change
 
@@ -59,7 +59,7 @@ async def _set(
 ) -> list[Change]:
     if not reason.strip():
         raise InvalidChange("an override needs a reason (--reason TEXT)")
-    async with conn.transaction():
+    async with atomic(conn):
         before, _ = await lock_state(conn, match_id)
         info = OverrideInfo(
             who=who,
@@ -94,7 +94,7 @@ async def _set(
 
 
 async def clear(conn: Conn, match_id: int, *, who: str, reason: str | None = None) -> list[Change]:
-    async with conn.transaction():
+    async with atomic(conn):
         before, _ = await lock_state(conn, match_id)
         if before.override is None:
             return []

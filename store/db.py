@@ -3,6 +3,8 @@ admin connections for the CLI and tests."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -65,3 +67,18 @@ def redact(dsn: str) -> str:
     creds, host = rest.rsplit("@", 1)
     user = creds.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}" if ":" in creds else dsn
+
+
+@contextlib.asynccontextmanager
+async def atomic(conn: Conn) -> AsyncIterator[None]:
+    """A transaction, or the caller's when one is already open.
+
+    Unlike nested ``conn.transaction()`` blocks this adds no SAVEPOINT round
+    trips: an error anywhere rolls the whole outer transaction back, which is
+    what every caller here wants (none recovers from an inner failure).
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        yield
+        return
+    async with conn.transaction():
+        yield

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from livescore.errors import Conflict, NotFound
 from livescore.names import name_key
-from store.db import Conn
+from store.db import Conn, atomic
 
 _LOCK_NS = 7_101  # advisory-lock namespace for "create by name"
 
@@ -101,7 +101,7 @@ async def _get_or_create(
     conn: Conn, kind: Kind, name: str, sport: str, extra: dict[str, Any]
 ) -> int:
     key = name_key(name)
-    async with conn.transaction():
+    async with atomic(conn):
         await lock_name(conn, sport, key)
         ids = await find_ids(conn, kind, sport, [key])
         if len(ids) > 1:

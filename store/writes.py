@@ -31,7 +31,7 @@ from livescore.model import (
     NewEvent,
     OverrideInfo,
 )
-from store.db import CHANGES_CHANNEL, Conn
+from store.db import CHANGES_CHANNEL, Conn, atomic
 from store.shapes import EVENT_SELECT, MATCH_SELECT, event_json, override_from_row, state_from_row
 
 PatchFn = Callable[[MatchState], "MatchPatch | Awaitable[MatchPatch | None] | None"]
@@ -65,7 +65,7 @@ async def apply_change(
     Raises ``NotFound`` for an unknown match and ``InvalidChange`` for a patch
     the model's rules refuse (negative score, ...).
     """
-    async with conn.transaction():
+    async with atomic(conn):
         cur = await conn.execute(MATCH_SELECT + " WHERE m.id = %s FOR UPDATE OF m", (match_id,))
         row = await cur.fetchone()
         if row is None:
