@@ -29,14 +29,6 @@ FETCHED_AT: dict[str, datetime] = {
     "thesportsdb": datetime(2026, 10, 5, 19, 31, tzinfo=UTC),
 }
 
-#: The verbatim public sample of each provider (copied from the shared samples).
-SAMPLES: dict[str, str] = {
-    "football-data": "footballdata-v4-matches-today.recorded.json",
-    "api-football": "apifootball-v3-fixtures-live.json",
-    "espn": "espn-soccer-scoreboard-finished-with-details.json",
-    "thesportsdb": "thesportsdb-v2-livescore-soccer.json",
-}
-
 
 def load_payload(kind: str, name: str) -> Any:
     """The decoded JSON body of a stored payload (a recorded envelope is unwrapped)."""
