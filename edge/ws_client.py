@@ -1,0 +1,205 @@
+"""One WebSocket client: its transport, bounded send queue, limits and subscriptions.
+
+Frames are written straight to the socket's transport (``send``): no
+coroutine, no per-client encoding. The send queue is the transport's write
+buffer, counted in frames: after each write that leaves bytes buffered, the
+end offset of the frame is remembered, and offsets the kernel has taken are
+forgotten. A client that stops reading sees its queue grow; at half of
+``queue_limit`` frames it is warned (an ``error`` frame ``slow_consumer``),
+at ``queue_limit`` it is closed with 4008 (reconnect, resume with ``since``)
+and dropped from every subscription. Nobody else waits for it.
+
+Every frame a client sends costs a token (``ACTIONS_PER_SECOND``, burst
+``ACTIONS_BURST``); without one it gets ``rate_limited`` and the action is
+not done. Refusals drain a second bucket: a client that keeps flooding is
+closed with 4029.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from websockets.protocol import State
+
+from edge import ws_protocol as wp
+from livescore.logs import kv
+
+log = logging.getLogger("livescore.edge.ws")
+
+ACTIONS_PER_SECOND = 20.0
+ACTIONS_BURST = 60.0
+#: Refused frames a client may send (refilled at 2 per second) before it is closed.
+STRIKES_BURST = 100.0
+#: Invalid frames (bad JSON, wrong types, unknown actions) tolerated in a row.
+MAX_INVALID_IN_A_ROW = 50
+
+OPEN = State.OPEN
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
+
+
+class WsProtocol(Protocol):
+    """The bits of ``websockets``' protocol object a session reads."""
+
+    state: State
+
+
+class Closer(Protocol):
+    """Sanic's ``WebsocketImplProtocol.fail_connection``."""
+
+    def __call__(self, code: int = ..., reason: str = ...) -> Any: ...
+
+
+class Session:
+    """A connected client. ``send`` is the hot path of fan-out: keep it lean."""
+
+    __slots__ = (
+        "_close",
+        "_ends",
+        "_written",
+        "bucket",
+        "closed",
+        "competitions",
+        "feeds",
+        "ident",
+        "invalid_in_a_row",
+        "on_dead",
+        "proto",
+        "queue_limit",
+        "reasons",
+        "strikes",
+        "transport",
+        "warn_at",
+        "warned",
+    )
+
+    def __init__(
+        self,
+        transport: Transport,
+        proto: WsProtocol,
+        close: Closer,
+        *,
+        queue_limit: int,
+        ident: str = "",
+        on_dead: Callable[[Session, bool], None] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.proto = proto
+        self._close = close
+        self.queue_limit = queue_limit
+        self.warn_at = max(2, queue_limit // 2)
+        self.ident = ident
+        self.on_dead = on_dead
+        self.closed = False
+        self.warned = False
+        self._written = 0
+        self._ends: deque[int] = deque()
+        now = time.monotonic()
+        self.bucket = wp.TokenBucket(ACTIONS_PER_SECOND, ACTIONS_BURST, now)
+        self.strikes = wp.TokenBucket(2.0, STRIKES_BURST, now)
+        self.invalid_in_a_row = 0
+        #: match id -> why this client gets it: "match" (subscribed directly)
+        #: and/or competition ids it came through.
+        self.reasons: dict[int, set[int | str]] = {}
+        #: matches whose feed this session is in (or joining)
+        self.feeds: set[int] = set()
+        self.competitions: set[int] = set()
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> bool:
+        """Write one ready-made WebSocket frame; False if the client is gone or was
+        just dropped for being slow."""
+        if self.closed:
+            return False
+        if self.proto.state is not OPEN:
+            self._dead()
+            return False
+        transport = self.transport
+        transport.write(frame)
+        self._written += len(frame)
+        buffered = transport.get_write_buffer_size()
+        if not buffered:
+            if self._ends:
+                self._ends.clear()
+            return True
+        ends = self._ends
+        ends.append(self._written)
+        flushed = self._written - buffered
+        while ends and ends[0] <= flushed:
+            ends.popleft()
+        queued = len(ends)
+        if queued >= self.queue_limit:
+            self.close(wp.CLOSE_SLOW, f"slow consumer: {queued} frames queued", slow=True)
+            return False
+        if queued >= self.warn_at and not self.warned:
+            self.warned = True
+            warning = wp.error(
+                "slow_consumer",
+                f"{queued} frames are waiting for you; at {self.queue_limit} you are "
+                "disconnected (4008): read faster or subscribe to less",
+                queued=queued,
+                limit=self.queue_limit,
+            )
+            transport.write(wp.text_frame(warning))
+        elif queued < self.warn_at // 2:
+            self.warned = False
+        return True
+
+    def send_payload(self, payload: bytes) -> bool:
+        """Frame and send one JSON payload (control frames: welcome, errors, ...)."""
+        return self.send(wp.text_frame(payload))
+
+    @property
+    def queued(self) -> int:
+        """Frames written but not yet taken by the kernel."""
+        buffered = self.transport.get_write_buffer_size()
+        flushed = self._written - buffered
+        return sum(1 for end in self._ends if end > flushed)
+
+    # -- limits --------------------------------------------------------------------------
+
+    def allow(self, now: float) -> bool:
+        """Take a token for one received frame (False: refuse it)."""
+        if self.bucket.take(now):
+            return True
+        if not self.strikes.take(now):
+            self.close(wp.CLOSE_FLOOD, "too many actions; slow down and reconnect")
+        return False
+
+    def invalid(self) -> None:
+        """Count one invalid frame; too many in a row closes the socket."""
+        self.invalid_in_a_row += 1
+        if self.invalid_in_a_row >= MAX_INVALID_IN_A_ROW:
+            self.close(wp.CLOSE_BAD_CLIENT, "too many invalid frames in a row")
+
+    def valid(self) -> None:
+        self.invalid_in_a_row = 0
+
+    # -- closing -------------------------------------------------------------------------
+
+    def close(self, code: int, reason: str, *, slow: bool = False) -> None:
+        """Send a close frame with ``code`` and drop the connection (idempotent)."""
+        if self.closed:
+            return
+        log.info(kv("ws.close", client=self.ident, code=code, reason=reason))
+        self._dead(slow=slow)
+        try:
+            self._close(code, reason)
+        except (OSError, RuntimeError) as exc:
+            log.debug(kv("ws.close_failed", client=self.ident, error=repr(exc)))
+
+    def _dead(self, *, slow: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.on_dead is not None:
+            self.on_dead(self, slow)

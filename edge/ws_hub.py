@@ -1,0 +1,617 @@
+"""The WebSocket hub of one edge worker: who is subscribed to what, and
+gap-free, encode-once delivery of every published change.
+
+Fan-out. The change bus (ONE Redis Pub/Sub per worker) calls ``on_message``
+for each published change. The relay's bytes are the JSON payload of the
+frame, so the hub builds the WebSocket frame once (``text_frame``) and
+writes those same bytes to every subscriber's transport in one plain loop
+(``Session.send``): no per-client encoding, no coroutine per client.
+
+Order, no gaps, no duplicates. Each subscribed match has a ``Feed`` that
+knows ``last``, the highest seq this worker has delivered for it. A change
+with ``seq <= last`` is a duplicate (dropped); ``last + 1`` is delivered; a
+jump means changes were lost (published while the subscription was down):
+the feed buffers what arrives, reads the missing seqs from the change log
+(``store.changes.changes_since``), delivers them in order, then the buffer,
+and only then goes live again. When the bus resubscribes (a gap listener),
+every feed checks the log the same way.
+
+Joining. A client joins a feed at a position ``P``: its snapshot's seq, or
+its ``since``. If the feed is ahead (``P < last``) the client first gets
+``P+1..last`` from the log, re-checked after every read, and is added to
+the feed's subscribers in the same synchronous step that confirms
+``P == last``; if the client is ahead (a snapshot newer than what this
+worker has delivered, or a ``since`` seen on another node) it waits, and
+the feed promotes it, without sending, when it delivers seq ``P``. Either
+way it sees every seq after ``P`` exactly once.
+
+Competitions. ``subscribe competitionId`` joins the competition's current
+matches (``edge.ws_reads.current_matches``), each with its own
+``subscribed`` frame; a change of a match no feed holds, while competition
+subscriptions exist, makes the hub look up the match's competition once and
+join that competition's subscribers to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, suppress
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from edge import ws_metrics as metrics
+from edge import ws_protocol as wp
+from edge.bus import ChangeMessage
+from edge.metrics import REGISTRY
+from edge.ws_client import Session
+from edge.ws_reads import competition_of, current_matches
+from livescore import clock
+from livescore.errors import NotFound, StoreError
+from livescore.logs import kv
+from store.changes import changes_since, oldest_kept_seq
+from store.db import Conn
+from store.matches import get_match
+from store.writes import Change
+
+log = logging.getLogger("livescore.edge.ws")
+
+DbFactory = Callable[[], AbstractAsyncContextManager[Conn]]
+
+#: What a database outage looks like from here (the client gets ``unavailable``).
+DB_ERRORS = (psycopg.Error, PoolTimeout, StoreError, OSError, TimeoutError)
+
+#: Changes read from the log per query while filling or catching up.
+LOG_CHUNK = 500
+#: Buffered live changes per feed while it fills; beyond this they are
+#: dropped and read back from the log (they are committed before published).
+PENDING_CAP = 10_000
+FILL_BACKOFF_MAX = 5.0
+
+
+class ResumeUnavailable(Exception):
+    """The change log cannot replay what was asked (pruned, too far, ahead)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class AlreadySubscribed(Exception):
+    pass
+
+
+def frame_of(change: Change) -> bytes:
+    """The frame of a change read from the log: the same JSON the relay publishes."""
+    ts = change.created_at.isoformat() if change.created_at else None
+    return wp.text_frame(
+        wp.change_frame(change.type, change.match_id, change.seq, change.payload, ts)
+    )
+
+
+def _lag(raw: bytes) -> float | None:
+    """Seconds from the change's commit (its ``ts``) to now."""
+    try:
+        ts = orjson.loads(raw).get("ts")
+        return time.time() - datetime.fromisoformat(ts).timestamp() if ts else None
+    except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
+        return None
+
+
+class Feed:
+    """One match's delivery state on this worker."""
+
+    __slots__ = (
+        "fill_task",
+        "joining",
+        "last",
+        "match_id",
+        "pending",
+        "refill",
+        "subscribers",
+        "waiting",
+    )
+
+    def __init__(self, match_id: int) -> None:
+        self.match_id = match_id
+        #: highest seq delivered here; None until the first joiner's read sets it
+        self.last: int | None = None
+        self.subscribers: set[Session] = set()
+        #: sessions ahead of ``last``: promoted (silently) when ``last`` reaches their seq
+        self.waiting: dict[Session, int] = {}
+        #: live messages held while ``last`` is unknown or a fill runs: seq -> raw
+        self.pending: dict[int, bytes] = {}
+        self.fill_task: asyncio.Task[None] | None = None
+        self.refill = False
+        self.joining = 0
+
+    @property
+    def live(self) -> bool:
+        return self.last is not None and self.fill_task is None
+
+    @property
+    def idle(self) -> bool:
+        return not self.subscribers and not self.waiting and self.joining == 0
+
+
+class Hub:
+    def __init__(self, db: DbFactory, *, node: str, max_subscriptions: int) -> None:
+        self.db = db
+        self.node = node
+        self.max_subscriptions = max_subscriptions
+        self.feeds: dict[int, Feed] = {}
+        self.sessions: set[Session] = set()
+        self.competitions: dict[int, set[Session]] = {}
+        self._competition_of: dict[int, int | None] = {}
+        self._probing: set[int] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        REGISTRY.gauge_callback(
+            "livescore_ws_connections", "Open WebSocket connections", lambda: len(self.sessions)
+        )
+        REGISTRY.gauge_callback(
+            "livescore_ws_subscriptions",
+            "Subscriptions held (matches and competitions) by this worker's clients",
+            lambda: sum(len(s.reasons) + len(s.competitions) for s in self.sessions),
+        )
+        REGISTRY.gauge_callback(
+            "livescore_ws_matches",
+            "Matches with subscribers on this worker",
+            lambda: len(self.feeds),
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def attach(self, session: Session) -> None:
+        session.on_dead = self._on_dead
+        self.sessions.add(session)
+
+    def detach(self, session: Session) -> None:
+        """Forget a session everywhere (its socket closed or was dropped)."""
+        self.sessions.discard(session)
+        session.closed = True
+        for match_id in list(session.feeds):
+            self._leave(session, match_id)
+        for competition_id in session.competitions:
+            members = self.competitions.get(competition_id)
+            if members is not None:
+                members.discard(session)
+                if not members:
+                    del self.competitions[competition_id]
+        session.competitions.clear()
+        session.reasons.clear()
+
+    def _on_dead(self, session: Session, slow: bool) -> None:
+        # Called from inside a fan-out loop: never change a subscriber set here.
+        if slow:
+            metrics.DROPPED_SLOW.labels().inc()
+        asyncio.get_running_loop().call_soon(self.detach, session)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = list(self._tasks) + [f.fill_task for f in self.feeds.values() if f.fill_task]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the bus -------------------------------------------------------------------------
+
+    def on_message(self, message: ChangeMessage) -> None:
+        """Bus listener: one published change (runs in the event loop, never blocks)."""
+        feed = self.feeds.get(message.match_id)
+        if feed is None:
+            if self.competitions:
+                self._probe(message.match_id)
+            return
+        if not feed.live:
+            self._hold(feed, message.seq, message.raw)
+            return
+        assert feed.last is not None
+        if message.seq <= feed.last:
+            metrics.DUPLICATES.labels().inc()
+            return
+        if message.seq == feed.last + 1:
+            self._deliver(feed, message.seq, wp.text_frame(message.raw))
+            lag = _lag(message.raw)
+            if lag is not None:
+                metrics.LAG.labels().observe(max(lag, 0.0))
+            return
+        log.info(kv("ws.gap", match=feed.match_id, last=feed.last, got=message.seq))
+        self._hold(feed, message.seq, message.raw)
+        self._fill(feed, "jump")
+
+    def on_gap(self) -> None:
+        """Bus gap listener: the subscription was (re)made; changes may have been lost."""
+        for feed in self.feeds.values():
+            if feed.last is not None:
+                self._fill(feed, "bus")
+
+    def _hold(self, feed: Feed, seq: int, raw: bytes) -> None:
+        if len(feed.pending) < PENDING_CAP:
+            feed.pending[seq] = raw
+        else:
+            feed.refill = True  # the log has it: it was committed before it was published
+
+    def _deliver(self, feed: Feed, seq: int, frame: bytes) -> None:
+        """Write seq's frame to every subscriber; ``seq`` must be ``last + 1``."""
+        subscribers = feed.subscribers
+        for session in subscribers:
+            session.send(frame)
+        metrics.SENT.labels().inc(len(subscribers))
+        feed.last = seq
+        if feed.waiting:
+            for session, floor in list(feed.waiting.items()):
+                if floor <= seq:
+                    del feed.waiting[session]
+                    if not session.closed:
+                        subscribers.add(session)
+
+    def _drain_pending(self, feed: Feed) -> bool:
+        """Deliver held changes that follow ``last``; False if a gap remains."""
+        assert feed.last is not None
+        for seq in sorted(feed.pending):
+            raw = feed.pending.pop(seq)
+            if seq <= feed.last:
+                metrics.DUPLICATES.labels().inc()
+            elif seq == feed.last + 1:
+                self._deliver(feed, seq, wp.text_frame(raw))
+            else:
+                feed.pending[seq] = raw
+                return False
+        return not feed.refill
+
+    # -- gap fill ------------------------------------------------------------------------
+
+    def _fill(self, feed: Feed, reason: str) -> None:
+        if feed.fill_task is not None:
+            feed.refill = True
+            return
+        metrics.GAP_FILLS.labels(reason).inc()
+        feed.fill_task = asyncio.get_running_loop().create_task(self._run_fill(feed))
+
+    async def _run_fill(self, feed: Feed) -> None:
+        backoff = 0.1
+        try:
+            while not self._stopping:
+                feed.refill = False
+                try:
+                    progressed = await self._fill_once(feed)
+                except DB_ERRORS as exc:
+                    log.warning(kv("ws.fill_failed", match=feed.match_id, error=repr(exc)))
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, FILL_BACKOFF_MAX)
+                    feed.refill = True
+                    continue
+                backoff = 0.1
+                if self._drain_pending(feed):
+                    return
+                if not progressed:
+                    # held changes beyond what the log has: it lost them (pruned)
+                    await self._reset(feed)
+        finally:
+            feed.fill_task = None
+            if self.feeds.get(feed.match_id) is feed and feed.idle:
+                del self.feeds[feed.match_id]
+
+    async def _fill_once(self, feed: Feed) -> bool:
+        """Deliver what the log holds after ``last``; True if anything was delivered."""
+        assert feed.last is not None
+        start = feed.last
+        while True:
+            async with self.db() as conn:
+                rows = await changes_since(conn, feed.match_id, feed.last, limit=LOG_CHUNK)
+            if rows and rows[0].seq != feed.last + 1:
+                log.warning(kv("ws.log_pruned", match=feed.match_id, last=feed.last))
+                await self._reset(feed)
+                return True
+            for row in rows:
+                if row.seq == feed.last + 1:
+                    self._deliver(feed, row.seq, frame_of(row))
+            if len(rows) < LOG_CHUNK:
+                return feed.last != start
+
+    async def _reset(self, feed: Feed) -> None:
+        """The log cannot fill this feed: give everyone a fresh snapshot and go on from it."""
+        metrics.RESETS.labels().inc()
+        async with self.db() as conn:
+            snapshot = await get_match(conn, feed.match_id)
+        seq = int(snapshot["seq"])
+        feed.last = seq
+        feed.pending = {s: raw for s, raw in feed.pending.items() if s > seq}
+        members = list(feed.subscribers) + list(feed.waiting)
+        feed.waiting.clear()
+        for session in members:
+            session.send_payload(
+                wp.error(
+                    "resume_unavailable",
+                    "changes were lost and the log no longer holds them; fresh snapshot follows",
+                    matchId=feed.match_id,
+                    reason="pruned",
+                )
+            )
+            session.send_payload(wp.subscribed(feed.match_id, seq, snapshot))
+            if not session.closed:
+                feed.subscribers.add(session)
+
+    # -- joining -------------------------------------------------------------------------
+
+    def count(self, session: Session) -> int:
+        return sum(1 for r in session.reasons.values() if "match" in r) + len(session.competitions)
+
+    async def subscribe(self, session: Session, match_id: int, since: int | None) -> None:
+        """Raises ProtocolError (told to the client by the caller)."""
+        reasons = session.reasons.get(match_id)
+        if reasons is not None and "match" in reasons:
+            raise wp.ProtocolError(
+                "bad_frame", f"already subscribed to match {match_id}", matchId=match_id
+            )
+        if self.count(session) >= self.max_subscriptions:
+            raise wp.ProtocolError(
+                "too_many_subscriptions",
+                f"at most {self.max_subscriptions} subscriptions per connection; "
+                "unsubscribe from something first",
+                matchId=match_id,
+            )
+        if reasons is not None:  # already delivered through a competition
+            reasons.add("match")
+            position = self._position(session, match_id)
+            if position is not None:  # (else its join is running and will say so itself)
+                session.send_payload(wp.subscribed(match_id, position, None, resumed=True))
+            return
+        await self.join(session, match_id, since, "match")
+
+    def _position(self, session: Session, match_id: int) -> int | None:
+        """The seq this session has been sent up to for a match it is in."""
+        feed = self.feeds.get(match_id)
+        if feed is None:
+            return None
+        if session in feed.subscribers:
+            return feed.last
+        return feed.waiting.get(session)
+
+    async def join(
+        self, session: Session, match_id: int, since: int | None, reason: int | str
+    ) -> None:
+        """Add ``session`` to the match's feed at its snapshot (or ``since``)."""
+        if match_id in session.feeds:
+            session.reasons.setdefault(match_id, set()).add(reason)
+            return
+        session.feeds.add(match_id)
+        session.reasons[match_id] = {reason}
+        feed = self.feeds.get(match_id)
+        if feed is None:
+            feed = self.feeds[match_id] = Feed(match_id)
+        feed.joining += 1
+        joined = False
+        try:
+            await self._join(session, feed, since, reason)
+            joined = True
+        except NotFound:
+            raise wp.ProtocolError(
+                "unknown_match", f"match {match_id} does not exist", matchId=match_id
+            ) from None
+        except DB_ERRORS as exc:
+            log.warning(kv("ws.join_failed", match=match_id, error=repr(exc)))
+            raise wp.ProtocolError(
+                "unavailable", "the database is not answering; try again shortly", matchId=match_id
+            ) from exc
+        finally:
+            feed.joining -= 1
+            if not joined or session.closed:
+                self._leave(session, match_id)
+            elif feed.idle:
+                self._drop_feed(feed)
+
+    async def _join(
+        self, session: Session, feed: Feed, since: int | None, reason: int | str
+    ) -> None:
+        match_id = feed.match_id
+        competition_id = reason if isinstance(reason, int) else None
+        oldest: int | None = None
+        async with self.db() as conn:
+            snapshot = await get_match(conn, match_id)
+            seq = int(snapshot["seq"])
+            if since is not None and since < seq:
+                oldest = await oldest_kept_seq(conn, match_id)
+        self._competition_of[match_id] = (snapshot.get("competition") or {}).get("id")
+        if feed.last is None:
+            feed.last = seq
+            if not self._drain_pending(feed):
+                self._fill(feed, "jump")
+        position = seq
+        if since is not None:
+            problem = None
+            if since > seq:
+                problem = f"since={since} is ahead of the match (seq {seq})"
+            elif seq - since > wp.RESUME_LIMIT:
+                problem = f"{seq - since} changes missed; at most {wp.RESUME_LIMIT} are replayed"
+            elif since < seq and (oldest is None or oldest > since + 1):
+                problem = f"the change log keeps seq {oldest} on only"
+            if problem is None:
+                position = since
+                session.send_payload(
+                    wp.subscribed(
+                        match_id, since, None, competition_id=competition_id, resumed=True
+                    )
+                )
+            else:
+                self._resume_refused(session, match_id, since, problem)
+        if position == seq:
+            session.send_payload(
+                wp.subscribed(match_id, seq, snapshot, competition_id=competition_id)
+            )
+        try:
+            await self._catch_up(session, feed, position)
+        except ResumeUnavailable as exc:
+            self._resume_refused(session, match_id, position, exc.reason)
+            async with self.db() as conn:
+                snapshot = await get_match(conn, match_id)
+            position = int(snapshot["seq"])
+            session.send_payload(
+                wp.subscribed(match_id, position, snapshot, competition_id=competition_id)
+            )
+            await self._catch_up(session, feed, position)
+
+    def _resume_refused(self, session: Session, match_id: int, since: int, why: str) -> None:
+        metrics.ERRORS.labels("resume_unavailable").inc()
+        session.send_payload(
+            wp.error(
+                "resume_unavailable",
+                f"cannot replay from seq {since}: {why}; a fresh snapshot follows",
+                matchId=match_id,
+                since=since,
+            )
+        )
+
+    async def _catch_up(self, session: Session, feed: Feed, position: int) -> None:
+        """Send the log from ``position`` until the feed is reached, then join it."""
+        while not session.closed:
+            last = feed.last
+            assert last is not None
+            if position >= last:
+                if position == last:
+                    feed.subscribers.add(session)
+                else:
+                    feed.waiting[session] = position
+                return
+            async with self.db() as conn:
+                rows = await changes_since(
+                    conn, feed.match_id, position, limit=min(last - position, LOG_CHUNK)
+                )
+            if not rows or rows[0].seq != position + 1:
+                raise ResumeUnavailable("the change log no longer holds those changes")
+            for row in rows:
+                if row.seq != position + 1:
+                    raise ResumeUnavailable("the change log has a hole")
+                session.send(frame_of(row))
+                position = row.seq
+
+    def _leave(self, session: Session, match_id: int) -> None:
+        session.feeds.discard(match_id)
+        session.reasons.pop(match_id, None)
+        feed = self.feeds.get(match_id)
+        if feed is None:
+            return
+        feed.subscribers.discard(session)
+        feed.waiting.pop(session, None)
+        if feed.idle:
+            self._drop_feed(feed)
+
+    def _drop_feed(self, feed: Feed) -> None:
+        if feed.fill_task is None and self.feeds.get(feed.match_id) is feed:
+            del self.feeds[feed.match_id]
+
+    def unsubscribe(self, session: Session, match_id: int) -> None:
+        reasons = session.reasons.get(match_id)
+        if reasons is None or "match" not in reasons:
+            raise wp.ProtocolError(
+                "not_subscribed", f"not subscribed to match {match_id}", matchId=match_id
+            )
+        reasons.discard("match")
+        if not reasons:
+            self._leave(session, match_id)
+
+    # -- competitions --------------------------------------------------------------------
+
+    async def subscribe_competition(self, session: Session, competition_id: int) -> None:
+        if competition_id in session.competitions:
+            raise wp.ProtocolError(
+                "bad_frame",
+                f"already subscribed to competition {competition_id}",
+                competitionId=competition_id,
+            )
+        if self.count(session) >= self.max_subscriptions:
+            raise wp.ProtocolError(
+                "too_many_subscriptions",
+                f"at most {self.max_subscriptions} subscriptions per connection",
+                competitionId=competition_id,
+            )
+        try:
+            async with self.db() as conn:
+                matches = await current_matches(conn, competition_id, clock.now())
+        except NotFound:
+            raise wp.ProtocolError(
+                "unknown_competition",
+                f"competition {competition_id} does not exist",
+                competitionId=competition_id,
+            ) from None
+        except DB_ERRORS as exc:
+            raise wp.ProtocolError(
+                "unavailable", "the database is not answering; try again shortly"
+            ) from exc
+        session.competitions.add(competition_id)
+        self.competitions.setdefault(competition_id, set()).add(session)
+        ids = [int(m["id"]) for m in matches]
+        session.send_payload(wp.subscribed_competition(competition_id, ids))
+        for match_id in ids:
+            if session.closed:
+                return
+            await self._join_quietly(session, match_id, competition_id)
+
+    async def _join_quietly(self, session: Session, match_id: int, competition_id: int) -> None:
+        try:
+            await self.join(session, match_id, None, competition_id)
+        except wp.ProtocolError as exc:
+            session.send_payload(exc.frame())
+
+    def unsubscribe_competition(self, session: Session, competition_id: int) -> None:
+        if competition_id not in session.competitions:
+            raise wp.ProtocolError(
+                "not_subscribed",
+                f"not subscribed to competition {competition_id}",
+                competitionId=competition_id,
+            )
+        session.competitions.discard(competition_id)
+        members = self.competitions.get(competition_id)
+        if members is not None:
+            members.discard(session)
+            if not members:
+                del self.competitions[competition_id]
+        for match_id, reasons in list(session.reasons.items()):
+            reasons.discard(competition_id)
+            if not reasons:
+                self._leave(session, match_id)
+
+    def _probe(self, match_id: int) -> None:
+        """A change of a match nobody here follows: does a subscribed competition own it?"""
+        if match_id in self._competition_of:
+            competition_id = self._competition_of[match_id]
+            if competition_id is not None and competition_id in self.competitions:
+                self._spawn(self._join_competition_members(match_id, competition_id))
+            return
+        if match_id not in self._probing:
+            self._probing.add(match_id)
+            self._spawn(self._probe_db(match_id))
+
+    async def _probe_db(self, match_id: int) -> None:
+        try:
+            async with self.db() as conn:
+                competition_id = await competition_of(conn, match_id)
+        except DB_ERRORS as exc:
+            log.warning(kv("ws.probe_failed", match=match_id, error=repr(exc)))
+            return
+        finally:
+            self._probing.discard(match_id)
+        if len(self._competition_of) > 100_000:
+            self._competition_of.clear()
+        self._competition_of[match_id] = competition_id
+        if competition_id is not None and competition_id in self.competitions:
+            await self._join_competition_members(match_id, competition_id)
+
+    async def _join_competition_members(self, match_id: int, competition_id: int) -> None:
+        for session in list(self.competitions.get(competition_id, ())):
+            if match_id not in session.feeds and not session.closed:
+                await self._join_quietly(session, match_id, competition_id)

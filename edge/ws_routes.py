@@ -1,0 +1,157 @@
+"""``/ws``: the WebSocket endpoint, wired into an edge app with ``register_ws(app)``.
+
+``register_ws`` sets Sanic's WebSocket limits, adds the route (with an
+Origin check when ``LIVESCORE_WS_ORIGINS`` is set: other origins get a 403
+before the upgrade; clients that send no Origin, i.e. not browsers, pass)
+and listeners that create this worker's ``Hub`` once the server runs
+(``app.ctx.edge`` must exist by then) and stop it on shutdown.
+
+Each connection is read by one loop: every frame costs a token, is parsed
+(``edge.ws_protocol``) and handled in order; anything wrong is answered
+with an ``error`` frame, never an exception out of the handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sanic import Blueprint, HTTPResponse, Request, Sanic
+from sanic.server.websockets.impl import WebsocketImplProtocol
+
+from edge import ws_metrics as metrics
+from edge import ws_protocol as wp
+from edge.errors import Forbidden, error_response
+from edge.ws_client import Session
+from edge.ws_hub import Hub
+from livescore.logs import kv
+
+log = logging.getLogger("livescore.edge.ws")
+
+PATH = "/ws"
+#: Seconds between server pings, and to wait for the pong before closing (1011).
+PING_INTERVAL = 20
+PING_TIMEOUT = 20
+#: At most one ``rate_limited`` error frame per this many seconds per client.
+RATE_ERROR_EVERY = 1.0
+
+
+def hub_of(app: Sanic[Any, Any]) -> Hub | None:
+    return getattr(app.ctx, "ws_hub", None)
+
+
+def register_ws(app: Sanic[Any, Any]) -> None:
+    """Add ``/ws`` and the hub's lifecycle to ``app`` (call once, before it runs)."""
+    app.config.WEBSOCKET_MAX_SIZE = wp.MAX_CLIENT_FRAME
+    app.config.WEBSOCKET_PING_INTERVAL = PING_INTERVAL
+    app.config.WEBSOCKET_PING_TIMEOUT = PING_TIMEOUT
+    bp = Blueprint("ws")
+    bp.add_websocket_route(ws_handler, PATH, name="ws")
+    bp.on_request(check_origin)
+    app.blueprint(bp)
+    app.after_server_start(start_hub)
+    app.before_server_stop(stop_hub)
+
+
+async def start_hub(app: Sanic[Any, Any]) -> None:
+    edge = app.ctx.edge
+    hub = Hub(
+        edge.db,
+        node=edge.settings.node_id,
+        max_subscriptions=edge.settings.ws_max_subscriptions,
+    )
+    edge.bus.add_listener(hub.on_message)
+    edge.bus.add_gap_listener(hub.on_gap)
+    app.ctx.ws_hub = hub
+
+
+async def stop_hub(app: Sanic[Any, Any]) -> None:
+    hub = hub_of(app)
+    if hub is not None:
+        await hub.stop()
+
+
+async def check_origin(request: Request) -> HTTPResponse | None:
+    allowed = request.app.ctx.edge.settings.ws_origins
+    origin = request.headers.get("origin")
+    if allowed and origin is not None and origin not in allowed:
+        log.info(kv("ws.origin_refused", origin=origin))
+        return error_response(
+            Forbidden(f"origin {origin[:100]!r} may not open {PATH}", code="forbidden_origin")
+        )
+    return None
+
+
+async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
+    hub = hub_of(request.app)
+    transport = ws.io_proto.transport if ws.io_proto else None
+    if hub is None or transport is None:
+        await ws.close(1013, "starting up; try again")
+        return
+    edge = request.app.ctx.edge
+    session = Session(
+        transport,
+        ws.ws_proto,
+        ws.fail_connection,
+        queue_limit=edge.settings.ws_queue,
+        ident=f"{request.client_ip}:{request.port}",
+    )
+    hub.attach(session)
+    session.send_payload(wp.welcome(hub.node))
+    last_rate_error = 0.0
+    try:
+        while not session.closed:
+            message = await ws.recv()
+            if message is None or session.closed:
+                continue
+            now = time.monotonic()
+            if not session.allow(now):
+                if not session.closed and now - last_rate_error >= RATE_ERROR_EVERY:
+                    last_rate_error = now
+                    _tell(session, wp.ProtocolError("rate_limited", _rate_message()))
+                continue
+            await handle(hub, session, message)
+    finally:
+        hub.detach(session)
+
+
+def _rate_message() -> str:
+    from edge.ws_client import ACTIONS_BURST, ACTIONS_PER_SECOND
+
+    return (
+        f"more than {ACTIONS_PER_SECOND:g} actions per second (burst {ACTIONS_BURST:g}); "
+        "this action was not done"
+    )
+
+
+def _tell(session: Session, error: wp.ProtocolError) -> None:
+    metrics.ERRORS.labels(error.code).inc()
+    session.send_payload(error.frame())
+
+
+async def handle(hub: Hub, session: Session, message: str | bytes) -> None:
+    """Do one client frame; errors become ``error`` frames."""
+    try:
+        action = wp.parse_action(message)
+    except wp.ProtocolError as exc:
+        session.invalid()
+        _tell(session, exc)
+        return
+    session.valid()
+    try:
+        match action:
+            case wp.Ping():
+                session.send_payload(wp.PONG)
+            case wp.Subscribe(match_id, since):
+                await hub.subscribe(session, match_id, since)
+            case wp.Unsubscribe(match_id):
+                hub.unsubscribe(session, match_id)
+                session.send_payload(wp.unsubscribed(match_id=match_id))
+            case wp.SubscribeCompetition(competition_id):
+                await hub.subscribe_competition(session, competition_id)
+            case wp.UnsubscribeCompetition(competition_id):
+                hub.unsubscribe_competition(session, competition_id)
+                session.send_payload(wp.unsubscribed(competition_id=competition_id))
+    except wp.ProtocolError as exc:
+        _tell(session, exc)

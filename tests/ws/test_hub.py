@@ -1,0 +1,359 @@
+"""The hub's delivery rules, in process: real PostgreSQL change log, fake sockets.
+
+Each fake session records the frames written to its transport, so a test
+can check the exact sequence a client would see: in order, no gap, no
+duplicate, whatever the bus does (drops, duplicates, jumps, resubscribes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import orjson
+import pytest
+from websockets.protocol import State
+
+from edge import ws_protocol as wp
+from edge.bus import ChangeMessage, parse
+from edge.ws_client import Session
+from edge.ws_hub import Hub
+from livescore.model import MatchPatch
+from pipeline.relay import encode
+from store.db import Conn, Pool
+from store.writes import Change, apply_change
+from tests.factories import Factory
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.buffered = 0
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+        if self.buffered:
+            self.buffered += len(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class FakeProto:
+    state = State.OPEN
+
+
+def unframe(data: bytes) -> list[dict[str, Any]]:
+    """Split a byte stream of unmasked text frames into parsed payloads."""
+    out, i = [], 0
+    while i < len(data):
+        assert data[i] == 0x81, "a final, unmasked text frame"
+        n = data[i + 1]
+        i += 2
+        if n == 126:
+            n, i = int.from_bytes(data[i : i + 2], "big"), i + 2
+        elif n == 127:
+            n, i = int.from_bytes(data[i : i + 8], "big"), i + 8
+        out.append(orjson.loads(data[i : i + n]))
+        i += n
+    return out
+
+
+class Client:
+    def __init__(self, hub: Hub, queue: int = 64) -> None:
+        self.transport = FakeTransport()
+        self.closes: list[tuple[int, str]] = []
+        self.session = Session(
+            self.transport, FakeProto(), self._close, queue_limit=queue, ident="fake"
+        )
+        hub.attach(self.session)
+
+    def _close(self, code: int = 1000, reason: str = "") -> None:
+        self.closes.append((code, reason))
+
+    @property
+    def frames(self) -> list[dict[str, Any]]:
+        return unframe(bytes(self.transport.data))
+
+    def seqs(self, match_id: int) -> list[int]:
+        return [
+            f["seq"]
+            for f in self.frames
+            if f.get("matchId") == match_id and f["type"] not in ("subscribed", "error")
+        ]
+
+    def start(self, match_id: int) -> int:
+        """Where the client's view of a match starts: its (last) subscribed frame's seq."""
+        return [f for f in self.frames if f["type"] == "subscribed"][-1]["seq"]
+
+
+@pytest.fixture
+async def hub(pool: Pool) -> Any:
+    hub = Hub(pool.connection, node="test", max_subscriptions=10)
+    yield hub
+    await hub.stop()
+
+
+def message(change: Change) -> ChangeMessage:
+    return parse(encode(change))
+
+
+async def score(conn: Conn, match_id: int, home: int) -> Change:
+    changes = await apply_change(
+        conn, match_id, MatchPatch(source="t", home_score=home, away_score=0)
+    )
+    assert len(changes) == 1
+    return changes[0]
+
+
+async def settle(hub: Hub) -> None:
+    """Let fills and deferred removals finish."""
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if all(f.fill_task is None for f in hub.feeds.values()):
+            return
+    raise AssertionError("a fill never finished")
+
+
+async def test_live_changes_are_delivered_once_in_order(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], None)
+    changes = [await score(conn, match["id"], n) for n in (1, 2, 3)]
+    for change in changes:
+        hub.on_message(message(change))
+    hub.on_message(message(changes[1]))  # a duplicate (a relay re-publishing)
+    assert client.seqs(match["id"]) == [1, 2, 3]
+    assert client.frames[0] == {"type": "subscribed", "matchId": match["id"], "seq": 0,
+                                "snapshot": client.frames[0]["snapshot"]}  # fmt: skip
+
+
+async def test_frame_bytes_are_the_relays_bytes(hub: Hub, factory: Factory, conn: Conn) -> None:
+    match = await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], None)
+    change = await score(conn, match["id"], 1)
+    before = len(client.transport.data)
+    hub.on_message(message(change))
+    assert bytes(client.transport.data[before:]) == wp.text_frame(encode(change))
+
+
+async def test_a_jump_is_filled_from_the_log_before_anything_newer(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], None)
+    changes = [await score(conn, match["id"], n) for n in range(1, 7)]
+    hub.on_message(message(changes[0]))
+    hub.on_message(message(changes[4]))  # 2..4 were lost
+    hub.on_message(message(changes[5]))
+    hub.on_message(message(changes[3]))  # a late duplicate of a filled one
+    await settle(hub)
+    assert client.seqs(match["id"]) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_bus_gap_fills_every_subscribed_match(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    first, second = await factory.match(), await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, first["id"], None)
+    await hub.subscribe(client.session, second["id"], None)
+    for n in (1, 2):
+        await score(conn, first["id"], n)
+        await score(conn, second["id"], n)
+    hub.on_gap()  # the bus resubscribed: nothing was received meanwhile
+    await settle(hub)
+    assert client.seqs(first["id"]) == [1, 2]
+    assert client.seqs(second["id"]) == [1, 2]
+
+
+async def test_a_snapshot_ahead_of_the_node_waits_for_it(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    early, late = Client(hub), Client(hub)
+    await hub.subscribe(early.session, match["id"], None)
+    first = await score(conn, match["id"], 1)  # committed, not yet received by this node
+    await hub.subscribe(late.session, match["id"], None)
+    assert late.start(match["id"]) == 1
+    hub.on_message(message(first))
+    second = await score(conn, match["id"], 2)
+    hub.on_message(message(second))
+    assert early.seqs(match["id"]) == [1, 2]
+    assert late.seqs(match["id"]) == [2]
+
+
+async def test_resume_replays_after_since_then_goes_live(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    other = Client(hub)
+    await hub.subscribe(other.session, match["id"], None)
+    for n in (1, 2, 3):
+        hub.on_message(message(await score(conn, match["id"], n)))
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], 1)
+    hub.on_message(message(await score(conn, match["id"], 4)))
+    assert client.frames[0] == {
+        "type": "subscribed",
+        "matchId": match["id"],
+        "seq": 1,
+        "resumed": True,
+    }
+    assert client.seqs(match["id"]) == [2, 3, 4]
+
+
+@pytest.mark.parametrize("case", ["ahead", "too_far", "pruned"])
+async def test_resume_unavailable_sends_a_fresh_snapshot(
+    hub: Hub, factory: Factory, conn: Conn, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    match = await factory.match()
+    for n in (1, 2, 3, 4):
+        await score(conn, match["id"], n)
+    since = {"ahead": 9, "too_far": 0, "pruned": 0}[case]
+    if case == "too_far":
+        monkeypatch.setattr(wp, "RESUME_LIMIT", 2)
+    if case == "pruned":
+        await conn.execute(
+            "DELETE FROM match_changes WHERE match_id = %s AND seq <= 2", (match["id"],)
+        )
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], since)
+    error, snapshot = client.frames[0:2]
+    assert error["type"] == "error" and error["code"] == "resume_unavailable"
+    assert error["matchId"] == match["id"] and error["since"] == since
+    assert snapshot["type"] == "subscribed" and snapshot["seq"] == 4
+    assert snapshot["snapshot"]["homeScore"] == 4
+    hub.on_message(message(await score(conn, match["id"], 5)))
+    assert client.seqs(match["id"]) == [5]
+
+
+async def test_a_client_that_stops_reading_is_warned_then_closed(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    slow, fine = Client(hub, queue=8), Client(hub, queue=8)
+    await hub.subscribe(slow.session, match["id"], None)
+    await hub.subscribe(fine.session, match["id"], None)
+    slow.transport.buffered = 1  # the kernel stopped taking its bytes
+    for n in range(1, 12):
+        hub.on_message(message(await score(conn, match["id"], n)))
+    assert slow.closes == [(wp.CLOSE_SLOW, "slow consumer: 8 frames queued")]
+    warnings = [f for f in slow.frames if f.get("code") == "slow_consumer"]
+    assert len(warnings) == 1 and warnings[0]["limit"] == 8
+    assert fine.seqs(match["id"]) == list(range(1, 12))
+    await asyncio.sleep(0)  # the deferred detach
+    assert slow.session not in hub.sessions
+    assert slow.session not in hub.feeds[match["id"]].subscribers
+
+
+async def test_unsubscribe_stops_delivery_and_drops_the_feed(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], None)
+    hub.unsubscribe(client.session, match["id"])
+    hub.on_message(message(await score(conn, match["id"], 1)))
+    assert client.seqs(match["id"]) == []
+    assert match["id"] not in hub.feeds
+    with pytest.raises(wp.ProtocolError) as caught:
+        hub.unsubscribe(client.session, match["id"])
+    assert caught.value.code == "not_subscribed"
+
+
+async def test_subscription_limit(hub: Hub, factory: Factory) -> None:
+    client = Client(hub)
+    for _ in range(10):
+        await hub.subscribe(client.session, (await factory.match())["id"], None)
+    extra = await factory.match()
+    with pytest.raises(wp.ProtocolError) as caught:
+        await hub.subscribe(client.session, extra["id"], None)
+    assert caught.value.code == "too_many_subscriptions"
+
+
+async def test_competition_covers_current_and_new_matches(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    comp = await factory.competition("Test League")
+    current = await factory.match(competition=comp)
+    client = Client(hub)
+    await hub.subscribe_competition(client.session, comp)
+    frames = client.frames
+    assert frames[0] == {"type": "subscribed", "competitionId": comp, "matchIds": [current["id"]]}
+    assert frames[1]["matchId"] == current["id"] and frames[1]["competitionId"] == comp
+    # a match created later: its first change makes the node look it up and join it
+    later = await factory.match(competition=comp)
+    hub.on_message(message(await score(conn, later["id"], 1)))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if any(f.get("matchId") == later["id"] for f in client.frames):
+            break
+    joined = [f for f in client.frames if f.get("matchId") == later["id"]]
+    assert joined[0]["type"] == "subscribed" and joined[0]["seq"] == 1
+    hub.on_message(message(await score(conn, later["id"], 2)))
+    assert client.seqs(later["id"]) == [2]
+    hub.unsubscribe_competition(client.session, comp)
+    assert client.session.feeds == set()
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_random_bus_behaviour_never_breaks_the_sequence(
+    hub: Hub, factory: Factory, pool: Pool, seed: int
+) -> None:
+    """Clients join (fresh or with since) while changes are written and the bus
+    drops, duplicates, delays and reorders messages: each client ends with every
+    seq after its start exactly once, in order."""
+    rng = random.Random(seed)
+    match = await factory.match()
+    match_id = match["id"]
+    clients: list[Client] = []
+    written: list[Change] = []
+    inflight: list[Change] = []
+
+    async def writer() -> None:
+        async with pool.connection() as conn:
+            for n in range(1, 61):
+                written.append(await score(conn, match_id, n))
+                inflight.append(written[-1])
+                await asyncio.sleep(rng.random() * 0.004)
+
+    async def bus() -> None:
+        while len(written) < 60 or inflight:
+            await asyncio.sleep(rng.random() * 0.003)
+            if not inflight:
+                continue
+            change = inflight.pop(rng.randrange(min(2, len(inflight))))  # mild reordering
+            roll = rng.random()
+            if roll < 0.15:
+                continue  # lost
+            hub.on_message(message(change))
+            if roll > 0.9:
+                hub.on_message(message(change))  # duplicated
+            if rng.random() < 0.03:
+                hub.on_gap()
+
+    async def joiner() -> None:
+        for _ in range(8):
+            await asyncio.sleep(rng.random() * 0.03)
+            client = Client(hub)
+            clients.append(client)
+            since = None
+            if written and rng.random() < 0.5:
+                since = rng.randrange(0, written[-1].seq + 1)
+            await hub.subscribe(client.session, match_id, since)
+
+    await asyncio.gather(writer(), bus(), joiner())
+    hub.on_gap()  # the last changes may have been "lost": a resubscribe recovers them
+    await settle(hub)
+    for client in clients:
+        start = client.start(match_id)
+        assert client.seqs(match_id) == list(range(start + 1, 61)), f"start={start}"
