@@ -392,6 +392,8 @@ def ingest_cmd(app: App, once: bool, feed_name: str | None) -> None:
                     click.echo(f"  match {change.match_id} seq {change.seq} {change.type}")
                 for reason in report.rejected + report.ambiguous:
                     click.echo(f"  rejected: {reason}")
+                for error in outcome.malformed:
+                    click.echo(f"  malformed (set aside): {error}")
         return failures
 
     if run(go()):
@@ -558,6 +560,84 @@ def override_list(app: App) -> None:
             f"match {row['match_id']} {row['home']} v {row['away']}: {', '.join(pinned)} "
             f"by {row['who']} since {row['since'].isoformat()} ({row['reason']})"
         )
+
+
+# -- edge: serve, apikey ------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port for HTTP and WebSocket clients.  [default: PORT or 8000]",
+)
+@click.option(
+    "--host", default="0.0.0.0", show_default=True, help="Address to bind (127.0.0.1: local only)."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (each with its own pool, Redis client and caches).",
+)
+@pass_app
+def serve(app: App, port: int | None, host: str, workers: int) -> None:
+    """Run the edge: REST API (and WebSocket hub) until SIGINT/SIGTERM."""
+    from edge.app import serve as serve_edge
+
+    serve_edge(
+        app.settings,
+        app.endpoints,
+        host=host,
+        port=port or app.settings.port,
+        workers=workers,
+    )
+
+
+@main.group(cls=Group)
+def apikey() -> None:
+    """API keys for writers (POST routes need 'Authorization: Bearer KEY')."""
+
+
+@apikey.command("create")
+@click.argument("name")
+@pass_app
+def apikey_create(app: App, name: str) -> None:
+    """Make a key called NAME and print it (shown once; only its hash is stored)."""
+    from store.apikeys import create_key
+    from store.db import connect
+
+    async def go() -> str:
+        conn = await connect(app.endpoints.database_url)
+        async with conn:
+            return (await create_key(conn, name)).plain
+
+    plain = run(go())
+    click.echo(plain)
+    click.echo(f"API key {name!r} created; store it now, it is not shown again", err=True)
+
+
+@apikey.command("revoke")
+@click.argument("name")
+@pass_app
+def apikey_revoke(app: App, name: str) -> None:
+    """Revoke the key called NAME (its requests get 403 from then on)."""
+    from store.apikeys import revoke_key
+    from store.db import connect
+
+    async def go() -> str:
+        conn = await connect(app.endpoints.database_url)
+        async with conn:
+            key = await revoke_key(conn, name)
+            assert key.revoked_at is not None
+            return key.revoked_at.isoformat()
+
+    click.echo(f"API key {name!r} revoked at {run(go())}")
+
+
+# -- end of edge section ------------------------------------------------------------------
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,7 +54,10 @@ async def check_feed(ctx: PipelineContext, feed: FeedConfig) -> CheckResult:
     error = None
     try:
         response = await client.send(spec)
-        matches = len(client.adapter.parse(response))
+        parsed = client.adapter.parse_report(response)
+        matches = len(parsed.observations)
+        if parsed.errors:
+            error = f"{len(parsed.errors)} malformed match(es) set aside, first: {parsed.errors[0]}"
     except PayloadError as exc:
         error = f"{exc} (the provider answered, but we cannot read it)"
     except ProviderError as exc:

@@ -40,6 +40,7 @@ class PollOutcome:
     changed: bool
     report: IngestReport
     vanished_fetched: int = 0
+    malformed: tuple[PayloadError, ...] = ()
 
 
 async def poll_feed(
@@ -59,16 +60,22 @@ async def poll_feed(
         await _touch_seen(ctx, feed, seen_key, now)
         return PollOutcome(feed.name, spec.purpose, False, report)
     try:
-        batch = adapter.parse(result.response)
+        parsed = adapter.parse_report(result.response)
     except PayloadError as exc:
         await client.forget(spec)  # parse it again next time, it may be fixed
         log.error(kv("poll.malformed", feed=feed.name, error=exc))
         raise
+    for error in parsed.errors:
+        # one bad match never costs the others; it is reported, not ingested
+        log.error(kv("poll.malformed_match", feed=feed.name, error=error))
+    if parsed.errors:
+        await client.forget(spec)
+    batch = parsed.observations
     report = await ingest_observations(
         ctx.pool, feed.name, batch, at=now, priorities=prios, policy=ctx.policy
     )
     await ctx.redis.set(seen_key, orjson.dumps([o.provider_match_id for o in batch]), ex=86400)
-    outcome = PollOutcome(feed.name, spec.purpose, True, report)
+    outcome = PollOutcome(feed.name, spec.purpose, True, report, malformed=parsed.errors)
     if spec.purpose == "live":
         listed = {o.provider_match_id for o in batch}
         async with ctx.pool.connection() as conn:

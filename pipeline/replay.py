@@ -120,11 +120,15 @@ async def replay(
         async for response in recording.replay(speed=speed):
             progress.responses += 1
             try:
-                batch = adapters[response.feed].parse(response)
+                parsed = adapters[response.feed].parse_report(response)
             except PayloadError as exc:
                 progress.malformed += 1
                 log.error(kv("replay.malformed", feed=response.feed, error=exc))
                 continue
+            for error in parsed.errors:
+                progress.malformed += 1
+                log.error(kv("replay.malformed_match", feed=response.feed, error=error))
+            batch = parsed.observations
             progress.report.merge(
                 await ingest_observations(
                     ctx.pool,

@@ -126,7 +126,8 @@ class ApiFootballAdapter(Adapter):
     def _parse(self, payload: Any, response: RawResponse) -> list[MatchObservation]:
         root = Cursor(self.kind, payload)
         self._check_errors(root.get("errors"), response)
-        observations = [self._fixture(item) for item in root["response"].items()]
+        parsed = (self._item(self._fixture, item) for item in root["response"].items())
+        observations = [obs for obs in parsed if obs is not None]
         if response.purpose == "match":
             return observations
         return [

@@ -15,9 +15,10 @@ module import no httpx, psycopg, redis or sanic.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import orjson
 
@@ -29,12 +30,22 @@ __all__ = [
     "FEED_KINDS",
     "Adapter",
     "FeedConfig",
+    "ParseReport",
     "Purpose",
     "RawResponse",
     "RequestSpec",
 ]
 
 Purpose = Literal["today", "live", "match"]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseReport:
+    """The observations of a response, and the matches in it that were malformed."""
+
+    observations: list[MatchObservation]
+    errors: tuple[PayloadError, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,7 @@ class Adapter(ABC):
 
     def __init__(self, feed: FeedConfig) -> None:
         self.feed = feed
+        self._item_errors: list[PayloadError] = []
 
     @property
     def base_url(self) -> str:
@@ -121,23 +133,50 @@ class Adapter(ABC):
 
     # -- normalization (pure) ----------------------------------------------------
     def parse(self, response: RawResponse) -> list[MatchObservation]:
-        """Turn one response into observations.
+        """Turn one response into observations, strictly.
 
         Raises ``PayloadError`` (naming the provider and field path) for
-        anything malformed; never anything else.
+        anything malformed, including a single malformed match; never
+        anything else. Ingestion uses ``parse_report`` instead.
+        """
+        report = self.parse_report(response)
+        if report.errors:
+            raise report.errors[0]
+        return report.observations
+
+    def parse_report(self, response: RawResponse) -> ParseReport:
+        """Turn one response into observations, setting malformed matches aside.
+
+        A response that is malformed as a whole (not JSON, no match list, a
+        provider error) raises ``PayloadError``. A malformed *match* inside an
+        otherwise good response does not cost the others: it is returned in
+        ``errors`` (to be logged and counted) and every other match is parsed.
         """
         try:
             payload = response.json()
         except orjson.JSONDecodeError as exc:
             raise PayloadError(self.kind, "$", f"body is not JSON ({exc})") from exc
+        self._item_errors = []
         try:
-            return self._parse(payload, response)
+            observations = self._parse(payload, response)
         except ProviderError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             # A bug-shaped failure still must not escape as a bare exception:
             # the caller gets a PayloadError and the process keeps serving.
             raise PayloadError(self.kind, "$", f"{type(exc).__name__}: {exc}") from exc
+        return ParseReport(observations, tuple(self._item_errors))
+
+    def _item(self, normalize: Callable[..., _T], *args: Any) -> _T | None:
+        """Normalize one match of a list; a malformed one is set aside (see
+        ``parse_report``) and None returned, so the rest still parse."""
+        try:
+            return normalize(*args)
+        except PayloadError as exc:
+            self._item_errors.append(exc)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            self._item_errors.append(PayloadError(self.kind, "$", f"{type(exc).__name__}: {exc}"))
+        return None
 
     @abstractmethod
     def _parse(self, payload: Any, response: RawResponse) -> list[MatchObservation]:

@@ -158,7 +158,9 @@ class EspnAdapter(Adapter):
                 league.get("abbreviation").opt_str(),
             ):
                 continue
-            observations.append(self._event(event, league))
+            obs = self._item(self._event, event, league)
+            if obs is not None:
+                observations.append(obs)
         return observations
 
     def _event(self, event: Cursor, league: Cursor) -> MatchObservation:

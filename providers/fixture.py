@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 import httpx
 
 from livescore.model import MatchObservation
-from providers.base import Adapter, FeedConfig, Purpose, RawResponse, RequestSpec
+from providers.base import Adapter, FeedConfig, ParseReport, Purpose, RawResponse, RequestSpec
 from providers.errors import ProviderError
 from providers.http import WIRE_HEADERS, Sleep
 from providers.recording import RecordedFeed, Recording, load_recording
@@ -261,6 +261,9 @@ class FixtureAdapter(Adapter):
 
     def parse(self, response: RawResponse) -> list[MatchObservation]:
         return self.inner.parse(replace(response, kind=self.inner.kind))
+
+    def parse_report(self, response: RawResponse) -> ParseReport:
+        return self.inner.parse_report(replace(response, kind=self.inner.kind))
 
     def _parse(self, payload: Any, response: RawResponse) -> list[MatchObservation]:
         return self.inner._parse(payload, replace(response, kind=self.inner.kind))

@@ -135,7 +135,7 @@ class FootballDataAdapter(Adapter):
             root.fail(f"provider error: {root['message'].value!r}")
         else:
             root.fail("expected a 'matches' list or a match object")
-        observations = (self._match(match, response) for match in matches)
+        observations = (self._item(self._match, match, response) for match in matches)
         return [obs for obs in observations if obs is not None]
 
     def _match(self, match: Cursor, response: RawResponse) -> MatchObservation | None:

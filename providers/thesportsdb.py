@@ -143,7 +143,9 @@ class TheSportsDbAdapter(Adapter):
                 self.feed, row.get("idLeague").opt_id(), row.get("strLeague").opt_str()
             ):
                 continue
-            observations.append(self._row(row, response))
+            obs = self._item(self._row, row, response)
+            if obs is not None:
+                observations.append(obs)
         return observations
 
     def _row(self, row: Cursor, response: RawResponse) -> MatchObservation:

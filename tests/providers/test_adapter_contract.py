@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -116,3 +116,30 @@ def test_every_stored_payload_keeps_the_contract(kind: str, name: str) -> None:
                 assert event.type in (EventType.PENALTY_GOAL, EventType.MISSED_PENALTY)
     # re-parsing the same response gives the same observations, keys included
     assert adapter.parse(response) == observations
+
+
+def test_one_malformed_match_does_not_cost_the_others_in_ingestion() -> None:
+    """parse_report sets a malformed match aside; parse stays strict."""
+    import orjson
+
+    from providers.base import FeedConfig, RawResponse
+    from providers.errors import PayloadError
+    from providers.football_data import FootballDataAdapter
+
+    adapter = FootballDataAdapter(FeedConfig(name="fd", kind="football-data"))
+    good = {
+        "id": 1, "utcDate": "2022-09-04T13:00:00Z", "status": "FINISHED",
+        "homeTeam": {"id": 10, "name": "Home FC"}, "awayTeam": {"id": 11, "name": "Away FC"},
+        "score": {"fullTime": {"home": 2, "away": 1}, "halfTime": {"home": 1, "away": 0}},
+    }  # fmt: skip
+    bad = dict(good, id=2, status="NOT_A_STATUS")
+    body = orjson.dumps({"matches": [good, bad]}).decode()
+    response = RawResponse(
+        feed="fd", kind="football-data", purpose="today", method="GET", url="u", params={},
+        status=200, headers={}, body=body, fetched_at=datetime(2022, 9, 4, 14, tzinfo=UTC),
+    )  # fmt: skip
+    report = adapter.parse_report(response)
+    assert [o.provider_match_id for o in report.observations] == ["1"]
+    assert len(report.errors) == 1 and "matches[1].status" in str(report.errors[0])
+    with pytest.raises(PayloadError):
+        adapter.parse(response)
