@@ -1,11 +1,11 @@
 """Errors raised by provider adapters.
 
-    ProviderError                 base; carries the provider (feed kind) name
-    ├── PayloadError              a response is malformed; names the field path
-    ├── CredentialsRejected       401/403: fix the secret, retrying will not help
-    ├── MissingSecret             the feed names an env var that is not set
-    ├── ProviderUnavailable       connect errors / 5xx / 429 after every retry
-    └── BudgetExhausted           the shared per-provider request budget is spent
+ProviderError                 base; carries the provider (feed kind) name
+├── PayloadError              a response is malformed; names the field path
+├── CredentialsRejected       401/403: fix the secret, retrying will not help
+├── MissingSecret             the feed names an env var that is not set
+├── ProviderUnavailable       connect errors / 5xx / 429 after every retry
+└── BudgetExhausted           the shared per-provider request budget is spent
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ class CredentialsRejected(ProviderError):
 
     def __init__(self, provider: str, status: int, secret_env: str | None) -> None:
         hint = f"check the secret in ${secret_env}" if secret_env else "check the feed's secret"
-        super().__init__(
-            provider, f"credentials rejected (HTTP {status}); {hint}; not retrying"
-        )
+        super().__init__(provider, f"credentials rejected (HTTP {status}); {hint}; not retrying")
         self.status = status
 
 
