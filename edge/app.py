@@ -1,0 +1,210 @@
+"""The Sanic application: ``create_app`` builds it, ``serve`` runs it.
+
+Each worker process opens its own PostgreSQL pool, Redis client, change bus
+subscription, caches and rate limiter in ``before_server_start`` and closes
+them in ``after_server_stop``. Edge nodes share nothing but PostgreSQL and
+Redis, so any number of them can run side by side.
+
+Every request passes two middlewares: the shared rate limit by client
+address (not /health or /metrics), and the metrics (count and latency by
+route, method and status). Every error, whatever raised it, leaves as the
+one envelope of ``edge.errors``.
+
+Routes come from ``ROUTES``; ``/`` is left for the live page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import re
+import time
+from collections.abc import Callable
+from functools import partial
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic.worker.loader import AppLoader
+
+from edge import live, routes_matches, routes_ops, routes_reference, ws_routes
+from edge.bus import ChangeBus, ChangeMessage
+from edge.cache import Caches
+from edge.errors import RateLimited, error_response, handle_exception
+from edge.metrics import REGISTRY
+from edge.ratelimit import RateLimiter
+from edge.state import EdgeApp, EdgeState
+from livescore import logs
+from livescore.config import Settings
+from livescore.keys import Keys
+from livescore.logs import kv
+from livescore.runtime import Endpoints, redis_client
+from store.db import open_pool
+
+log = logging.getLogger("livescore.edge")
+
+#: Largest request body accepted (413 above).
+MAX_BODY = 64 * 1024
+#: Paths the rate limit never applies to (probes and scrapers must always get through).
+EXEMPT_PATHS = frozenset({"/health", "/metrics"})
+
+#: Route installers, in order. The WebSocket hub appends its own.
+ROUTES: list[Callable[[EdgeApp], None]] = [
+    routes_ops.register,
+    routes_matches.register,
+    routes_reference.register,
+    ws_routes.register_ws,  # /ws and the hub's lifecycle (issue 6)
+    live.register,  # GET /: the live page (issue 6)
+]
+
+REQUESTS = REGISTRY.counter(
+    "livescore_http_requests_total", "HTTP requests answered", ("route", "method", "status")
+)
+LATENCY = REGISTRY.histogram(
+    "livescore_http_request_duration_seconds",
+    "Time from request to response, by route",
+    ("route", "method"),
+)
+
+
+def create_app(settings: Settings, endpoints: Endpoints, *, name: str = "livescore") -> EdgeApp:
+    """A configured edge app; its resources open when a worker starts serving."""
+    logs.setup(settings.log_level)
+    app: EdgeApp = Sanic(name, configure_logging=False)
+    config = app.config
+    config.REQUEST_MAX_SIZE = MAX_BODY
+    config.ACCESS_LOG = False
+    config.MOTD = False
+    config.FALLBACK_ERROR_FORMAT = "json"
+    config.NOISY_EXCEPTIONS = False
+    # X-Forwarded-For is believed only when a proxy in front is configured to set it.
+    config.PROXIES_COUNT = settings.proxies_count
+    app.ctx.settings = settings
+    app.ctx.endpoints = endpoints
+    for install in ROUTES:
+        install(app)
+    app.error_handler.add(Exception, handle_exception)
+    app.on_request(_before_request)
+    app.on_response(_after_response)  # type: ignore[no-untyped-call]  # untyped in Sanic
+    app.before_server_start(_open)
+    app.after_server_stop(_close)
+    return app
+
+
+async def _open(app: EdgeApp) -> None:
+    settings: Settings = app.ctx.settings
+    endpoints: Endpoints = app.ctx.endpoints
+    keys = Keys(settings.redis_prefix)
+    pool = await open_pool(
+        endpoints.database_url, min_size=2, max_size=10, name=f"edge-{settings.node_id}"
+    )
+    redis = redis_client(endpoints.redis_url, socket_timeout=2.0)
+    caches = Caches()
+    bus = ChangeBus(endpoints.redis_url, keys.changes_channel)
+
+    def invalidate(message: ChangeMessage) -> None:
+        caches.on_change(message.match_id, message.seq)
+
+    bus.add_listener(invalidate)
+    bus.add_gap_listener(caches.clear)
+    edge = EdgeState(
+        settings=settings,
+        endpoints=endpoints,
+        keys=keys,
+        pool=pool,
+        redis=redis,
+        bus=bus,
+        caches=caches,
+        limiter=RateLimiter(redis, keys, settings.rate_limit),
+    )
+    app.ctx.edge = edge
+    # not registered with Sanic: _close stops it in order (after the last request)
+    task = app.add_task(bus.run(), name="livescore.bus", register=False)
+    if task is not None:
+        edge.tasks.append(task)
+    REGISTRY.gauge_callback(
+        "livescore_cache_matches", "Matches cached by this worker", lambda: len(caches.matches)
+    )
+    REGISTRY.gauge_callback(
+        "livescore_ratelimit_failed_open_total",
+        "Requests let through because Redis could not be asked",
+        lambda: edge.limiter.failed_open,
+    )
+    # Everything imported and opened so far lives as long as the worker: move it out
+    # of the collector's sight, so full collections stay short (tail latency).
+    gc.collect()
+    gc.freeze()
+    log.info(kv("edge.worker_started", node=settings.node_id, prefix=settings.redis_prefix))
+
+
+async def _close(app: EdgeApp) -> None:
+    edge: EdgeState | None = getattr(app.ctx, "edge", None)
+    if edge is None:
+        return
+    await edge.bus.stop()
+    for task in edge.tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await edge.pool.close()
+    await edge.redis.aclose()
+    log.info(kv("edge.worker_stopped", node=edge.settings.node_id))
+
+
+async def _before_request(request: Request) -> HTTPResponse | None:
+    request.ctx.started = time.perf_counter()
+    if request.path in EXEMPT_PATHS:
+        return None
+    edge: EdgeState = request.app.ctx.edge
+    # Without trusted proxies the peer is the client; skip parsing forwarding headers.
+    client = request.client_ip if edge.settings.proxies_count else request.ip
+    limiter = edge.limiter
+    bucket = limiter.bucket("ip", client)
+    if limiter.spend_leased(bucket):
+        return None
+    decision = await limiter.acquire(bucket)
+    if decision.allowed:
+        return None
+    return error_response(
+        RateLimited(
+            f"too many requests from this address; retry in {decision.retry_after}s",
+            headers={"Retry-After": str(decision.retry_after)},
+            details={"scope": "ip", "retryAfter": decision.retry_after},
+        )
+    )
+
+
+_route_labels: dict[str, str] = {}
+_PARAM = re.compile(r"<([a-z_]+)(?::[^>]*)?>")
+
+
+def _route_label(path: str) -> str:
+    """``api/matches/<match_id:int>`` -> ``/api/matches/{match_id}`` (as in the OpenAPI)."""
+    label = _route_labels.get(path)
+    if label is None:
+        label = _route_labels[path] = "/" + _PARAM.sub(r"{\1}", path)
+    return label
+
+
+async def _after_response(request: Request, response: HTTPResponse) -> None:
+    route = request.route
+    label = _route_label(route.path) if route is not None else "unmatched"
+    REQUESTS.labels(label, request.method, str(response.status)).inc()
+    started = getattr(request.ctx, "started", None)
+    if started is not None:
+        LATENCY.labels(label, request.method).observe(time.perf_counter() - started)
+
+
+def serve(
+    settings: Settings, endpoints: Endpoints, *, host: str, port: int, workers: int = 1
+) -> None:
+    """Run the edge until SIGINT/SIGTERM: one process, or a main process and N workers."""
+    log.info(kv("edge.serving", host=host, port=port, workers=workers, node=settings.node_id))
+    if workers == 1:
+        app = create_app(settings, endpoints)
+        app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
+        return
+    loader = AppLoader(factory=partial(create_app, settings, endpoints))
+    app = loader.load()
+    app.prepare(host=host, port=port, workers=workers, access_log=False, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)

@@ -1,0 +1,184 @@
+"""The change bus: ONE Redis Pub/Sub subscription per worker process, fanned
+out in process to registered listeners (the REST caches, the WebSocket hub).
+
+The relay publishes every committed change on ``Keys(prefix).changes_channel``
+as orjson bytes of ``{"type", "matchId", "seq", "data", "ts"}``; those bytes
+are also the WebSocket frame, so listeners get them untouched in
+``ChangeMessage.raw``.
+
+Usage::
+
+    bus = ChangeBus(redis_url, keys.changes_channel)
+    bus.add_listener(lambda msg: print(msg.match_id, msg.seq))   # every change
+    bus.add_gap_listener(lambda: print("messages may have been lost"))
+    task = app.add_task(bus.run())   # in a before_server_start listener
+    ...
+    await bus.stop()
+
+Listeners are plain functions called in the worker's event loop: they must
+not block (queue the work). One failing listener is logged and never stops
+the others. A gap listener runs each time the subscription is (re)made:
+messages published while it was down are lost (STACK-NOTES), so the caches
+drop everything and the hub fills from the change log.
+
+A half-open TCP connection delivers nothing and raises nothing, so the loop
+PINGs over the subscription every ``ping_every`` seconds and reconnects
+when no PONG came back in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from livescore.logs import kv
+from livescore.runtime import redis_client
+
+log = logging.getLogger("livescore.edge.bus")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMessage:
+    """One published change, parsed; ``raw`` is the exact published bytes."""
+
+    type: str
+    match_id: int
+    seq: int
+    data: dict[str, Any]
+    raw: bytes
+
+
+Listener = Callable[[ChangeMessage], None]
+GapListener = Callable[[], None]
+
+
+class MalformedMessage(ValueError):
+    """A message on the changes channel that is not a change (logged, skipped)."""
+
+
+def parse(raw: bytes) -> ChangeMessage:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedMessage(f"not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise MalformedMessage("not a JSON object")
+    match_id, seq, kind = body.get("matchId"), body.get("seq"), body.get("type")
+    if type(match_id) is not int or type(seq) is not int or not isinstance(kind, str):
+        raise MalformedMessage("needs integer matchId and seq and a string type")
+    data = body.get("data")
+    return ChangeMessage(kind, match_id, seq, data if isinstance(data, dict) else {}, raw)
+
+
+class ChangeBus:
+    def __init__(
+        self,
+        redis_url: str,
+        channel: str,
+        *,
+        ping_every: float = 5.0,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.redis_url = redis_url
+        self.channel = channel
+        self.ping_every = ping_every
+        self.backoff_max = backoff_max
+        self._listeners: list[Listener] = []
+        self._gap_listeners: list[GapListener] = []
+        self._stopping = asyncio.Event()
+        #: True while subscribed; /health reports it.
+        self.connected = False
+        self.received = 0
+
+    def add_listener(self, fn: Listener) -> None:
+        """Call ``fn(message)`` for every published change."""
+        self._listeners.append(fn)
+
+    def add_gap_listener(self, fn: GapListener) -> None:
+        """Call ``fn()`` whenever the subscription is (re)made: earlier messages may be lost."""
+        self._gap_listeners.append(fn)
+
+    def dispatch(self, raw: bytes) -> None:
+        """Parse one published message and hand it to every listener."""
+        try:
+            message = parse(raw)
+        except MalformedMessage as exc:
+            log.warning(kv("bus.malformed", channel=self.channel, error=exc, raw=raw[:200]))
+            return
+        self.received += 1
+        for fn in self._listeners:
+            try:
+                fn(message)
+            except Exception:
+                log.exception(kv("bus.listener_failed", listener=getattr(fn, "__qualname__", fn)))
+
+    def _gap(self) -> None:
+        for fn in self._gap_listeners:
+            try:
+                fn()
+            except Exception:
+                log.exception(
+                    kv("bus.gap_listener_failed", listener=getattr(fn, "__qualname__", fn))
+                )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Subscribe and dispatch until ``stop()``; reconnect with backoff on any Redis error."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            client = redis_client(self.redis_url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.connected = True
+                log.info(kv("bus.subscribed", channel=self.channel))
+                self._gap()
+                backoff = 0.2
+                await self._receive(pubsub)
+            except (RedisError, OSError, TimeoutError) as exc:
+                level = logging.WARNING if self.connected else logging.INFO
+                log.log(level, kv("bus.disconnected", channel=self.channel, error=repr(exc)))
+            finally:
+                self.connected = False
+                await _close(pubsub, client)
+            if not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):  # the backoff elapsed: reconnect
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+
+    async def _receive(self, pubsub: aioredis.client.PubSub) -> None:
+        last_pong = time.monotonic()
+        next_ping = last_pong + self.ping_every
+        while not self._stopping.is_set():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            now = time.monotonic()
+            if message is not None:
+                if message.get("type") == "pong":
+                    last_pong = now
+                elif message.get("type") == "message":
+                    data = message["data"]
+                    self.dispatch(data if isinstance(data, bytes) else str(data).encode())
+            if now >= next_ping:
+                if now - last_pong > 2 * self.ping_every + 1:
+                    raise TimeoutError(f"no PONG on the subscription for {now - last_pong:.0f}s")
+                await pubsub.ping()
+                next_ping = now + self.ping_every
+
+
+async def _close(pubsub: aioredis.client.PubSub, client: aioredis.Redis) -> None:
+    try:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py 7.4
+        await client.aclose()
+    except (RedisError, OSError) as exc:
+        log.debug(kv("bus.close_failed", error=repr(exc)))

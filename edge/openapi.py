@@ -1,0 +1,533 @@
+"""The OpenAPI 3.1 document served at /openapi.json, written by hand.
+
+Hand-written because the API is small and its contract (CONTRACT.md
+section 4) comes first: every route, parameter, body, header and error is
+spelled out here, and tests/edge/test_openapi.py drives schemathesis
+against a live node with it, so the document and the code cannot drift
+apart unnoticed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from edge.validation import MAX_ID
+from livescore.model import EventType, MatchStatus, Period
+
+STATUSES = [s.value for s in MatchStatus]
+EVENT_TYPES = [e.value for e in EventType]
+CHANGE_TYPES = [
+    "score:update",
+    "commentary:new",
+    "commentary:update",
+    "match:status",
+    "match:update",
+]
+#: A string with something besides whitespace, and no NUL (PostgreSQL refuses NUL).
+TEXT = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def _int(low: int = 0, high: int | None = None, *, null: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["integer", "null"] if null else "integer", "minimum": low}
+    if high is not None:
+        schema["maximum"] = high
+    return schema
+
+
+def _str(*, null: bool = False, **extra: Any) -> dict[str, Any]:
+    return {"type": ["string", "null"] if null else "string", **extra}
+
+
+def _object(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+        "additionalProperties": False,
+    }
+
+
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID, "format": "int64"}
+SCORE_LINE = _object({"home": _int(null=True), "away": _int(null=True)})
+
+SCHEMAS: dict[str, Any] = {
+    "ErrorBody": _object(
+        {
+            "code": {"type": "string", "description": "machine-readable, snake_case"},
+            "message": {"type": "string", "description": "what went wrong, what to do"},
+            "details": {"type": "object"},
+        }
+    ),
+    "Error": _object({"error": _ref("ErrorBody")}),
+    "TeamRef": _object(
+        {
+            "id": ID,
+            "name": {"type": "string"},
+            "shortName": _str(null=True),
+            "tla": _str(null=True),
+        }
+    ),
+    "CompetitionRef": _object({"id": ID, "name": {"type": "string"}}),
+    "ScoreLine": SCORE_LINE,
+    "Breakdown": _object(
+        {
+            "halfTime": _nullable(_ref("ScoreLine")),
+            "regularTime": _nullable(_ref("ScoreLine")),
+            "extraTime": _nullable(_ref("ScoreLine")),
+            "penalties": _nullable(_ref("ScoreLine")),
+        }
+    ),
+    "Clock": _object(
+        {
+            "minute": _int(null=True),
+            "addedTime": _int(null=True),
+            "period": {"enum": [*(p.value for p in Period), None]},
+        }
+    ),
+    "Override": _object(
+        {
+            "who": {"type": "string"},
+            "reason": {"type": "string"},
+            "since": {"type": "string", "format": "date-time"},
+            "status": {"enum": [*STATUSES, None]},
+            "homeScore": _int(null=True),
+            "awayScore": _int(null=True),
+        }
+    ),
+    "Match": _object(
+        {
+            "id": ID,
+            "sport": {"type": "string"},
+            "competition": _nullable(_ref("CompetitionRef")),
+            "homeTeam": _ref("TeamRef"),
+            "awayTeam": _ref("TeamRef"),
+            "startTime": {"type": "string", "format": "date-time"},
+            "endTime": _str(null=True, format="date-time"),
+            "status": {"enum": STATUSES},
+            "homeScore": _int(),
+            "awayScore": _int(),
+            "breakdown": _ref("Breakdown"),
+            "clock": _ref("Clock"),
+            "stats": {"type": "object"},
+            "seq": {**_int(), "description": "per-match change counter (see /changes)"},
+            "stale": {"type": "boolean", "description": "no fresh provider data lately"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "override": _nullable(_ref("Override")),
+        }
+    ),
+    "MatchPage": _object(
+        {
+            "data": {"type": "array", "items": _ref("Match")},
+            "nextCursor": _str(null=True, description="pass as ?cursor= for the next page"),
+        }
+    ),
+    "Event": _object(
+        {
+            "id": ID,
+            "matchId": ID,
+            "seq": _int(1),
+            "minute": _int(null=True),
+            "addedTime": _int(null=True),
+            "type": {"enum": EVENT_TYPES},
+            "side": {"enum": ["home", "away", None]},
+            "team": _nullable(_object({"id": ID, "name": _str(null=True)})),
+            "actor": _str(null=True),
+            "message": _str(null=True),
+            "metadata": {"type": "object"},
+            "retracted": {"type": "boolean", "description": "cancelled by VAR; kept in history"},
+            "source": _str(null=True),
+            "createdAt": {"type": "string", "format": "date-time"},
+        }
+    ),
+    "EventPage": _object(
+        {
+            "data": {"type": "array", "items": _ref("Event")},
+            "nextBefore": _nullable(ID),
+        }
+    ),
+    "ChangeMessage": _object(
+        {
+            "type": {"enum": CHANGE_TYPES},
+            "matchId": ID,
+            "seq": _int(1),
+            "data": {"type": "object"},
+            "ts": _str(null=True, format="date-time"),
+        }
+    ),
+    "ChangePage": _object(
+        {
+            "matchId": ID,
+            "data": {"type": "array", "items": _ref("ChangeMessage")},
+            "nextSince": _int(1, null=True),
+        }
+    ),
+    "Competition": _object(
+        {
+            "id": ID,
+            "sport": {"type": "string"},
+            "name": {"type": "string"},
+            "country": _str(null=True),
+        }
+    ),
+    "Team": _object(
+        {
+            "id": ID,
+            "sport": {"type": "string"},
+            "name": {"type": "string"},
+            "shortName": _str(null=True),
+            "tla": _str(null=True),
+        }
+    ),
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"enum": ["ok", "unavailable"]},
+            "node": {"type": "string"},
+            "time": {"type": "string", "format": "date-time"},
+            "checks": {
+                "type": "object",
+                "properties": {
+                    name: {
+                        "type": "object",
+                        "properties": {"ok": {"type": "boolean"}},
+                        "required": ["ok"],
+                    }
+                    for name in ("postgres", "redis", "queue", "bus")
+                },
+                "required": ["postgres", "redis", "queue", "bus"],
+            },
+            "staleMatches": _int(null=True),
+            "error": _ref("ErrorBody"),
+        },
+        "required": ["status", "node", "time", "checks", "staleMatches"],
+        "additionalProperties": False,
+    },
+    "NewMatch": {
+        "type": "object",
+        "properties": {
+            "sport": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_-]{0,31}$",
+                "example": "football",
+            },
+            "homeTeam": _ref("TeamOrId"),
+            "awayTeam": _ref("TeamOrId"),
+            "startTime": {"type": "string", "format": "date-time", "description": "with an offset"},
+            "endTime": _str(null=True, format="date-time", description="after startTime"),
+            "competition": _nullable(_ref("TeamOrId")),
+        },
+        "required": ["sport", "homeTeam", "awayTeam", "startTime"],
+        "additionalProperties": False,
+    },
+    "TeamOrId": {
+        "description": "a canonical id, or a name (an unknown name creates the row)",
+        "oneOf": [ID, {"type": "string", "minLength": 1, "maxLength": 200, "pattern": TEXT}],
+    },
+    "NewEvent": {
+        "type": "object",
+        "properties": {
+            "minute": _int(0, 200),
+            "addedTime": _int(0, 60, null=True),
+            "type": {"enum": EVENT_TYPES},
+            "eventType": {"enum": EVENT_TYPES, "description": "alias of type"},
+            "message": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": TEXT},
+            "actor": _str(null=True, minLength=1, maxLength=200, pattern=TEXT),
+            "team": {
+                "description": "home, away, or the id of one of the match's two teams",
+                "oneOf": [{"enum": ["home", "away"]}, ID, {"type": "null"}],
+            },
+            "metadata": {"type": ["object", "null"]},
+        },
+        "required": ["minute", "message"],
+        "oneOf": [{"required": ["type"]}, {"required": ["eventType"]}],
+        "additionalProperties": False,
+    },
+}
+
+_HEADERS = {
+    "ETag": {
+        "description": "strong validator of the body",
+        "schema": {"type": "string"},
+        "required": True,
+    },
+    "Cache-Control": {
+        "description": "no-cache: revalidate with If-None-Match",
+        "schema": {"type": "string"},
+    },
+}
+_RETRY = {"Retry-After": {"schema": {"type": "string"}, "required": True}}
+_JSON_ERROR = {"application/json": {"schema": _ref("Error")}}
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": _JSON_ERROR}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+ERRORS: dict[str, dict[str, Any]] = {
+    "400": _error("malformed query, JSON or cursor"),
+    "401": _error(
+        "no usable Authorization: Bearer header",
+        {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
+    ),
+    "403": _error("unknown or revoked API key"),
+    "404": _error("no such match (or route)"),
+    "405": _error("method not allowed on this path"),
+    "409": _error("a name matches several teams/competitions; use an id"),
+    "410": _error("the asked changes are no longer kept; read the match instead"),
+    "413": _error("body larger than 64 KiB"),
+    "415": _error("body is not application/json"),
+    "422": _error("body breaks the rules; details.errors lists each field"),
+    "429": _error("rate limit reached (per client address and per API key)", _RETRY),
+    "500": _error("unexpected failure (logged); the message is generic"),
+    "503": _error("PostgreSQL unreachable", _RETRY),
+}
+
+
+def _read(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": description,
+            "headers": _HEADERS,
+            "content": {"application/json": {"schema": _ref(schema)}},
+        },
+        "304": {"description": "not modified (If-None-Match matched)", "headers": _HEADERS},
+    }
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: ERRORS[code] for code in (*codes, "429", "500", "503")}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+MATCH_ID = {"name": "id", "in": "path", "required": True, "schema": ID, "description": "match id"}
+STATUS_LIST = "^(" + "|".join(STATUSES) + ")(,(" + "|".join(STATUSES) + "))*$"
+AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Node health: PostgreSQL, Redis, queue depth, stale matches, node id",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "all dependencies up",
+                        "content": {"application/json": {"schema": _ref("Health")}},
+                    },
+                    "503": {
+                        "description": "a dependency is down",
+                        "content": {"application/json": {"schema": _ref("Health")}},
+                    },
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (text exposition format 0.0.4)",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "metrics",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "500": ERRORS["500"],
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(),
+                },
+            }
+        },
+        "/api/matches": {
+            "get": {
+                "operationId": "listMatches",
+                "summary": "Matches by (startTime, id), filtered, with cursor pagination",
+                "description": (
+                    "Keyset pagination: rows inserted while paging never make a page skip "
+                    "or repeat a row."
+                ),
+                "tags": ["matches"],
+                "parameters": [
+                    _query(
+                        "status",
+                        {"type": "string", "pattern": STATUS_LIST},
+                        "comma-separated statuses",
+                    ),
+                    _query("competition", ID, "competition id"),
+                    _query("date", {"type": "string", "format": "date"}, "UTC day, YYYY-MM-DD"),
+                    _query("team", ID, "team id (home or away)"),
+                    _query("limit", {**_int(1, 200), "default": 50}, "page size"),
+                    _query(
+                        "cursor",
+                        {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": 200},
+                        "nextCursor of the previous page",
+                    ),
+                ],
+                "responses": {**_read("MatchPage", "a page of matches"), **_errors("400")},
+            },
+            "post": {
+                "operationId": "createMatch",
+                "summary": "Create a match (teams and competition by name or id)",
+                "tags": ["matches"],
+                "security": AUTH,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("NewMatch")}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "created",
+                        "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
+                        "content": {"application/json": {"schema": _ref("Match")}},
+                    },
+                    **_errors("400", "401", "403", "409", "413", "415", "422"),
+                },
+            },
+        },
+        "/api/matches/{id}": {
+            "get": {
+                "operationId": "getMatch",
+                "summary": "One match: score, clock, breakdown, status, seq",
+                "tags": ["matches"],
+                "parameters": [MATCH_ID],
+                "responses": {**_read("Match", "the match"), **_errors("404")},
+            }
+        },
+        "/api/matches/{id}/commentary": {
+            "get": {
+                "operationId": "listCommentary",
+                "summary": "A match's events, newest first",
+                "tags": ["commentary"],
+                "parameters": [
+                    MATCH_ID,
+                    _query("limit", {**_int(1, 200), "default": 50}, "page size"),
+                    _query("before", ID, "only events with an id below this (nextBefore)"),
+                ],
+                "responses": {
+                    **_read("EventPage", "events, newest first"),
+                    **_errors("400", "404"),
+                },
+            },
+            "post": {
+                "operationId": "addCommentary",
+                "summary": "Add an event (numbered and published like any change)",
+                "tags": ["commentary"],
+                "security": AUTH,
+                "parameters": [MATCH_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("NewEvent")}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "the event as stored",
+                        "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
+                        "content": {"application/json": {"schema": _ref("Event")}},
+                    },
+                    **_errors("400", "401", "403", "404", "413", "415", "422"),
+                },
+            },
+        },
+        "/api/matches/{id}/changes": {
+            "get": {
+                "operationId": "listChanges",
+                "summary": "The ordered change log after a seq (what a WebSocket resume replays)",
+                "tags": ["matches"],
+                "parameters": [
+                    MATCH_ID,
+                    _query("since", {**_int(0, MAX_ID), "default": 0}, "last seq the client has"),
+                    _query("limit", {**_int(1, 1000), "default": 100}, "page size"),
+                ],
+                "responses": {
+                    **_read("ChangePage", "changes in seq order"),
+                    **_errors("400", "404", "410"),
+                },
+            }
+        },
+        "/api/competitions": {
+            "get": {
+                "operationId": "listCompetitions",
+                "summary": "Every competition",
+                "tags": ["reference"],
+                "responses": {**_read("CompetitionList", "competitions"), **_errors("400")},
+            }
+        },
+        "/api/teams": {
+            "get": {
+                "operationId": "listTeams",
+                "summary": "Teams, optionally those playing in one competition",
+                "tags": ["reference"],
+                "parameters": [_query("competition", ID, "competition id")],
+                "responses": {**_read("TeamList", "teams"), **_errors("400")},
+            }
+        },
+    }
+
+
+@cache
+def document() -> dict[str, Any]:
+    try:
+        version = metadata.version("livescore")
+    except metadata.PackageNotFoundError:
+        version = "0"
+    schemas = {
+        **SCHEMAS,
+        "CompetitionList": _object({"data": {"type": "array", "items": _ref("Competition")}}),
+        "TeamList": _object({"data": {"type": "array", "items": _ref("Team")}}),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LiveScore API",
+            "version": version,
+            "description": (
+                "Live sports scores. Errors are always "
+                '{"error": {"code", "message", "details"}}. Reads carry ETag and answer 304 '
+                "to If-None-Match; Cache-Control is no-cache. Writes need "
+                "Authorization: Bearer <api key>. Rate limits are per client address and "
+                "per API key, shared by every node (429 with Retry-After)."
+            ),
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "lsk_... key"}
+            },
+        },
+    }

@@ -1,0 +1,330 @@
+"""/api/matches: list, create, one match, its commentary (read and add) and
+its change log.
+
+The two hot reads (one match, a list page) are served from the worker's
+caches (``edge.cache``) as pre-encoded bytes with a precomputed ETag; a miss
+reads PostgreSQL once and offers the result to the cache. Writes go through
+the store: ``create_match`` for a new match, ``apply_change`` for anything
+that changes one (so the change is numbered and published).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from sanic import HTTPResponse, Request
+
+from edge.auth import require_api_key
+from edge.cache import Entry, PageEntry
+from edge.errors import ConflictError, Gone, NotFoundError, ValidationFailed
+from edge.responses import cached_json, created_json, read_json
+from edge.state import EdgeApp, EdgeState, state
+from edge.validation import (
+    MAX_ID,
+    Fields,
+    day_param,
+    decode_cursor,
+    encode_cursor,
+    enum_list_param,
+    id_param,
+    int_param,
+    json_body,
+    query_params,
+)
+from livescore.errors import Conflict, NotFound
+from livescore.model import EventType, MatchPatch, MatchStatus, NewEvent, Side
+from livescore.names import name_key
+from store.changes import changes_since, oldest_kept_seq
+from store.db import Conn
+from store.events import list_events
+from store.matches import MatchFilter, NewMatch, create_match, get_match, list_matches
+from store.reference import get_or_create_competition, get_or_create_team, require
+from store.writes import Change, apply_change
+
+SPORT = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+STATUSES = tuple(s.value for s in MatchStatus)
+EVENT_TYPES = tuple(e.value for e in EventType)
+LIST_PARAMS = ("status", "competition", "date", "team", "limit", "cursor")
+CREATE_FIELDS = ("sport", "homeTeam", "awayTeam", "startTime", "endTime", "competition")
+EVENT_FIELDS = ("minute", "addedTime", "type", "message", "actor", "team", "metadata")
+
+
+def _match_id(raw: int) -> int:
+    if not 1 <= raw <= MAX_ID:
+        raise NotFoundError(f"match {raw} not found", details={"kind": "match"})
+    return raw
+
+
+async def _match_entry(edge: EdgeState, match_id: int) -> Entry:
+    """The cached match, or one shared fresh read offered to the cache (NotFound -> 404)."""
+    entry = edge.caches.matches.get(match_id)
+    if entry is not None:
+        return entry
+
+    async def load() -> Entry:
+        async with edge.db() as conn:
+            match = await get_match(conn, match_id)
+        return edge.caches.matches.fill(match_id, match["seq"], orjson.dumps(match))
+
+    return await edge.caches.match_loads.run(match_id, load)
+
+
+def _published(edge: EdgeState, match_id: int, changes: list[Change]) -> None:
+    """Our own write: drop what this worker cached now, before the relay's echo."""
+    if changes:
+        edge.caches.on_change(match_id, changes[-1].seq)
+
+
+# -- reads ------------------------------------------------------------------------------
+
+
+async def list_matches_route(request: Request) -> HTTPResponse:
+    params = query_params(request, LIST_PARAMS)
+    statuses = enum_list_param(params, "status", STATUSES)
+    flt = MatchFilter(
+        statuses=tuple(MatchStatus(s) for s in statuses),
+        competition_id=id_param(params, "competition"),
+        team_id=id_param(params, "team"),
+        day=day_param(params, "date"),
+    )
+    limit = int_param(params, "limit", low=1, high=200, default=50)
+    assert limit is not None
+    after = decode_cursor(params["cursor"]) if "cursor" in params else None
+    key = repr((sorted(statuses), flt.competition_id, flt.team_id, flt.day, limit, after))
+    edge = state(request)
+    pages = edge.caches.pages
+    entry = pages.get(key)
+    if entry is None:
+
+        async def load() -> PageEntry:
+            ticket = pages.ticket()
+            async with edge.db() as conn:
+                rows, next_key = await list_matches(conn, flt, limit=limit, after=after)
+            cursor = encode_cursor(*next_key) if next_key else None
+            return pages.fill(key, ticket, orjson.dumps({"data": rows, "nextCursor": cursor}))
+
+        entry = await edge.caches.page_loads.run(key, load)
+    return cached_json(request, entry.body, entry.etag)
+
+
+async def get_match_route(request: Request, match_id: int) -> HTTPResponse:
+    entry = await _match_entry(state(request), _match_id(match_id))
+    return cached_json(request, entry.body, entry.etag)
+
+
+async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse:
+    match_id = _match_id(match_id)
+    params = query_params(request, ("limit", "before"))
+    limit = int_param(params, "limit", low=1, high=200, default=50)
+    assert limit is not None
+    before = id_param(params, "before")
+    edge = state(request)
+    await _match_entry(edge, match_id)
+    async with edge.db() as conn:
+        events = await list_events(conn, match_id, limit=limit + 1, before=before)
+    more = len(events) > limit
+    events = events[:limit]
+    return read_json(
+        request, {"data": events, "nextBefore": events[-1]["id"] if more and events else None}
+    )
+
+
+async def list_changes_route(request: Request, match_id: int) -> HTTPResponse:
+    match_id = _match_id(match_id)
+    params = query_params(request, ("since", "limit"))
+    since = int_param(params, "since", low=0, high=MAX_ID, default=0)
+    limit = int_param(params, "limit", low=1, high=1000, default=100)
+    assert since is not None and limit is not None
+    edge = state(request)
+    async with edge.db() as conn:
+        match = await get_match(conn, match_id)
+        if since < match["seq"]:
+            oldest = await oldest_kept_seq(conn, match_id)
+            if oldest is None or oldest > since + 1:
+                raise Gone(
+                    f"changes after seq {since} are no longer kept; "
+                    f"read /api/matches/{match_id} for a fresh snapshot",
+                    code="changes_expired",
+                    details={"oldestKept": oldest, "seq": match["seq"]},
+                )
+        changes = await changes_since(conn, match_id, since, limit=limit + 1)
+    more = len(changes) > limit
+    changes = changes[:limit]
+    data = [
+        change.message() | {"ts": change.created_at.isoformat() if change.created_at else None}
+        for change in changes
+    ]
+    return read_json(
+        request,
+        {"matchId": match_id, "data": data, "nextSince": changes[-1].seq if more else None},
+    )
+
+
+# -- writes -----------------------------------------------------------------------------
+
+
+async def _team(conn: Conn, ref: str | int, sport: str, field: str) -> int:
+    if isinstance(ref, int):
+        try:
+            await require(conn, "teams", ref)
+        except NotFound:
+            raise ValidationFailed(
+                f"{field}: no team has id {ref}; give an existing id or a name",
+                details={"errors": [{"field": field, "message": f"no team has id {ref}"}]},
+            ) from None
+        return ref
+    try:
+        return await get_or_create_team(conn, ref, sport=sport)
+    except Conflict as exc:
+        raise ConflictError(
+            f"{field}: {exc}", code="ambiguous_name", details={"field": field}
+        ) from exc
+
+
+async def _competition(conn: Conn, ref: str | int, sport: str) -> int:
+    if isinstance(ref, int):
+        try:
+            await require(conn, "competitions", ref)
+        except NotFound:
+            raise ValidationFailed(
+                f"competition: no competition has id {ref}; give an existing id or a name",
+                details={"errors": [{"field": "competition", "message": f"no id {ref}"}]},
+            ) from None
+        return ref
+    try:
+        return await get_or_create_competition(conn, ref, sport=sport)
+    except Conflict as exc:
+        raise ConflictError(
+            f"competition: {exc}", code="ambiguous_name", details={"field": "competition"}
+        ) from exc
+
+
+async def create_match_route(request: Request) -> HTTPResponse:
+    await require_api_key(request)
+    fields = Fields(json_body(request), CREATE_FIELDS)
+    sport = fields.string("sport", required=True, max_len=32, pattern=SPORT)
+    home = fields.name_or_id("homeTeam", required=True)
+    away = fields.name_or_id("awayTeam", required=True)
+    start = fields.timestamp("startTime", required=True)
+    end = fields.timestamp("endTime")
+    competition = fields.name_or_id("competition")
+    if start is not None and end is not None and end <= start:
+        fields.error("endTime", "must be after startTime")
+    if home is not None and away is not None and _same_team(home, away):
+        fields.error("awayTeam", "must be a different team from homeTeam")
+    fields.done()
+    assert sport is not None and home is not None and away is not None and start is not None
+    edge = state(request)
+    async with edge.db() as conn, conn.transaction():
+        # one transaction: a refused match leaves no team or competition behind
+        home_id = await _team(conn, home, sport, "homeTeam")
+        away_id = await _team(conn, away, sport, "awayTeam")
+        comp_id = await _competition(conn, competition, sport) if competition is not None else None
+        match = await create_match(
+            conn,
+            NewMatch(
+                home_team_id=home_id,
+                away_team_id=away_id,
+                start_time=start,
+                end_time=end,
+                sport=sport,
+                competition_id=comp_id,
+            ),
+        )
+    edge.caches.pages.invalidate()
+    return created_json(match, f"/api/matches/{match['id']}")
+
+
+def _same_team(home: str | int, away: str | int) -> bool:
+    if isinstance(home, str) and isinstance(away, str):
+        return name_key(home) == name_key(away)
+    return home == away
+
+
+def _event_side(team: Any, match: dict[str, Any], fields: Fields) -> Side | None:
+    if team is None:
+        return None
+    if team == "home" or team == "away":
+        side: Side = team
+        return side
+    if type(team) is int:
+        if team == match["homeTeam"]["id"]:
+            return "home"
+        if team == match["awayTeam"]["id"]:
+            return "away"
+        fields.error("team", f"team {team} does not play in match {match['id']}")
+    else:
+        fields.error("team", "must be 'home', 'away' or the id of one of the match's teams")
+    return None
+
+
+async def add_commentary_route(request: Request, match_id: int) -> HTTPResponse:
+    match_id = _match_id(match_id)
+    await require_api_key(request)
+    body = json_body(request)
+    if "eventType" in body:
+        # the original Live Score API's name for "type"
+        if "type" in body:
+            fields = Fields(body, (*EVENT_FIELDS, "eventType"))
+            fields.error("eventType", "give type or its alias eventType, not both")
+            fields.done()
+        body["type"] = body.pop("eventType")
+    fields = Fields(body, EVENT_FIELDS)
+    minute = fields.integer("minute", low=0, high=200, required=True)
+    added = fields.integer("addedTime", low=0, high=60)
+    kind = fields.choice("type", EVENT_TYPES, required=True)
+    message = fields.string("message", required=True, max_len=2000)
+    actor = fields.string("actor", max_len=200)
+    metadata = fields.object("metadata")
+    team = body.get("team")
+    if team is not None and not (team in ("home", "away") or type(team) is int):
+        fields.error("team", "must be 'home', 'away' or the id of one of the match's teams")
+    fields.done()
+    assert kind is not None
+    edge = state(request)
+    async with edge.db() as conn:
+        match = await get_match(conn, match_id)
+        side = _event_side(team, match, fields)
+        fields.done()
+        event = NewEvent(
+            type=EventType(kind),
+            minute=minute,
+            added_time=added,
+            side=side,
+            actor=actor,
+            message=message,
+            metadata=metadata or {},
+            source="api",
+        )
+        changes = await apply_change(conn, match_id, MatchPatch(source="api", new_events=(event,)))
+    _published(edge, match_id, changes)
+    created = next(c.payload for c in changes if c.type == "commentary:new")
+    return created_json(created, f"/api/matches/{match_id}/commentary")
+
+
+def register(app: EdgeApp) -> None:
+    app.add_route(list_matches_route, "/api/matches", methods=["GET"], name="matches.list")
+    app.add_route(create_match_route, "/api/matches", methods=["POST"], name="matches.create")
+    app.add_route(
+        get_match_route, "/api/matches/<match_id:int>", methods=["GET"], name="matches.get"
+    )
+    app.add_route(
+        list_commentary_route,
+        "/api/matches/<match_id:int>/commentary",
+        methods=["GET"],
+        name="commentary.list",
+    )
+    app.add_route(
+        add_commentary_route,
+        "/api/matches/<match_id:int>/commentary",
+        methods=["POST"],
+        name="commentary.add",
+    )
+    app.add_route(
+        list_changes_route,
+        "/api/matches/<match_id:int>/changes",
+        methods=["GET"],
+        name="changes.list",
+    )

@@ -1,0 +1,30 @@
+"""/api/competitions and /api/teams: reference data (small, read from PostgreSQL)."""
+
+from __future__ import annotations
+
+from sanic import HTTPResponse, Request
+
+from edge.responses import read_json
+from edge.state import EdgeApp, state
+from edge.validation import id_param, query_params
+from store.reference import list_competitions, list_teams
+
+
+async def competitions_route(request: Request) -> HTTPResponse:
+    query_params(request, ())
+    async with state(request).db() as conn:
+        rows = await list_competitions(conn)
+    return read_json(request, {"data": rows})
+
+
+async def teams_route(request: Request) -> HTTPResponse:
+    params = query_params(request, ("competition",))
+    competition = id_param(params, "competition")
+    async with state(request).db() as conn:
+        rows = await list_teams(conn, competition)
+    return read_json(request, {"data": rows})
+
+
+def register(app: EdgeApp) -> None:
+    app.add_route(competitions_route, "/api/competitions", methods=["GET"], name="competitions")
+    app.add_route(teams_route, "/api/teams", methods=["GET"], name="teams")

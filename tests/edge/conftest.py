@@ -1,0 +1,245 @@
+"""Real edge processes for the edge tests (REST here, WebSocket later).
+
+``edge_server`` is a factory: ``edge_server.start(n=2, **env)`` runs ``n``
+``livescore serve`` processes bound to this test run's database and Redis
+prefix (``services.env``), waits until each answers ``/health``, and
+returns them; every node is killed when the test ends, and its stderr is
+printed then (pytest shows it when the test failed)::
+
+    async def test_two_nodes(edge_server: EdgeServers) -> None:
+        a, b = edge_server.start(2, LIVESCORE_RATE_LIMIT="5/60")
+        async with httpx.AsyncClient() as http:
+            await http.get(f"{a.url}/api/matches")
+
+Nodes of one ``start`` call share one Redis prefix (their own, unless
+``prefix=`` is given), so they share rate-limit buckets and the changes
+channel with each other and with nothing else; ``node.keys`` names them.
+``edge_module`` is the same factory scoped to a module, for read-mostly
+tests that can share nodes.
+
+The edge tests' ``pool`` does not empty the tables: nodes may outlive one
+test (``edge_module``) and must never see ids reused under their caches.
+Each test makes its own competitions and teams and filters by them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote, urlencode
+
+import httpx
+import orjson
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+
+from livescore.keys import Keys
+from store.apikeys import create_key
+from store.db import Conn, Pool, open_pool
+from store.writes import Change
+from tests.conftest import Services
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVESCORE = str(Path(sys.executable).with_name("livescore"))
+#: Generous enough that only the rate-limit tests ever see a 429.
+RELAXED_RATE_LIMIT = "1000000/60"
+
+
+def as_url(dsn: str) -> str:
+    """A libpq DSN as a postgresql:// URL: DATABASE_URL must be a URL, and the harness
+    hands out ``key=value`` strings for the embedded unix-socket server."""
+    if dsn.startswith(("postgresql://", "postgres://")):
+        return dsn
+    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items() if v is not None}
+    user = quote(info.pop("user", "postgres"), safe="")
+    password = info.pop("password", None)
+    dbname = quote(info.pop("dbname", "postgres"), safe="")
+    host = info.pop("host", "")
+    port = info.pop("port", None)
+    creds = f"{user}:{quote(password, safe='')}" if password else user
+    netloc = f"{creds}@"
+    if host.startswith("/"):
+        info["host"] = host  # a unix socket directory goes in the query
+        if port:
+            info["port"] = port
+    elif host:
+        netloc += host + (f":{port}" if port else "")
+    query = urlencode(info)
+    return f"postgresql://{netloc}/{dbname}" + (f"?{query}" if query else "")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EdgeNode:
+    node_id: str
+    port: int
+    prefix: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.prefix)
+
+    def log_text(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self._log.close()
+
+
+class EdgeServers:
+    """Starts ``livescore serve`` processes; ``stop_all`` ends them."""
+
+    def __init__(self, services: Services, workdir: Path) -> None:
+        self.services = services
+        self.workdir = workdir
+        self.nodes: list[EdgeNode] = []
+
+    def start(
+        self,
+        n: int = 1,
+        *,
+        prefix: str | None = None,
+        workers: int = 1,
+        wait_healthy: bool = True,
+        **env: str,
+    ) -> list[EdgeNode]:
+        """Start ``n`` nodes sharing one Redis prefix; wait for each to answer /health."""
+        prefix = prefix or self.services.next_prefix()
+        started: list[EdgeNode] = []
+        for _ in range(n):
+            node_id = f"edge-{secrets.token_hex(3)}"
+            port = free_port()
+            log_path = self.workdir / f"{node_id}.log"
+            log = log_path.open("wb")
+            environment = self.services.env(
+                **{
+                    "DATABASE_URL": as_url(self.services.database_url),
+                    "LIVESCORE_REDIS_PREFIX": prefix,
+                    "LIVESCORE_NODE_ID": node_id,
+                    "LIVESCORE_RATE_LIMIT": RELAXED_RATE_LIMIT,
+                    **env,
+                }
+            )
+            command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
+            command += ["--workers", str(workers)]
+            process = subprocess.Popen(
+                command, env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+            node = EdgeNode(node_id, port, prefix, process, log_path, log)
+            self.nodes.append(node)
+            started.append(node)
+        for node in started:
+            self._wait(node, healthy=wait_healthy)
+        return started
+
+    def _wait(self, node: EdgeNode, *, healthy: bool, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if node.process.poll() is not None:
+                raise RuntimeError(f"{node.node_id} exited early:\n{node.log_text()}")
+            try:
+                response = httpx.get(f"{node.url}/health", timeout=2.0)
+            except httpx.TransportError as exc:
+                last = repr(exc)
+            else:
+                if response.status_code == 200 or not healthy:
+                    return
+                last = f"{response.status_code} {response.text}"
+            time.sleep(0.1)
+        raise RuntimeError(f"{node.node_id} not ready in {timeout}s ({last}):\n{node.log_text()}")
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        for node in self.nodes:
+            text = node.log_text() if node.log_path.exists() else ""
+            print(f"---- {node.node_id} (port {node.port}) log ----\n{text[-20_000:]}")
+        self.nodes.clear()
+
+
+@pytest.fixture
+def edge_server(services: Services, tmp_path: Path) -> Iterator[EdgeServers]:
+    servers = EdgeServers(services, tmp_path)
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def edge_module(services: Services) -> Iterator[EdgeServers]:
+    workdir = Path(tempfile.mkdtemp(prefix="livescore-edge-"))
+    servers = EdgeServers(services, workdir)
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def edge(edge_module: EdgeServers) -> EdgeNode:
+    """One node shared by the tests of a module."""
+    return edge_module.start(1)[0]
+
+
+# -- database and Redis helpers ----------------------------------------------------------
+
+
+@pytest.fixture
+async def pool(services: Services) -> AsyncIterator[Pool]:
+    """Overrides the root ``pool``: no TRUNCATE (edge nodes outlive tests; ids never reused)."""
+    pool = await open_pool(services.database_url, min_size=1, max_size=20, name="edge-tests")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def api_key(conn: Conn) -> str:
+    """A fresh, valid API key (plain text)."""
+    return (await create_key(conn, f"test-{secrets.token_hex(4)}")).plain
+
+
+async def publish(redis: aioredis.Redis, keys: Keys, changes: list[Change]) -> None:
+    """Publish changes exactly as the relay does (pipeline/relay.py ``encode``)."""
+    for change in changes:
+        message = change.message()
+        message["ts"] = change.created_at.isoformat() if change.created_at else None
+        await redis.publish(keys.changes_channel, orjson.dumps(message))
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

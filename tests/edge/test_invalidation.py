@@ -1,0 +1,130 @@
+"""One cache invalidation for all nodes: a change committed through apply_change and
+published on the changes channel (as the relay does) is visible on every node
+within 100 ms, and a reader never sees a match's seq go backwards."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from livescore.model import MatchPatch, MatchState, MatchStatus
+from store.db import Conn, Pool
+from store.writes import apply_change
+from tests.edge.conftest import EdgeNode, EdgeServers, publish
+from tests.factories import Factory
+
+pytestmark = pytest.mark.slow
+
+VISIBLE_WITHIN = 0.100
+
+
+def one_more_goal(state: MatchState) -> MatchPatch:
+    return MatchPatch(source="test", home_score=state.home_score + 1, away_score=state.away_score)
+
+
+async def seq_on(http: httpx.AsyncClient, node: EdgeNode, match_id: int) -> int:
+    response = await http.get(f"{node.url}/api/matches/{match_id}")
+    assert response.status_code == 200, response.text
+    seq = response.json()["seq"]
+    assert isinstance(seq, int)
+    return seq
+
+
+async def wait_for_seq(
+    http: httpx.AsyncClient, node: EdgeNode, match_id: int, seq: int, since: float
+) -> float:
+    """Poll until ``node`` serves ``seq``; the seconds since ``since``."""
+    while True:
+        if await seq_on(http, node, match_id) >= seq:
+            return time.perf_counter() - since
+        if time.perf_counter() - since > 1.0:
+            raise AssertionError(f"{node.node_id} still below seq {seq} after 1 s")
+        await asyncio.sleep(0.002)
+
+
+async def test_a_published_change_is_visible_on_both_nodes_within_100ms(
+    edge_server: EdgeServers, factory: Factory, conn: Conn, redis: aioredis.Redis
+) -> None:
+    nodes = edge_server.start(2)
+    keys = nodes[0].keys
+    match = await factory.match(status=MatchStatus.LIVE)
+    latencies: list[float] = []
+    async with httpx.AsyncClient() as http:
+        for _ in range(10):
+            before = [await seq_on(http, node, match["id"]) for node in nodes]  # warm caches
+            changes = await apply_change(conn, match["id"], one_more_goal)
+            committed = time.perf_counter()
+            # committed but not yet published: the nodes still answer from their caches
+            assert [await seq_on(http, node, match["id"]) for node in nodes] == before
+            published = time.perf_counter()
+            await publish(redis, keys, changes)
+            for node in nodes:
+                latencies.append(
+                    await wait_for_seq(http, node, match["id"], changes[-1].seq, published)
+                )
+            assert committed <= published
+    assert max(latencies) < VISIBLE_WITHIN, latencies
+
+
+async def test_seq_never_goes_backwards_while_a_writer_loops(
+    edge_server: EdgeServers, factory: Factory, pool: Pool, redis: aioredis.Redis
+) -> None:
+    nodes = edge_server.start(2)
+    keys = nodes[0].keys
+    match = await factory.match(status=MatchStatus.LIVE)
+    done = asyncio.Event()
+    commits: list[tuple[int, float]] = []
+
+    async def writer() -> None:
+        async with pool.connection() as conn:
+            for _ in range(40):
+                changes = await apply_change(conn, match["id"], one_more_goal)
+                await publish(redis, keys, changes)
+                commits.append((changes[-1].seq, time.perf_counter()))
+                await asyncio.sleep(0.02)
+        done.set()
+
+    async def reader(node: EdgeNode) -> list[tuple[int, float]]:
+        seen: list[tuple[int, float]] = []
+        async with httpx.AsyncClient() as http:  # one keep-alive connection, like a poller
+            while not done.is_set():
+                seen.append((await seq_on(http, node, match["id"]), time.perf_counter()))
+            seen.append((await seq_on(http, node, match["id"]), time.perf_counter()))
+        return seen
+
+    results = await asyncio.gather(writer(), *(reader(node) for node in nodes))
+    final_seq = commits[-1][0]
+    for node, seen in zip(nodes, results[1:], strict=True):
+        seqs = [seq for seq, _ in seen]
+        assert len(seqs) > 40, f"{node.node_id} polled too little to prove anything"
+        assert all(a <= b for a, b in itertools.pairwise(seqs)), f"{node.node_id}: {seqs}"
+        assert seqs[-1] == final_seq
+        # every change showed up within 100 ms of its publication on this node
+        for seq, published in commits:
+            first_seen = next(t for s, t in seen if s >= seq)
+            assert first_seen - published < VISIBLE_WITHIN + 0.05, (node.node_id, seq)
+
+
+async def test_the_real_relay_invalidates_too(
+    edge_server: EdgeServers, factory: Factory, pool: Pool, conn: Conn, redis: aioredis.Redis
+) -> None:
+    """End to end: apply_change -> NOTIFY -> pipeline relay -> Pub/Sub -> both nodes."""
+    from pipeline.relay import Relay
+
+    nodes = edge_server.start(2)
+    match = await factory.match(status=MatchStatus.LIVE)
+    relay = Relay(pool, "", redis, nodes[0].keys)
+    await relay.drain()
+    async with httpx.AsyncClient() as http:
+        seqs = [await seq_on(http, node, match["id"]) for node in nodes]
+        changes = await apply_change(conn, match["id"], one_more_goal)
+        started = time.perf_counter()
+        await relay.drain()
+        for node in nodes:
+            await wait_for_seq(http, node, match["id"], changes[-1].seq, started)
+    assert changes[-1].seq == seqs[0] + 1
