@@ -118,10 +118,8 @@ async def _open(app: EdgeApp) -> None:
         limiter=RateLimiter(redis, keys, settings.rate_limit),
     )
     app.ctx.edge = edge
-    # not registered with Sanic: _close stops it in order (after the last request)
-    task = app.add_task(bus.run(), name="livescore.bus", register=False)
-    if task is not None:
-        edge.tasks.append(task)
+    # our own task, not Sanic's: _close ends it after the last request has been served
+    edge.tasks.append(asyncio.create_task(bus.run(), name="livescore.bus"))
     REGISTRY.gauge_callback(
         "livescore_cache_matches", "Matches cached by this worker", lambda: len(caches.matches)
     )

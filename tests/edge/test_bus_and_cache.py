@@ -1,0 +1,173 @@
+"""The change bus (one Pub/Sub per worker, listeners, gaps) and the caches' seq rules."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from edge.bus import ChangeBus, ChangeMessage, MalformedMessage, parse
+from edge.cache import MatchCache, PageCache, SingleFlight
+from livescore.keys import Keys
+from tests.conftest import Services
+from tests.edge.tcp_proxy import TcpProxy
+
+
+def frame(match_id: int, seq: int) -> bytes:
+    return orjson.dumps(
+        {"type": "score:update", "matchId": match_id, "seq": seq, "data": {"homeScore": 1},
+         "ts": "2030-01-01T00:00:00+00:00"}
+    )  # fmt: skip
+
+
+async def until(check: object) -> None:
+    assert callable(check)
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out after 5 s")
+
+
+@pytest.fixture
+async def proxy(services: Services) -> AsyncIterator[TcpProxy]:
+    url = urlsplit(services.redis_url)
+    assert url.hostname and url.port
+    proxy = TcpProxy(host=url.hostname, port=url.port).start()
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def test_parse_keeps_the_raw_bytes() -> None:
+    raw = frame(7, 3)
+    message = parse(raw)
+    assert (message.type, message.match_id, message.seq, message.raw) == ("score:update", 7, 3, raw)
+    assert message.data == {"homeScore": 1}
+    for bad in (b"nope", b"[1]", b'{"matchId": "7", "seq": 1, "type": "x"}', b'{"seq": 1}'):
+        with pytest.raises(MalformedMessage):
+            parse(bad)
+
+
+async def test_listeners_get_every_message_and_a_gap_after_a_reconnect(
+    services: Services, proxy: TcpProxy, redis: aioredis.Redis, keys: Keys
+) -> None:
+    url = urlsplit(services.redis_url)._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    bus = ChangeBus(url, keys.changes_channel, ping_every=0.5, backoff_max=0.2)
+    got: list[ChangeMessage] = []
+    gaps: list[float] = []
+
+    def broken(message: ChangeMessage) -> None:
+        raise RuntimeError("one bad listener")
+
+    bus.add_listener(broken)  # logged, never stops the others
+    bus.add_listener(got.append)
+    bus.add_gap_listener(lambda: gaps.append(time.monotonic()))
+    task = asyncio.create_task(bus.run())
+    try:
+        await until(lambda: bus.connected)
+        await redis.publish(keys.changes_channel, frame(1, 1))
+        await redis.publish(keys.changes_channel, b"garbage")
+        await redis.publish(keys.changes_channel, frame(1, 2))
+        await until(lambda: len(got) == 2)
+        assert [m.seq for m in got] == [1, 2] and len(gaps) == 1
+
+        proxy.cut()
+        await until(lambda: not bus.connected)
+        await redis.publish(keys.changes_channel, frame(1, 3))  # lost: nobody subscribed
+        proxy.restore()
+        await until(lambda: len(gaps) == 2)
+        await redis.publish(keys.changes_channel, frame(1, 4))
+        await until(lambda: len(got) == 3)
+        assert [m.seq for m in got] == [1, 2, 4]
+    finally:
+        await bus.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+# -- caches ------------------------------------------------------------------------------
+
+
+def test_match_cache_never_stores_an_older_seq() -> None:
+    cache = MatchCache(ttl=60)
+    cache.fill(1, 5, b"five")
+    cache.fill(1, 4, b"four")  # a slow read from before: not kept
+    entry = cache.get(1)
+    assert entry is not None and entry.seq == 5
+    cache.on_change(1, 6)  # published: seq 5 is old now
+    assert cache.get(1) is None
+    cache.fill(1, 5, b"five again")  # a read that started before the change landed
+    assert cache.get(1) is None
+    cache.fill(1, 6, b"six")
+    entry = cache.get(1)
+    assert entry is not None and entry.body == b"six"
+    cache.on_change(1, 6)  # the relay's duplicate: nothing to drop
+    assert cache.get(1) is not None
+    cache.clear()
+    assert cache.get(1) is None and cache.floor(1) == 6
+
+
+def test_match_cache_entries_expire() -> None:
+    cache = MatchCache(ttl=0.0)
+    cache.fill(1, 1, b"x")
+    assert cache.get(1) is None
+
+
+def test_page_cache_drops_fills_that_raced_a_change() -> None:
+    pages = PageCache(ttl=60)
+    early, late = pages.ticket(), pages.ticket()
+    pages.fill("q", late, b"late")
+    pages.fill("q", early, b"early")  # started first: older view, not kept over the later one
+    entry = pages.get("q")
+    assert entry is not None and entry.body == b"late"
+    racing = pages.ticket()
+    pages.invalidate()
+    pages.fill("q", racing, b"stale")  # read before the change: not kept
+    assert pages.get("q") is None
+
+
+async def test_single_flight_shares_one_load() -> None:
+    flights: SingleFlight[int, int] = SingleFlight()
+    loads = 0
+
+    async def load() -> int:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.05)
+        return 42
+
+    results = await asyncio.gather(*(flights.run(1, load) for _ in range(20)))
+    assert results == [42] * 20 and loads == 1
+    assert await flights.run(1, load) == 42 and loads == 2
+
+
+async def test_single_flight_survives_a_cancelled_caller_and_shares_errors() -> None:
+    flights: SingleFlight[int, int] = SingleFlight()
+
+    async def slow() -> int:
+        await asyncio.sleep(0.05)
+        return 7
+
+    first = asyncio.create_task(flights.run(1, slow))
+    second = asyncio.create_task(flights.run(1, slow))
+    await asyncio.sleep(0.01)
+    first.cancel()  # a client hung up: the others still get the result
+    assert await second == 7
+
+    async def failing() -> int:
+        await asyncio.sleep(0.01)
+        raise ValueError("database said no")
+
+    results = await asyncio.gather(
+        *(flights.run(2, failing) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ValueError) for r in results)
