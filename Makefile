@@ -16,9 +16,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/livescore db migrate
-	$(BIN)/livescore db seed
-	$(BIN)/livescore db status
+	$(BIN)/livescore demo
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -12,6 +12,10 @@ replaying it over itself adds nothing (every observation is already known).
 ``speed``: recorded seconds per wall second (10 = ten times real time);
 0 runs as fast as possible.
 
+``shift``: add this to every recorded time (``pipeline.timeshift``): the
+matchday is replayed as if it happened later, e.g. today (``--now``); what
+then lies in the past is replayed at once, the rest paced by the wall clock.
+
 The recorded feeds are registered as ``fixture`` feeds (disabled: workers
 never poll them; the replay drives them) so their priorities are the ones
 reconciliation uses everywhere.
@@ -24,13 +28,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 from redis.exceptions import RedisError
 
+from livescore import clock
 from livescore.feeds import FeedConfig
 from livescore.logs import kv
+from pipeline import timeshift
 from pipeline.context import PipelineContext
 from pipeline.ingest import IngestReport, ingest_observations
 from pipeline.relay import Relay
@@ -100,6 +107,7 @@ async def replay(
     relay: bool = True,
     on_progress: Callable[[ReplayProgress], None] | None = None,
     progress_every: float = 1.0,
+    shift: timedelta | None = None,
 ) -> ReplayProgress:
     recording = FixtureFeed(directory)
     async with ctx.pool.connection() as conn:
@@ -117,7 +125,12 @@ async def replay(
         relay_task = asyncio.create_task(runner.run(stop))
     last_report = time.monotonic()
     try:
-        async for response in recording.replay(speed=speed):
+        responses = (
+            recording.replay(speed=speed)
+            if shift is None
+            else timeshift.paced(recording.responses, speed=speed, shift=shift, now=clock.now())
+        )
+        async for response in responses:
             progress.responses += 1
             try:
                 parsed = adapters[response.feed].parse_report(response)
@@ -129,12 +142,14 @@ async def replay(
                 progress.malformed += 1
                 log.error(kv("replay.malformed_match", feed=response.feed, error=error))
             batch = parsed.observations
+            if shift is not None:
+                batch = timeshift.shift_observations(batch, shift)
             progress.report.merge(
                 await ingest_observations(
                     ctx.pool,
                     response.feed,
                     batch,
-                    at=response.fetched_at,
+                    at=response.fetched_at + shift if shift else response.fetched_at,
                     priorities=priorities,
                     policy=ctx.policy,
                 )

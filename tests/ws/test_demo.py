@@ -1,0 +1,103 @@
+"""``livescore demo`` end to end: one command brings up a worker and two edge
+nodes, replays a matchday as today's and prints the URLs; Ctrl-C stops every
+child process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import Services
+from tests.edge.conftest import as_url, free_port
+
+LIVESCORE = str(Path(sys.executable).with_name("livescore"))
+
+
+def children_of(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: Path) -> None:
+    database = f"livescore_demo_test_{secrets.token_hex(3)}"
+    port, second = free_port(), free_port()
+    out = (tmp_path / "demo.out").open("w+b")
+    env = services.env(
+        DATABASE_URL=as_url(services.database_url), LIVESCORE_DATA_DIR=str(tmp_path / "data")
+    )
+    demo = subprocess.Popen(
+        [LIVESCORE, "demo", "--port", str(port), "--second-port", str(second),
+         "--speed", "2000", "--database", database, "--prefix", f"{services.prefix}.demo"],
+        env=env, stdout=out, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        text = ""
+        deadline = time.monotonic() + 120
+        while "the nodes keep serving" not in text:
+            assert demo.poll() is None, text
+            assert time.monotonic() < deadline, text
+            time.sleep(0.5)
+            text = Path(out.name).read_text()
+        for url in (
+            f"http://127.0.0.1:{port}/",
+            f"http://127.0.0.1:{second}/",
+            f"http://127.0.0.1:{port}/api/matches",
+            f"ws://127.0.0.1:{port}/ws",
+            f"ws://127.0.0.1:{second}/ws",
+        ):
+            assert url in text
+        assert "Brighton & Hove Albion FC 5-2 Leicester City FC  [finished]" in text
+        assert "Manchester United FC 3-1 Arsenal FC  [finished]" in text
+        for p in (port, second):
+            listed = httpx.get(f"http://127.0.0.1:{p}/api/matches?limit=200").json()["data"]
+            names = {m["homeTeam"]["name"] for m in listed}
+            assert {"Brighton & Hove Albion FC", "Arsenal FC"} <= names  # replayed + seeded
+        descendants = children_of(demo.pid)
+        assert len(descendants) >= 3  # the worker and two edge nodes
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(40) == 0, Path(out.name).read_text()
+        text = Path(out.name).read_text()
+        assert "stopped worker, edge-" in text
+        assert not [pid for pid in descendants if alive(pid)]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+        out.close()
+        with psycopg.connect(services.database_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
