@@ -1,0 +1,115 @@
+"""A headless Chromium driven over the DevTools protocol (no Playwright download:
+Debian's ``chromium``; one WebSocket to the page target)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.edge.conftest import free_port
+
+CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+
+def find_chromium() -> str | None:
+    for path in CHROMIUM_PATHS:
+        if os.access(path, os.X_OK):
+            return path
+    return shutil.which("chromium")
+
+
+class Browser:
+    def __init__(self, binary: str, profile: Path) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                f"--user-data-dir={profile}", f"--remote-debugging-port={self.port}",
+                "--window-size=900,700", "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.ws: ClientConnection | None = None
+        self._ids = itertools.count(1)
+
+    def _page_ws_url(self, within: float = 20.0) -> str:
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list") as r:
+                    for target in orjson.loads(r.read()):
+                        if target.get("type") == "page":
+                            return str(target["webSocketDebuggerUrl"])
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("chromium did not expose a page target")
+            time.sleep(0.1)
+
+    async def open(self) -> Browser:
+        url = await asyncio.to_thread(self._page_ws_url)
+        self.ws = await connect(url, max_size=64 * 1024 * 1024)
+        return self
+
+    async def send(self, method: str, **params: Any) -> dict[str, Any]:
+        assert self.ws is not None
+        ident = next(self._ids)
+        await self.ws.send(orjson.dumps({"id": ident, "method": method, "params": params}).decode())
+        while True:
+            reply = orjson.loads(await self.ws.recv())
+            if reply.get("id") == ident:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return dict(reply.get("result", {}))
+
+    async def navigate(self, url: str) -> None:
+        await self.send("Page.enable")
+        await self.send("Page.navigate", url=url)
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result.get("result", {}).get("value")
+
+    async def wait_for(self, expression: str, within: float = 20.0) -> Any:
+        """Poll a JS expression until it is truthy; its value."""
+        deadline = time.monotonic() + within
+        while True:
+            value = await self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{expression!r} still falsy after {within}s")
+            await asyncio.sleep(0.1)
+
+    async def screenshot(self, path: Path) -> None:
+        result = await self.send("Page.captureScreenshot", format="png")
+        data = base64.b64decode(result["data"])
+
+        def save() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+        await asyncio.to_thread(save)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        self.proc.terminate()
+        try:
+            await asyncio.to_thread(self.proc.wait, 10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

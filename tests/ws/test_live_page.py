@@ -1,0 +1,117 @@
+"""The live page in a real headless Chromium: it lists today's matches, shows a
+score changed through the CLI as it happens, and resumes after a dropped
+socket without missing the change made meanwhile. Saves a screenshot to
+tests/artifacts/live-page.png."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from livescore import clock
+from livescore.keys import Keys
+from livescore.model import Clock, MatchPatch, MatchStatus, Period
+from pipeline.relay import Relay
+from store.db import Conn
+from store.writes import apply_change
+from tests.conftest import Services
+from tests.edge.conftest import as_url
+from tests.factories import Factory
+from tests.ws.browser import Browser, find_chromium
+from tests.ws.conftest import EdgeFactory
+
+ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "live-page.png"
+LIVESCORE = str(Path(sys.executable).with_name("livescore"))
+
+
+def _today_at(hours: float) -> datetime:
+    """A time today (UTC), ``hours`` from now but never on another day."""
+    now = clock.now()
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    when = now + timedelta(hours=hours)
+    return min(max(when, start + timedelta(minutes=1)), start + timedelta(hours=23, minutes=59))
+
+
+def _score_of(match_id: int) -> str:
+    return f"document.querySelector('[data-match-id=\"{match_id}\"]')?.dataset.score"
+
+
+@pytest.mark.slow
+async def test_live_page_shows_scores_as_they_change(
+    edges: EdgeFactory,
+    relay: Relay,
+    factory: Factory,
+    conn: Conn,
+    services: Services,
+    keys: Keys,
+    tmp_path: Path,
+) -> None:
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("LIVESCORE_REQUIRE_TOOLS"):
+            pytest.fail("chromium is required (LIVESCORE_REQUIRE_TOOLS is set) but not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    (node,) = edges(1)
+    league = await factory.competition("Browser Test League")
+    live = await factory.match(
+        home="Northbridge Rovers",
+        away="Southport Athletic",
+        competition=league,
+        start_time=_today_at(-0.5).replace(microsecond=0),
+        status=MatchStatus.LIVE,
+        home_score=1,
+        away_score=0,
+    )
+    await apply_change(
+        conn, live["id"], MatchPatch(source="test", clock=Clock(34, None, Period.FIRST_HALF))
+    )
+    other = await factory.match(
+        home="Eastfield United",
+        away="Westbay Wanderers",
+        competition=league,
+        start_time=_today_at(2).replace(second=0, microsecond=0),
+    )
+    browser = await Browser(binary, tmp_path / "chromium").open()
+    try:
+        await browser.navigate(f"{node.url}/")
+        await browser.wait_for(f"{_score_of(live['id'])} === '1-0'")
+        await browser.wait_for("document.getElementById('conn').className === 'live'")
+        assert (
+            await browser.wait_for(
+                f"document.querySelector('[data-match-id=\"{other['id']}\"]')?.dataset.status"
+            )
+            == "scheduled"
+        )
+
+        # the page drops its socket; a goal goes in meanwhile; it resumes with since
+        await browser.evaluate("ws.close()")
+        await apply_change(conn, live["id"], MatchPatch(source="test", home_score=1, away_score=1))
+        await browser.wait_for(f"{_score_of(live['id'])} === '1-1'")
+
+        # an operator pins the score through the CLI: it appears without a reload
+        env = services.env(
+            DATABASE_URL=as_url(services.database_url), LIVESCORE_REDIS_PREFIX=keys.prefix
+        )
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [LIVESCORE, "override", "score", str(live["id"]), "2", "1", "--reason", "browser test"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        await browser.wait_for(f"{_score_of(live['id'])} === '2-1'")
+        text = await browser.evaluate(
+            f"document.querySelector('[data-match-id=\"{live['id']}\"]').innerText"
+        )
+        assert "Northbridge Rovers" in text and "2 - 1" in text and "34'" in text
+        assert "Browser Test League" in await browser.evaluate("document.body.textContent")
+        await asyncio.sleep(1.5)  # let the score flash fade before the picture
+        await browser.screenshot(ARTIFACT)
+    finally:
+        await browser.close()
+    assert ARTIFACT.stat().st_size > 10_000
