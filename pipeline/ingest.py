@@ -33,7 +33,7 @@ from pipeline.resolve import Ambiguous, resolve
 from store import events as store_events
 from store import observations
 from store.db import Conn, Pool, atomic
-from store.matches import lock_state, set_stale
+from store.matches import lock_match, lock_state, set_stale
 from store.writes import Change, apply_change
 
 log = logging.getLogger("livescore.pipeline.ingest")
@@ -106,6 +106,8 @@ async def ingest_one(
         match_id = resolution.match_id
         report.matches_created += resolution.created
         report.touched_matches.add(match_id)
+        # lock the match before the observation row's foreign key share-locks it
+        await lock_match(conn, match_id)
         obs_id = await _record(conn, feed, obs, match_id, fingerprint, at, payload)
         if obs_id is None:
             await observations.touch(conn, feed, obs.provider_match_id, fingerprint, at)

@@ -130,6 +130,18 @@ async def lock_state(conn: Conn, match_id: int) -> tuple[MatchState, datetime | 
     return state_from_row(row), row["finished_at"]
 
 
+async def lock_match(conn: Conn, match_id: int) -> None:
+    """Lock a match row FOR UPDATE for the calling transaction (NotFound if none).
+
+    Take it before inserting rows that reference the match (observations,
+    events): each such insert takes a KEY SHARE lock on the match row through
+    its foreign key, and two writers that both hold KEY SHARE and then ask for
+    FOR UPDATE deadlock."""
+    cur = await conn.execute("SELECT id FROM matches WHERE id = %s FOR UPDATE", (match_id,))
+    if await cur.fetchone() is None:
+        raise NotFound("match", match_id)
+
+
 async def set_stale(conn: Conn, match_id: int, stale: bool) -> bool:
     """Flag (or unflag) a live match as stale; True when the flag changed."""
     cur = await conn.execute(
