@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -69,6 +70,8 @@ async def tick(ctx: Context) -> dict[str, Any]:
             for purpose, seconds in wanted:
                 slot = cadence.slot(now, seconds)
                 key = f"poll:{feed.name}:{purpose}:{slot}"
+                if await pctx.redis.exists(pctx.keys.lock(key)):
+                    continue  # this slot was polled already
                 job = await queue.enqueue(
                     "poll",
                     key=key,
@@ -86,10 +89,16 @@ async def tick(ctx: Context) -> dict[str, Any]:
 
 async def poll(ctx: Context, *, feed: str, purpose: str, slot: int) -> dict[str, Any]:
     pctx = pipeline(ctx)
+    job = ctx["job"]
+    # The claim names this job by key AND enqueue time: a retry of this job keeps
+    # both and may poll again, but another job for the slot may not, even under
+    # the same key (SAQ dedupes a key only while its job is unfinished, so a
+    # later tick in the same slot can enqueue it afresh).
+    me = f"{job.key}@{job.queued}"
     claim = pctx.keys.lock(f"poll:{feed}:{purpose}:{slot}")
-    if not await pctx.redis.set(claim, ctx["job"].key, nx=True, ex=3600):
+    if not await pctx.redis.set(claim, me, nx=True, ex=3600):
         owner = await pctx.redis.get(claim)
-        if owner is None or owner.decode() != ctx["job"].key:
+        if owner is None or owner.decode() != me:
             return {"skipped": "slot already polled"}
     async with pctx.pool.connection() as conn:
         config = await get_feed(conn, feed)
@@ -155,7 +164,8 @@ async def sweep(ctx: Context) -> dict[str, Any]:
             job = await queue.enqueue(
                 "auto",
                 key=f"auto:{row['id']}:{goal.value}",
-                scheduled=int(when.timestamp()),
+                # SAQ schedules in whole seconds: round up, never fire before it is due
+                scheduled=math.ceil(when.timestamp()),
                 match_id=row["id"],
                 target=goal.value,
                 timeout=30,

@@ -39,7 +39,13 @@ def build_worker(
     concurrency: int = 8,
     burst: bool = False,
     cron: bool = True,
+    shutdown_grace_s: int = 10,
 ) -> Worker[Context]:
+    """A SAQ worker running the pipeline's jobs (and the relay unless ``relay=False``).
+
+    ``shutdown_grace_s``: how long a stop waits for running jobs (SAQ counts its
+    own sleeping upkeep tasks against it too, so a stop always takes about this long).
+    """
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
@@ -78,7 +84,7 @@ def build_worker(
         concurrency=concurrency,
         burst=burst,
         dequeue_timeout=1.0 if burst else 0.0,
-        shutdown_grace_period_s=10,
+        shutdown_grace_period_s=shutdown_grace_s,
     )
 
 
