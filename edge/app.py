@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+import orjson
 from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
@@ -33,13 +34,14 @@ from edge.cache import Caches
 from edge.errors import RateLimited, error_response, handle_exception
 from edge.metrics import REGISTRY
 from edge.ratelimit import RateLimiter
-from edge.state import EdgeApp, EdgeState
+from edge.state import DB_ACQUIRE_TIMEOUT, EdgeApp, EdgeState
 from livescore import logs
 from livescore.config import Settings
 from livescore.keys import Keys
 from livescore.logs import kv
 from livescore.runtime import Endpoints, redis_client
 from store.db import open_pool
+from store.matches import get_match
 
 log = logging.getLogger("livescore.edge")
 
@@ -99,7 +101,13 @@ async def _open(app: EdgeApp) -> None:
         endpoints.database_url, min_size=2, max_size=10, name=f"edge-{settings.node_id}"
     )
     redis = redis_client(endpoints.redis_url, socket_timeout=2.0)
-    caches = Caches()
+
+    async def load_match(match_id: int) -> tuple[int, bytes]:
+        async with pool.connection(timeout=DB_ACQUIRE_TIMEOUT) as conn:
+            match = await get_match(conn, match_id)
+        return int(match["seq"]), orjson.dumps(match)
+
+    caches = Caches(load_match)
     bus = ChangeBus(endpoints.redis_url, keys.changes_channel)
 
     def invalidate(message: ChangeMessage) -> None:

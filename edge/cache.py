@@ -1,37 +1,48 @@
 """In-process caches of the hot reads, invalidated by the published changes.
 
-``MatchCache`` holds one match's encoded JSON and ETag by id (GET
+``MatchCache`` holds each match's encoded JSON and ETag by id (GET
 /api/matches/{id}); ``PageCache`` holds encoded list pages by query (GET
-/api/matches). Both live in one worker process and are told about every
-change through the bus (``edge.bus``).
+/api/matches). ``Caches`` ties them to their loaders and to the bus: one
+worker process, told about every change (``edge.bus``).
 
-Rules that keep a reader from ever seeing a match's seq go backwards:
+Freshness. An entry is fresh until a change with a higher seq is published
+(matches) or any change is (pages: scores, statuses and seqs move pages),
+and for at most a short TTL, a backstop for writes that publish nothing
+(the pipeline's ``stale`` flag) or a relay that is down. A stale entry is
+refreshed by ONE load (``SingleFlight``): a published change starts the
+reload of a cached match at once; otherwise the first request after it
+leads the reload and waits for it. Requests that arrive while a reload is
+in flight get the previous entry at once instead of queueing behind the
+database, which keeps tail latency flat under a stream of changes; the new
+entry replaces it a few milliseconds later.
 
-* ``floor[id]`` is the highest seq this worker has heard of for a match,
-  from the bus or from a database read. A fill older than the floor is not
-  stored (a newer state exists; the next reader reads it), and a fill never
-  replaces an entry with a higher seq. A change message drops entries with a
-  lower seq.
-* A page fill takes a ticket before it reads; it is stored only if no
-  change arrived meanwhile (same generation) and no later-started fill has
-  stored already.
-* After a gap in the bus (Redis reconnect) everything is dropped.
-
-Entries also expire after a short TTL, a backstop for writes that publish
-nothing (the pipeline's ``stale`` flag) or a relay that is down.
+Monotonic seq. Entries only move forward: a fill never replaces an entry
+with a higher seq (a slow read from before a change loses against a newer
+one), and a load returns the newer of what it read and what is cached. So
+a reader on one connection never sees a match's seq go backwards. Page
+fills are ordered by a ticket taken before reading, the same way. After a
+gap in the bus (Redis reconnect) every entry counts as stale.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from livescore.logs import kv
+
+log = logging.getLogger("livescore.edge.cache")
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+#: A stale entry is served during a reload only if stored this recently (seconds).
+STALE_GRACE = 10.0
 
 
 def etag_of(body: bytes) -> str:
@@ -43,8 +54,49 @@ def etag_of(body: bytes) -> str:
 class Entry:
     body: bytes
     etag: str
+    #: The match's seq (MatchCache) or the fill's ticket (PageCache): entries only grow.
     seq: int
-    expires: float
+    stored: float
+    fresh_until: float
+    generation: int = 0
+
+
+class SingleFlight(Generic[K, V]):
+    """One load per key at a time, shared by every caller that asks meanwhile.
+
+    The load runs as its own task: a caller that goes away (a client hung
+    up) never cancels it for the others, and it can run with nobody
+    waiting (a reload started by a published change)."""
+
+    def __init__(self) -> None:
+        self._flights: dict[K, asyncio.Task[V]] = {}
+
+    def busy(self, key: K) -> bool:
+        return key in self._flights
+
+    def start(
+        self, key: K, load: Callable[[], Awaitable[V]], *, background: bool = False
+    ) -> asyncio.Task[V]:
+        """The load in flight for ``key``, started now if there is none. A failed
+        background load (nobody waiting) is logged; waiters get the error themselves."""
+        task = self._flights.get(key)
+        if task is None:
+            task = asyncio.ensure_future(load())
+            self._flights[key] = task
+            task.add_done_callback(lambda done: self._landed(key, done, background))
+        return task
+
+    async def run(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        return await asyncio.shield(self.start(key, load))
+
+    def _landed(self, key: K, task: asyncio.Task[V], background: bool) -> None:
+        if self._flights.get(key) is task:
+            del self._flights[key]
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here, so asyncio never reports it as lost
+        if error is not None and background:
+            log.warning(kv("cache.reload_failed", key=key, error=repr(error)))
 
 
 class MatchCache:
@@ -53,49 +105,56 @@ class MatchCache:
         self.max_entries = max_entries
         self._entries: dict[int, Entry] = {}
         self._floor: dict[int, int] = {}
-        self.hits = 0
-        self.misses = 0
+        self._generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, match_id: int) -> Entry | None:
+    def lookup(self, match_id: int) -> tuple[Entry | None, bool]:
+        """The entry (if usable at all) and whether it is fresh."""
         entry = self._entries.get(match_id)
-        if entry is None or entry.expires < time.monotonic():
-            self.misses += 1
-            return None
-        self.hits += 1
-        return entry
+        if entry is None:
+            return None, False
+        now = time.monotonic()
+        if now - entry.stored > STALE_GRACE:
+            return None, False
+        fresh = (
+            now < entry.fresh_until
+            and entry.generation == self._generation
+            and entry.seq >= self._floor.get(match_id, 0)
+        )
+        return entry, fresh
 
     def floor(self, match_id: int) -> int:
         return self._floor.get(match_id, 0)
 
     def fill(self, match_id: int, seq: int, body: bytes) -> Entry:
-        """Offer a freshly read match; returns its entry (stored or not)."""
-        entry = Entry(body, etag_of(body), seq, time.monotonic() + self.ttl)
-        floor = self._floor.get(match_id, -1)
-        if seq < floor:
-            return entry  # read before a change we already heard of: serve, don't keep
-        self._floor[match_id] = seq
+        """Offer a match read from the database; returns the newest entry known."""
         current = self._entries.get(match_id)
         if current is not None and current.seq > seq:
-            return entry
+            return current  # a read from before a change that is already cached
+        now = time.monotonic()
+        floor = self._floor.get(match_id, 0)
+        if seq > floor:
+            self._floor[match_id] = seq
+        # older than a published change: keep it (it is the best we have) but stale
+        fresh_until = now + self.ttl if seq >= floor else now
+        entry = Entry(body, etag_of(body), seq, now, fresh_until, self._generation)
         if current is None and len(self._entries) >= self.max_entries:
             self._entries.pop(next(iter(self._entries)))
         self._entries[match_id] = entry
         return entry
 
-    def on_change(self, match_id: int, seq: int) -> None:
-        """A change with ``seq`` was committed: forget anything older."""
-        if seq > self._floor.get(match_id, -1):
+    def on_change(self, match_id: int, seq: int) -> bool:
+        """A change with ``seq`` was published; True if a cached entry just went stale."""
+        if seq > self._floor.get(match_id, 0):
             self._floor[match_id] = seq
         current = self._entries.get(match_id)
-        if current is not None and current.seq < seq:
-            del self._entries[match_id]
+        return current is not None and current.seq < seq
 
     def clear(self) -> None:
-        """Forget every entry (after a bus gap); the floors stay true lower bounds."""
-        self._entries.clear()
+        """After a bus gap: every entry is stale (the floors stay true lower bounds)."""
+        self._generation += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,89 +163,92 @@ class Ticket:
     number: int
 
 
-@dataclass(frozen=True, slots=True)
-class PageEntry:
-    body: bytes
-    etag: str
-    ticket: int
-    expires: float
-
-
 class PageCache:
     def __init__(self, *, ttl: float = 1.0, max_entries: int = 2_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[str, PageEntry] = {}
+        self._entries: dict[str, Entry] = {}
         self._generation = 0
         self._tickets = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> PageEntry | None:
+    def lookup(self, key: str) -> tuple[Entry | None, bool]:
         entry = self._entries.get(key)
-        if entry is None or entry.expires < time.monotonic():
-            return None
-        return entry
+        if entry is None:
+            return None, False
+        now = time.monotonic()
+        if now - entry.stored > STALE_GRACE:
+            return None, False
+        return entry, now < entry.fresh_until and entry.generation == self._generation
 
     def ticket(self) -> Ticket:
         """Take before reading the database for a page."""
         self._tickets += 1
         return Ticket(self._generation, self._tickets)
 
-    def fill(self, key: str, ticket: Ticket, body: bytes) -> PageEntry:
-        entry = PageEntry(body, etag_of(body), ticket.number, time.monotonic() + self.ttl)
-        if ticket.generation != self._generation:
-            return entry  # a change arrived while we read: serve, don't keep
+    def fill(self, key: str, ticket: Ticket, body: bytes) -> Entry:
         current = self._entries.get(key)
-        if current is not None and current.ticket > ticket.number:
-            return entry
+        if current is not None and current.seq > ticket.number:
+            return current  # a later-started read already landed
+        now = time.monotonic()
+        # a change arrived while we read: keep it (newest we have) but stale
+        fresh_until = now + self.ttl if ticket.generation == self._generation else now
+        entry = Entry(body, etag_of(body), ticket.number, now, fresh_until, ticket.generation)
         if current is None and len(self._entries) >= self.max_entries:
             self._entries.pop(next(iter(self._entries)))
         self._entries[key] = entry
         return entry
 
     def invalidate(self) -> None:
-        """Any change may move any page (scores, statuses, seqs): drop them all."""
+        """Any change may move any page: every page is stale from now on."""
         self._generation += 1
-        self._entries.clear()
 
 
-class SingleFlight(Generic[K, V]):
-    """Concurrent misses of one key share one load instead of stampeding the database
-    (a TTL expiry or an invalidation under load would otherwise send every waiting
-    request to PostgreSQL at once). The load runs as its own task, so a client that
-    disconnects never cancels it for the others."""
-
-    def __init__(self) -> None:
-        self._flights: dict[K, asyncio.Task[V]] = {}
-
-    async def run(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        task = self._flights.get(key)
-        if task is None:
-            task = asyncio.ensure_future(load())
-            self._flights[key] = task
-            task.add_done_callback(lambda done: self._landed(key, done))
-        return await asyncio.shield(task)
-
-    def _landed(self, key: K, task: asyncio.Task[V]) -> None:
-        if self._flights.get(key) is task:
-            del self._flights[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: every waiter re-raises it itself
+MatchLoader = Callable[[int], Awaitable[tuple[int, bytes]]]
+PageLoader = Callable[[], Awaitable[bytes]]
 
 
 class Caches:
-    """The caches of one worker, wired to the bus as one listener."""
+    """The hot-read caches of one worker: lookups, shared reloads, bus wiring."""
 
-    def __init__(self, *, match_ttl: float = 2.0, page_ttl: float = 1.0) -> None:
+    def __init__(
+        self, load_match: MatchLoader, *, match_ttl: float = 2.0, page_ttl: float = 1.0
+    ) -> None:
+        self._load_match = load_match
         self.matches = MatchCache(ttl=match_ttl)
         self.pages = PageCache(ttl=page_ttl)
-        self.match_loads: SingleFlight[int, Entry] = SingleFlight()
-        self.page_loads: SingleFlight[str, PageEntry] = SingleFlight()
+        self._match_loads: SingleFlight[int, Entry] = SingleFlight()
+        self._page_loads: SingleFlight[str, Entry] = SingleFlight()
+
+    async def _reload_match(self, match_id: int) -> Entry:
+        seq, body = await self._load_match(match_id)
+        return self.matches.fill(match_id, seq, body)
+
+    async def match(self, match_id: int) -> Entry:
+        """The match's entry: cached, or read once for everybody asking meanwhile."""
+        entry, fresh = self.matches.lookup(match_id)
+        if entry is not None and (fresh or self._match_loads.busy(match_id)):
+            return entry
+        return await self._match_loads.run(match_id, lambda: self._reload_match(match_id))
+
+    async def page(self, key: str, load: PageLoader) -> Entry:
+        """A list page: cached, or read once for everybody asking meanwhile."""
+        entry, fresh = self.pages.lookup(key)
+        if entry is not None and (fresh or self._page_loads.busy(key)):
+            return entry
+
+        async def reload() -> Entry:
+            ticket = self.pages.ticket()
+            return self.pages.fill(key, ticket, await load())
+
+        return await self._page_loads.run(key, reload)
 
     def on_change(self, match_id: int, seq: int) -> None:
-        self.matches.on_change(match_id, seq)
+        """A published (or our own) change: reload a cached match now, pages on demand."""
+        if self.matches.on_change(match_id, seq):
+            self._match_loads.start(match_id, lambda: self._reload_match(match_id), background=True)
         self.pages.invalidate()
 
     def clear(self) -> None:

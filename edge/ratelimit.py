@@ -14,6 +14,9 @@ shared bucket), so all nodes together never allow more than the limit. The
 lease size follows what is left in the bucket (an eighth of it, at most
 ``MAX_LEASE``), so near the limit every request goes to Redis and the
 limit is exact; unspent tokens go back to the bucket when a lease expires.
+A busy lease is topped up in the background when a quarter of it is left,
+and concurrent requests that find no token share one round trip, so a
+request practically never waits for Redis.
 
 If Redis is unreachable the limiter fails open: requests pass, a warning
 is logged (at most every 10 s), and Redis is not asked again for a second.
@@ -82,6 +85,8 @@ ALLOW = Decision(True)
 class _Lease:
     tokens: int
     expires: float
+    #: Top up in the background when this many tokens are left (-1: never).
+    low_water: int = -1
 
 
 class RateLimiter:
@@ -94,10 +99,11 @@ class RateLimiter:
         self._script = redis.register_script(_SCRIPT)
         self._leases: dict[str, _Lease] = {}
         self._hints: dict[str, int] = {}
+        self._flights: dict[str, asyncio.Task[Decision]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._skip_until = 0.0
         self._last_warning = 0.0
         self._next_sweep = 0.0
-        self._background: set[asyncio.Task[None]] = set()
         #: Requests let through because Redis could not be asked (for /metrics and tests).
         self.failed_open = 0
 
@@ -108,10 +114,12 @@ class RateLimiter:
     def spend_leased(self, bucket: str) -> bool:
         """Spend a token this worker already holds: no I/O (the hot path)."""
         lease = self._leases.get(bucket)
-        if lease is not None and lease.tokens > 0 and lease.expires > time.monotonic():
-            lease.tokens -= 1
-            return True
-        return False
+        if lease is None or lease.tokens < 1 or lease.expires <= time.monotonic():
+            return False
+        lease.tokens -= 1
+        if lease.tokens == lease.low_water and bucket not in self._flights:
+            self._flights[bucket] = asyncio.ensure_future(self._take(bucket, spend=False))
+        return True
 
     async def check(self, scope: str, ident: str) -> Decision:
         """Spend one token of ``scope``/``ident``."""
@@ -121,15 +129,38 @@ class RateLimiter:
         return await self.acquire(bucket)
 
     async def acquire(self, bucket: str) -> Decision:
-        """Spend one token of ``bucket`` taking a new lease from Redis."""
+        """Spend one token of ``bucket`` when no lease covers it.
+
+        Concurrent requests of one bucket share one Redis round trip (each
+        taking its own lease would throw the others' away)."""
+        while True:
+            flight = self._flights.get(bucket)
+            if flight is None or flight.done():
+                # lead: this request's token comes out of the new lease
+                flight = asyncio.ensure_future(self._take(bucket, spend=True))
+                self._flights[bucket] = flight
+                return await asyncio.shield(flight)
+            decision = await asyncio.shield(flight)
+            if not decision.allowed:
+                return decision
+            if self.spend_leased(bucket):
+                return ALLOW
+            # the others spent that lease already: lead the next one
+
+    async def _take(self, bucket: str, *, spend: bool) -> Decision:
+        """One round trip: take a lease (one token of it for the caller if ``spend``)."""
+        try:
+            return await self._take_lease(bucket, spend)
+        finally:
+            if self._flights.get(bucket) is asyncio.current_task():
+                del self._flights[bucket]
+
+    async def _take_lease(self, bucket: str, spend: bool) -> Decision:
         now = time.monotonic()
-        lease = self._leases.pop(bucket, None)
-        if lease is not None and lease.tokens > 0:
-            self._refund_later([(bucket, lease.tokens)])
         if now >= self._next_sweep:
             self._sweep(now)
         if now < self._skip_until:
-            self.failed_open += 1
+            self.failed_open += spend
             return ALLOW
         want = max(1, min(MAX_LEASE, self._hints.get(bucket, 0) // 8))
         try:
@@ -138,16 +169,27 @@ class RateLimiter:
             )
         except (RedisError, OSError) as exc:
             self._failed_open(exc, now)
+            self.failed_open += spend
             return ALLOW
-        self._hints[bucket] = int(left)
-        if int(granted) < 1:
+        granted, left = int(granted), int(left)
+        self._hints[bucket] = left
+        if granted < 1:
             return Decision(False, max(1, math.ceil(int(retry_ms) / 1000)))
-        if int(granted) > 1:
-            self._leases[bucket] = _Lease(int(granted) - 1, now + LEASE_SECONDS)
+        keep = granted - spend
+        now = time.monotonic()
+        low_water = granted // 4 if granted >= 16 else -1
+        lease = self._leases.get(bucket)
+        if lease is not None and lease.expires > now:
+            lease.tokens += keep  # a top-up: tokens stay conserved
+            lease.expires = now + LEASE_SECONDS
+            lease.low_water = low_water
+        elif keep > 0:
+            if lease is not None and lease.tokens > 0:
+                self._refund_later([(bucket, lease.tokens)])
+            self._leases[bucket] = _Lease(keep, now + LEASE_SECONDS, low_water)
         return ALLOW
 
     def _failed_open(self, exc: BaseException, now: float) -> None:
-        self.failed_open += 1
         self._skip_until = now + 1.0
         if now - self._last_warning >= 10.0:
             self._last_warning = now

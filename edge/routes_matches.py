@@ -17,7 +17,6 @@ import orjson
 from sanic import HTTPResponse, Request
 
 from edge.auth import require_api_key
-from edge.cache import Entry, PageEntry
 from edge.errors import ConflictError, Gone, NotFoundError, ValidationFailed
 from edge.responses import cached_json, created_json, read_json
 from edge.state import EdgeApp, EdgeState, state
@@ -57,20 +56,6 @@ def _match_id(raw: int) -> int:
     return raw
 
 
-async def _match_entry(edge: EdgeState, match_id: int) -> Entry:
-    """The cached match, or one shared fresh read offered to the cache (NotFound -> 404)."""
-    entry = edge.caches.matches.get(match_id)
-    if entry is not None:
-        return entry
-
-    async def load() -> Entry:
-        async with edge.db() as conn:
-            match = await get_match(conn, match_id)
-        return edge.caches.matches.fill(match_id, match["seq"], orjson.dumps(match))
-
-    return await edge.caches.match_loads.run(match_id, load)
-
-
 def _published(edge: EdgeState, match_id: int, changes: list[Change]) -> None:
     """Our own write: drop what this worker cached now, before the relay's echo."""
     if changes:
@@ -94,23 +79,19 @@ async def list_matches_route(request: Request) -> HTTPResponse:
     after = decode_cursor(params["cursor"]) if "cursor" in params else None
     key = repr((sorted(statuses), flt.competition_id, flt.team_id, flt.day, limit, after))
     edge = state(request)
-    pages = edge.caches.pages
-    entry = pages.get(key)
-    if entry is None:
 
-        async def load() -> PageEntry:
-            ticket = pages.ticket()
-            async with edge.db() as conn:
-                rows, next_key = await list_matches(conn, flt, limit=limit, after=after)
-            cursor = encode_cursor(*next_key) if next_key else None
-            return pages.fill(key, ticket, orjson.dumps({"data": rows, "nextCursor": cursor}))
+    async def load() -> bytes:
+        async with edge.db() as conn:
+            rows, next_key = await list_matches(conn, flt, limit=limit, after=after)
+        cursor = encode_cursor(*next_key) if next_key else None
+        return orjson.dumps({"data": rows, "nextCursor": cursor})
 
-        entry = await edge.caches.page_loads.run(key, load)
+    entry = await edge.caches.page(key, load)
     return cached_json(request, entry.body, entry.etag)
 
 
 async def get_match_route(request: Request, match_id: int) -> HTTPResponse:
-    entry = await _match_entry(state(request), _match_id(match_id))
+    entry = await state(request).caches.match(_match_id(match_id))
     return cached_json(request, entry.body, entry.etag)
 
 
@@ -121,7 +102,7 @@ async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse
     assert limit is not None
     before = id_param(params, "before")
     edge = state(request)
-    await _match_entry(edge, match_id)
+    await edge.caches.match(match_id)  # 404 for an unknown match
     async with edge.db() as conn:
         events = await list_events(conn, match_id, limit=limit + 1, before=before)
     more = len(events) > limit

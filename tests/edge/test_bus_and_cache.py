@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from edge.bus import ChangeBus, ChangeMessage, MalformedMessage, parse
-from edge.cache import MatchCache, PageCache, SingleFlight
+from edge.cache import Caches, MatchCache, PageCache, SingleFlight
 from livescore.keys import Keys
 from tests.conftest import Services
 from tests.edge.tcp_proxy import TcpProxy
@@ -97,42 +97,65 @@ async def test_listeners_get_every_message_and_a_gap_after_a_reconnect(
 # -- caches ------------------------------------------------------------------------------
 
 
-def test_match_cache_never_stores_an_older_seq() -> None:
+def test_match_cache_entries_only_move_forward() -> None:
     cache = MatchCache(ttl=60)
     cache.fill(1, 5, b"five")
-    cache.fill(1, 4, b"four")  # a slow read from before: not kept
-    entry = cache.get(1)
-    assert entry is not None and entry.seq == 5
-    cache.on_change(1, 6)  # published: seq 5 is old now
-    assert cache.get(1) is None
+    assert cache.fill(1, 4, b"four").body == b"five"  # a slow read from before: loses
+    entry, fresh = cache.lookup(1)
+    assert entry is not None and entry.seq == 5 and fresh
+    assert cache.on_change(1, 6)  # published: seq 5 is stale now, but still the best we have
+    entry, fresh = cache.lookup(1)
+    assert entry is not None and entry.seq == 5 and not fresh
     cache.fill(1, 5, b"five again")  # a read that started before the change landed
-    assert cache.get(1) is None
+    assert cache.lookup(1)[1] is False
     cache.fill(1, 6, b"six")
-    entry = cache.get(1)
-    assert entry is not None and entry.body == b"six"
-    cache.on_change(1, 6)  # the relay's duplicate: nothing to drop
-    assert cache.get(1) is not None
+    entry, fresh = cache.lookup(1)
+    assert entry is not None and entry.body == b"six" and fresh
+    assert not cache.on_change(1, 6)  # the relay's duplicate: nothing went stale
     cache.clear()
-    assert cache.get(1) is None and cache.floor(1) == 6
+    assert cache.lookup(1)[1] is False and cache.floor(1) == 6
 
 
 def test_match_cache_entries_expire() -> None:
     cache = MatchCache(ttl=0.0)
     cache.fill(1, 1, b"x")
-    assert cache.get(1) is None
+    entry, fresh = cache.lookup(1)
+    assert entry is not None and not fresh
 
 
-def test_page_cache_drops_fills_that_raced_a_change() -> None:
+def test_page_cache_orders_fills_by_ticket() -> None:
     pages = PageCache(ttl=60)
     early, late = pages.ticket(), pages.ticket()
     pages.fill("q", late, b"late")
-    pages.fill("q", early, b"early")  # started first: older view, not kept over the later one
-    entry = pages.get("q")
-    assert entry is not None and entry.body == b"late"
+    assert pages.fill("q", early, b"early").body == b"late"  # an older view loses
     racing = pages.ticket()
     pages.invalidate()
-    pages.fill("q", racing, b"stale")  # read before the change: not kept
-    assert pages.get("q") is None
+    pages.fill("q", racing, b"raced")  # read before the change: kept, but stale
+    entry, fresh = pages.lookup("q")
+    assert entry is not None and entry.body == b"raced" and not fresh
+
+
+async def test_caches_reload_once_and_serve_the_previous_entry_meanwhile() -> None:
+    seq = 1
+    loads = 0
+
+    async def load(match_id: int) -> tuple[int, bytes]:
+        nonlocal loads
+        loads += 1
+        read = seq
+        await asyncio.sleep(0.05)
+        return read, f"seq {read}".encode()
+
+    caches = Caches(load)
+    first = await asyncio.gather(*(caches.match(7) for _ in range(10)))
+    assert {e.seq for e in first} == {1} and loads == 1
+    seq = 2
+    caches.on_change(7, 2)  # starts the reload at once
+    during = await asyncio.gather(*(caches.match(7) for _ in range(10)))  # nobody waits
+    assert {e.seq for e in during} == {1}
+    await asyncio.sleep(0.08)
+    after = await caches.match(7)
+    assert after.seq == 2 and loads == 2
 
 
 async def test_single_flight_shares_one_load() -> None:

@@ -83,6 +83,21 @@ async def test_leases_never_let_more_than_the_limit_through(
     assert not refused.allowed and refused.retry_after >= 1
 
 
+async def test_concurrent_requests_and_top_ups_stay_within_the_limit(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    workers = [limiter(redis, keys, 3000, 360_000) for _ in range(3)]  # ~no refill
+
+    async def burst(worker: RateLimiter) -> int:
+        results = await asyncio.gather(*(worker.check("ip", "192.0.2.9") for _ in range(50)))
+        return sum(d.allowed for d in results)
+
+    allowed = 0
+    for _ in range(30):  # 4500 requests, 50 at a time per worker, interleaved
+        allowed += sum(await asyncio.gather(*(burst(w) for w in workers)))
+    assert allowed == 3000
+
+
 async def test_a_busy_client_costs_few_redis_round_trips(
     redis: aioredis.Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
