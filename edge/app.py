@@ -5,10 +5,10 @@ subscription, caches and rate limiter in ``before_server_start`` and closes
 them in ``after_server_stop``. Edge nodes share nothing but PostgreSQL and
 Redis, so any number of them can run side by side.
 
-Every request passes two middlewares: the shared rate limit by client
-address (not /health or /metrics), and the metrics (count and latency by
-route, method and status). Every error, whatever raised it, leaves as the
-one envelope of ``edge.errors``.
+Every route is registered through ``edge.instrument.add_route``: the shared
+rate limit by client address (not /health or /metrics) and the metrics
+(count and latency by route, method and status) wrap each handler. Every
+error, whatever raised it, leaves as the one envelope of ``edge.errors``.
 
 Routes come from ``ROUTES``; ``/`` is left for the live page.
 """
@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import re
-import time
 from collections.abc import Callable
 from functools import partial
 
@@ -31,7 +29,8 @@ from sanic.worker.loader import AppLoader
 from edge import live, routes_matches, routes_ops, routes_reference, ws_routes
 from edge.bus import ChangeBus, ChangeMessage
 from edge.cache import Caches
-from edge.errors import RateLimited, error_response, handle_exception
+from edge.errors import handle_exception
+from edge.instrument import count_unmatched
 from edge.metrics import REGISTRY
 from edge.ratelimit import RateLimiter
 from edge.state import DB_ACQUIRE_TIMEOUT, EdgeApp, EdgeState
@@ -47,8 +46,6 @@ log = logging.getLogger("livescore.edge")
 
 #: Largest request body accepted (413 above).
 MAX_BODY = 64 * 1024
-#: Paths the rate limit never applies to (probes and scrapers must always get through).
-EXEMPT_PATHS = frozenset({"/health", "/metrics"})
 
 #: Route installers, in order. The WebSocket hub appends its own.
 ROUTES: list[Callable[[EdgeApp], None]] = [
@@ -58,15 +55,6 @@ ROUTES: list[Callable[[EdgeApp], None]] = [
     ws_routes.register_ws,  # /ws and the hub's lifecycle (issue 6)
     live.register,  # GET /: the live page (issue 6)
 ]
-
-REQUESTS = REGISTRY.counter(
-    "livescore_http_requests_total", "HTTP requests answered", ("route", "method", "status")
-)
-LATENCY = REGISTRY.histogram(
-    "livescore_http_request_duration_seconds",
-    "Time from request to response, by route",
-    ("route", "method"),
-)
 
 
 def create_app(settings: Settings, endpoints: Endpoints, *, name: str = "livescore") -> EdgeApp:
@@ -85,9 +73,7 @@ def create_app(settings: Settings, endpoints: Endpoints, *, name: str = "livesco
     app.ctx.endpoints = endpoints
     for install in ROUTES:
         install(app)
-    app.error_handler.add(Exception, handle_exception)
-    app.on_request(_before_request)
-    app.on_response(_after_response)  # type: ignore[no-untyped-call]  # untyped in Sanic
+    app.error_handler.add(Exception, _handle_exception)
     app.before_server_start(_open)
     app.after_server_stop(_close)
     return app
@@ -157,48 +143,11 @@ async def _close(app: EdgeApp) -> None:
     log.info(kv("edge.worker_stopped", node=edge.settings.node_id))
 
 
-async def _before_request(request: Request) -> HTTPResponse | None:
-    request.ctx.started = time.perf_counter()
-    if request.path in EXEMPT_PATHS:
-        return None
-    edge: EdgeState = request.app.ctx.edge
-    # Without trusted proxies the peer is the client; skip parsing forwarding headers.
-    client = request.client_ip if edge.settings.proxies_count else request.ip
-    limiter = edge.limiter
-    bucket = limiter.bucket("ip", client)
-    if limiter.spend_leased(bucket):
-        return None
-    decision = await limiter.acquire(bucket)
-    if decision.allowed:
-        return None
-    return error_response(
-        RateLimited(
-            f"too many requests from this address; retry in {decision.retry_after}s",
-            headers={"Retry-After": str(decision.retry_after)},
-            details={"scope": "ip", "retryAfter": decision.retry_after},
-        )
-    )
-
-
-_route_labels: dict[str, str] = {}
-_PARAM = re.compile(r"<([a-z_]+)(?::[^>]*)?>")
-
-
-def _route_label(path: str) -> str:
-    """``api/matches/<match_id:int>`` -> ``/api/matches/{match_id}`` (as in the OpenAPI)."""
-    label = _route_labels.get(path)
-    if label is None:
-        label = _route_labels[path] = "/" + _PARAM.sub(r"{\1}", path)
-    return label
-
-
-async def _after_response(request: Request, response: HTTPResponse) -> None:
-    route = request.route
-    label = _route_label(route.path) if route is not None else "unmatched"
-    REQUESTS.labels(label, request.method, str(response.status)).inc()
-    started = getattr(request.ctx, "started", None)
-    if started is not None:
-        LATENCY.labels(label, request.method).observe(time.perf_counter() - started)
+async def _handle_exception(request: Request, exc: Exception) -> HTTPResponse:
+    """Errors raised outside any handler (unknown route, 405, 413, ...): counted, enveloped."""
+    response = await handle_exception(request, exc)
+    count_unmatched(request, response.status)
+    return response
 
 
 def serve(

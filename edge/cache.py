@@ -251,6 +251,16 @@ class Caches:
             self._match_loads.start(match_id, lambda: self._reload_match(match_id), background=True)
         self.pages.invalidate()
 
+    async def written(self, match_id: int, seq: int) -> None:
+        """Our own write reached ``seq``: return once a cached entry shows it, so the
+        writer's next read does (a reload in flight may have read before the commit)."""
+        self.on_change(match_id, seq)
+        for _ in range(3):
+            entry, _ = self.matches.lookup(match_id)
+            if entry is None or entry.seq >= seq:
+                return
+            await self._match_loads.run(match_id, lambda: self._reload_match(match_id))
+
     def clear(self) -> None:
         self.matches.clear()
         self.pages.invalidate()

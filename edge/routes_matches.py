@@ -18,6 +18,7 @@ from sanic import HTTPResponse, Request
 
 from edge.auth import require_api_key
 from edge.errors import ConflictError, Gone, NotFoundError, ValidationFailed
+from edge.instrument import add_route
 from edge.responses import cached_json, created_json, read_json
 from edge.state import EdgeApp, EdgeState, state
 from edge.validation import (
@@ -56,10 +57,11 @@ def _match_id(raw: int) -> int:
     return raw
 
 
-def _published(edge: EdgeState, match_id: int, changes: list[Change]) -> None:
-    """Our own write: drop what this worker cached now, before the relay's echo."""
+async def _written(edge: EdgeState, match_id: int, changes: list[Change]) -> None:
+    """Our own write: this worker's cache shows it before we answer (read your writes),
+    without waiting for the relay's echo."""
     if changes:
-        edge.caches.on_change(match_id, changes[-1].seq)
+        await edge.caches.written(match_id, changes[-1].seq)
 
 
 # -- reads ------------------------------------------------------------------------------
@@ -280,32 +282,17 @@ async def add_commentary_route(request: Request, match_id: int) -> HTTPResponse:
             source="api",
         )
         changes = await apply_change(conn, match_id, MatchPatch(source="api", new_events=(event,)))
-    _published(edge, match_id, changes)
+    await _written(edge, match_id, changes)
     created = next(c.payload for c in changes if c.type == "commentary:new")
     return created_json(created, f"/api/matches/{match_id}/commentary")
 
 
 def register(app: EdgeApp) -> None:
-    app.add_route(list_matches_route, "/api/matches", methods=["GET"], name="matches.list")
-    app.add_route(create_match_route, "/api/matches", methods=["POST"], name="matches.create")
-    app.add_route(
-        get_match_route, "/api/matches/<match_id:int>", methods=["GET"], name="matches.get"
-    )
-    app.add_route(
-        list_commentary_route,
-        "/api/matches/<match_id:int>/commentary",
-        methods=["GET"],
-        name="commentary.list",
-    )
-    app.add_route(
-        add_commentary_route,
-        "/api/matches/<match_id:int>/commentary",
-        methods=["POST"],
-        name="commentary.add",
-    )
-    app.add_route(
-        list_changes_route,
-        "/api/matches/<match_id:int>/changes",
-        methods=["GET"],
-        name="changes.list",
-    )
+    add_route(app, list_matches_route, "/api/matches", ["GET"], name="matches.list")
+    add_route(app, create_match_route, "/api/matches", ["POST"], name="matches.create")
+    add_route(app, get_match_route, "/api/matches/<match_id:int>", ["GET"], name="matches.get")
+    commentary = "/api/matches/<match_id:int>/commentary"
+    add_route(app, list_commentary_route, commentary, ["GET"], name="commentary.list")
+    add_route(app, add_commentary_route, commentary, ["POST"], name="commentary.add")
+    changes = "/api/matches/<match_id:int>/changes"
+    add_route(app, list_changes_route, changes, ["GET"], name="changes.list")

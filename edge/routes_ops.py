@@ -8,6 +8,7 @@ import orjson
 from sanic import HTTPResponse, Request
 
 from edge.health import health_route
+from edge.instrument import add_route
 from edge.metrics import CONTENT_TYPE, REGISTRY
 from edge.openapi import document
 from edge.responses import JSON
@@ -30,6 +31,7 @@ async def openapi_route(request: Request) -> HTTPResponse:
 
 
 def register(app: EdgeApp) -> None:
-    app.add_route(health_route, "/health", methods=["GET"], name="health")
-    app.add_route(metrics_route, "/metrics", methods=["GET"], name="metrics")
-    app.add_route(openapi_route, "/openapi.json", methods=["GET"], name="openapi")
+    # probes and scrapers must always get through: no rate limit on /health and /metrics
+    add_route(app, health_route, "/health", ["GET"], name="health", limited=False)
+    add_route(app, metrics_route, "/metrics", ["GET"], name="metrics", limited=False)
+    add_route(app, openapi_route, "/openapi.json", ["GET"], name="openapi")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
+from edge.instrument import add_route
 from edge.responses import read_json
 from edge.state import EdgeApp, state
 from edge.validation import id_param, query_params
@@ -26,5 +27,5 @@ async def teams_route(request: Request) -> HTTPResponse:
 
 
 def register(app: EdgeApp) -> None:
-    app.add_route(competitions_route, "/api/competitions", methods=["GET"], name="competitions")
-    app.add_route(teams_route, "/api/teams", methods=["GET"], name="teams")
+    add_route(app, competitions_route, "/api/competitions", ["GET"], name="competitions")
+    add_route(app, teams_route, "/api/teams", ["GET"], name="teams")

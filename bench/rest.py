@@ -1,0 +1,432 @@
+"""Benchmark: the edge's hot reads next to a bare Sanic route, measured in one run.
+
+    .venv/bin/python bench/rest.py [--workers 1] [--duration 10] [--rounds 3]
+
+Uses DATABASE_URL/REDIS_URL when set, else the embedded servers. Creates a
+scratch database (migrated, seeded, dropped at the end) and a private Redis
+prefix, then starts two servers with the same worker count:
+
+* the baseline: a bare Sanic app whose one route returns a constant JSON body;
+* the edge (``edge.app.serve``, what ``livescore serve`` runs) on the seeded data,
+  with a rate limit high enough never to refuse (the limiter still runs).
+
+While the load runs, a writer changes a live match's score every 100 ms
+through ``apply_change`` and the pipeline's relay publishes each change, as
+in production; a reader polls that match on one keep-alive connection and
+checks that its seq never goes backwards and how soon each change shows.
+
+The load generator is wrk (``apt-get install wrk``), or, without it, a lean
+asyncio HTTP/1.1 client in its own process. Rounds are interleaved (bare,
+list, detail, bare, ...) and the medians reported, with the ratios and the
+targets: detail and list >= 0.6x the bare route's requests/s, p99 <= 3x bare p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from livescore.config import load_settings  # noqa: E402
+from livescore.keys import Keys  # noqa: E402
+from livescore.model import MatchPatch, MatchState, MatchStatus  # noqa: E402
+from livescore.runtime import Endpoints, redis_client, resolve  # noqa: E402
+from store.db import connect, open_pool  # noqa: E402
+from store.matches import MatchFilter, list_matches  # noqa: E402
+from store.migrate import migrate  # noqa: E402
+from store.seed import seed  # noqa: E402
+from store.writes import apply_change  # noqa: E402
+
+BARE_BODY = b'{"status":"ok","data":[1,2,3]}'
+WRITE_EVERY = 0.100
+TARGET_RPS = 0.6
+TARGET_P99 = 3.0
+
+
+# -- the two servers (run as subprocesses of this script) ---------------------------------
+
+
+def serve_bare(port: int, workers: int) -> None:
+    from sanic import Request, Sanic
+    from sanic.response import HTTPResponse, raw
+
+    app: Sanic[Any, Any] = Sanic("bare", configure_logging=False)
+    app.config.ACCESS_LOG = False
+
+    @app.get("/")
+    async def constant(request: Request) -> HTTPResponse:
+        return raw(BARE_BODY, content_type="application/json")
+
+    app.run(host="127.0.0.1", port=port, workers=workers, single_process=workers == 1,
+            access_log=False, motd=False)  # fmt: skip
+
+
+def serve_edge(port: int, workers: int) -> None:
+    from edge.app import serve
+
+    endpoints = Endpoints(os.environ["BENCH_DSN"], os.environ["BENCH_REDIS"], False, False)
+    serve(load_settings(), endpoints, host="127.0.0.1", port=port, workers=workers)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(kind: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, __file__, f"--serve-{kind}", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server for {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} not ready in 30 s")
+
+
+# -- load generators -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    value = float(match[1])
+    return {"us": value / 1000, "ms": value, "s": value * 1000}[match[2]]
+
+
+def run_wrk(url: str, duration: int, connections: int, threads: int) -> Result:
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out)[1])  # type: ignore[index]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out)[1])  # type: ignore[index]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    failed = int(errors[1]) if errors else 0
+    failed += sum(int(n) for n in sockets.groups()) if sockets else 0
+    return Result(rps, p50, p99, failed)
+
+
+def run_python(url: str, duration: int, connections: int) -> Result:
+    out = subprocess.run(
+        [sys.executable, __file__, "--loadgen", url, "--duration", str(duration),
+         "--connections", str(connections)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    data = json.loads(out)
+    return Result(data["rps"], data["p50_ms"], data["p99_ms"], data["errors"])
+
+
+def loadgen(url: str, duration: int, connections: int) -> None:
+    """A lean keep-alive HTTP/1.1 GET loop (the fallback when wrk is absent)."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    host_port = url.split("//", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+    path = "/" + url.split("//", 1)[1].split("/", 1)[1] if url.count("/") > 2 else "/"
+    request = f"GET {path} HTTP/1.1\r\nHost: {host_port}\r\n\r\n".encode()
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(stop: float) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head)[1])  # type: ignore[index]
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if not head.startswith(b"HTTP/1.1 2"):
+                errors += 1
+        writer.close()
+
+    async def main() -> float:
+        began = time.perf_counter()
+        await asyncio.gather(*(client(began + duration) for _ in range(connections)))
+        return time.perf_counter() - began
+
+    elapsed = asyncio.run(main())
+    latencies.sort()
+    print(
+        json.dumps(
+            {
+                "rps": len(latencies) / elapsed,
+                "p50_ms": latencies[len(latencies) // 2] * 1000,
+                "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+                "errors": errors,
+            }
+        )
+    )
+
+
+# -- writer and reader ---------------------------------------------------------------------
+
+
+@dataclass
+class Traffic:
+    commits: dict[int, float]
+    published: dict[int, float]
+    polls: list[tuple[int, float]]
+
+
+async def write_and_read(
+    dsn: str, redis_url: str, keys: Keys, match_id: int, url: str, stop: asyncio.Event
+) -> Traffic:
+    from pipeline.relay import Relay
+
+    traffic = Traffic({}, {}, [])
+    pool = await open_pool(dsn, min_size=2, max_size=4)
+    redis = redis_client(redis_url)
+    relay = Relay(pool, dsn, redis, keys, poll_interval=1.0)
+
+    def next_score(state: MatchState) -> MatchPatch:
+        home = (state.home_score + 1) % 10
+        return MatchPatch(source="bench", home_score=home, away_score=state.away_score)
+
+    async def writer() -> None:
+        async with pool.connection() as conn:
+            while not stop.is_set():
+                changes = await apply_change(conn, match_id, next_score)
+                if changes:
+                    traffic.commits[changes[-1].seq] = time.perf_counter()
+                await asyncio.sleep(WRITE_EVERY)
+
+    async def reader() -> None:
+        async with httpx.AsyncClient() as http:
+            while not stop.is_set():
+                response = await http.get(url)
+                traffic.polls.append((response.json()["seq"], time.perf_counter()))
+                await asyncio.sleep(0.005)
+
+    async def listener() -> None:
+        """When each change reached Redis (what the edge nodes hear)."""
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(keys.changes_channel)
+        while not stop.is_set():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if message is not None and message["type"] == "message":
+                seq = json.loads(message["data"])["seq"]
+                traffic.published.setdefault(seq, time.perf_counter())
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    relay_task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.gather(writer(), reader(), listener())
+    finally:
+        await relay_task
+        await redis.aclose()
+        await pool.close()
+    return traffic
+
+
+def reader_report(traffic: Traffic) -> tuple[bool, int, list[float], list[float]]:
+    seqs = [seq for seq, _ in traffic.polls]
+    monotonic = all(a <= b for a, b in itertools.pairwise(seqs))
+    visible, relayed = [], []
+    for seq, committed in sorted(traffic.commits.items()):
+        seen = next((t for s, t in traffic.polls if s >= seq), None)
+        if seen is not None:
+            visible.append(max(0.0, seen - committed) * 1000)
+        if seq in traffic.published:
+            relayed.append(max(0.0, traffic.published[seq] - committed) * 1000)
+    return monotonic, len(seqs), visible, relayed
+
+
+def spread(values: list[float]) -> str:
+    values = sorted(values)
+    return (
+        f"p50 {statistics.median(values):.1f} ms, p99 {values[int(len(values) * 0.99)]:.1f} ms, "
+        f"max {values[-1]:.1f} ms"
+    )
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+async def prepare(dsn: str) -> int:
+    conn = await connect(dsn)
+    async with conn:
+        await migrate(conn)
+        await seed(conn)
+        live, _ = await list_matches(conn, MatchFilter(statuses=(MatchStatus.LIVE,)), limit=1)
+    return int(live[0]["id"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-edge", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        return loadgen(args.loadgen, args.duration, args.connections)
+    if args.serve_bare:
+        return serve_bare(args.serve_bare, args.workers)
+    if args.serve_edge:
+        return serve_edge(args.serve_edge, args.workers)
+
+    settings = load_settings()
+    endpoints = resolve(settings)
+    dbname = f"livescore_bench_{os.getpid()}"
+    with psycopg.connect(endpoints.database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{dbname}"')
+    info = psycopg.conninfo.conninfo_to_dict(endpoints.database_url)
+    info["dbname"] = dbname
+    dsn = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    keys = Keys(f"bench-{secrets.token_hex(4)}")
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        match_id = asyncio.run(prepare(dsn))
+        env = {
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+            "BENCH_DSN": dsn,
+            "BENCH_REDIS": endpoints.redis_url,
+            "LIVESCORE_REDIS_PREFIX": keys.prefix,
+            "LIVESCORE_RATE_LIMIT": "1000000000/1",
+            "LIVESCORE_LOG_LEVEL": "WARNING",
+        }
+        bare_port, edge_port = free_port(), free_port()
+        servers += [start("bare", bare_port, args.workers, env)]
+        servers += [start("edge", edge_port, args.workers, env)]
+        wait_ready(f"http://127.0.0.1:{bare_port}/", servers[0])
+        wait_ready(f"http://127.0.0.1:{edge_port}/health", servers[1])
+        targets = {
+            "bare constant JSON": f"http://127.0.0.1:{bare_port}/",
+            "GET /api/matches": f"http://127.0.0.1:{edge_port}/api/matches",
+            "GET /api/matches/{id}": f"http://127.0.0.1:{edge_port}/api/matches/{match_id}",
+        }
+        use_wrk = shutil.which("wrk") is not None
+        tool = (
+            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
+            if use_wrk
+            else f"python asyncio loadgen, {args.connections} connections, {args.duration}s"
+        )
+
+        def measure(url: str) -> Result:
+            if use_wrk:
+                return run_wrk(url, args.duration, args.connections, args.threads)
+            return run_python(url, args.duration, args.connections)
+
+        results: dict[str, list[Result]] = {name: [] for name in targets}
+
+        async def under_writes() -> Traffic:
+            stop = asyncio.Event()
+            background = asyncio.create_task(
+                write_and_read(dsn, endpoints.redis_url, keys, match_id,
+                               targets["GET /api/matches/{id}"], stop)
+            )  # fmt: skip
+            try:
+                for round_no in range(args.rounds):
+                    for name, url in targets.items():
+                        print(f"round {round_no + 1}/{args.rounds}: {name} ...", file=sys.stderr)
+                        results[name].append(await asyncio.to_thread(measure, url))
+            finally:
+                stop.set()
+            return await background
+
+        traffic = asyncio.run(under_writes())
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        with psycopg.connect(endpoints.database_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+    print(f"\nLiveScore REST benchmark: workers={args.workers}, {tool}, loopback, "
+          f"{os.cpu_count()} CPUs shared by load tool and servers")  # fmt: skip
+    print(f"median of {args.rounds} interleaved rounds; a score changes every 100 ms meanwhile\n")
+    header = (
+        f"{'':24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s vs bare':>15}{'p99 vs bare':>13}"
+    )
+    print(header)
+    bare = results["bare constant JSON"]
+    bare_rps = statistics.median(r.rps for r in bare)
+    bare_p99 = statistics.median(r.p99_ms for r in bare)
+    verdicts = []
+    for name, runs in results.items():
+        rps = statistics.median(r.rps for r in runs)
+        p50 = statistics.median(r.p50_ms for r in runs)
+        p99 = statistics.median(r.p99_ms for r in runs)
+        errors = sum(r.errors for r in runs)
+        note = f"  ({errors} non-2xx/errors)" if errors else ""
+        print(f"{name:24}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{rps / bare_rps:>15.2f}"
+              f"{p99 / bare_p99:>13.2f}{note}")  # fmt: skip
+        if name != "bare constant JSON":
+            verdicts.append(rps / bare_rps >= TARGET_RPS and p99 / bare_p99 <= TARGET_P99)
+    monotonic, polls, visible, relayed = reader_report(traffic)
+    print(f"\nwriter: {len(traffic.commits)} score changes (apply_change + relay publish)")
+    if relayed:
+        print(f"        commit -> on the changes channel (relay): {spread(relayed)}")
+    print(f"reader: {polls} polls on one connection, seq never went backwards: {monotonic}")
+    if visible:
+        print(f"        changes seen {len(visible)}/{len(traffic.commits)}, "
+              f"commit -> visible on the edge: {spread(visible)}")  # fmt: skip
+    ok = all(verdicts) and monotonic
+    print(f"\ntargets (>= {TARGET_RPS}x req/s, p99 <= {TARGET_P99}x, seq monotonic): "
+          + ("MET" if ok else "NOT MET"))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
