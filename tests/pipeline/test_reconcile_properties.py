@@ -10,7 +10,8 @@ the store does. Properties:
     or to what the feed that set the score reports (or, once finished, from
     that feed itself); never below zero;
 (c) reconcile is deterministic, and a settled match reconciles to no patch
-    (a single step already does when its status does not change);
+    (a single step already does when its status does not change and the
+    authority stays the same feed);
 (d) shoot-out kicks never change the score.
 """
 
@@ -180,9 +181,12 @@ def _settle_and_apply(
         if new.status is MatchStatus.FINISHED and match.status is not MatchStatus.FINISHED:
             finished_at = now
         if patch.status is None:
-            # (c) one step is already a fixed point when the status holds
+            # (c) one step is already a fixed point when the status holds, unless
+            # the step handed authority to another feed (a finished match's score
+            # source corrected the score, and a more trusted feed now agrees)
             again = reconcile(new, views, now, events=after_events, finished_at=finished_at)
-            assert again.patch is None, (patch, again.patch)
+            if again.authority == decision.authority:
+                assert again.patch is None, (patch, again.patch)
         match, existing = new, after_events
     # (c) idempotent once settled
     again = reconcile(match, views, now, events=existing, finished_at=finished_at)
