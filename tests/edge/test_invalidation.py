@@ -128,3 +128,27 @@ async def test_the_real_relay_invalidates_too(
         for node in nodes:
             await wait_for_seq(http, node, match["id"], changes[-1].seq, started)
     assert changes[-1].seq == seqs[0] + 1
+
+
+async def test_every_worker_of_a_node_hears_the_change(
+    edge_server: EdgeServers, factory: Factory, conn: Conn, redis: aioredis.Redis
+) -> None:
+    """With --workers 2 each worker has its own cache and its own subscription."""
+    (node,) = edge_server.start(1, workers=2)
+    match = await factory.match(status=MatchStatus.LIVE)
+    path = f"{node.url}/api/matches/{match['id']}"
+
+    async def seqs() -> set[int]:
+        # fresh connections land on either worker
+        found = set()
+        for _ in range(12):
+            async with httpx.AsyncClient() as http:
+                found.add((await http.get(path)).json()["seq"])
+        return found
+
+    before = await seqs()
+    changes = await apply_change(conn, match["id"], one_more_goal)
+    await publish(redis, node.keys, changes)
+    await asyncio.sleep(VISIBLE_WITHIN)
+    assert await seqs() == {changes[-1].seq}
+    assert before == {changes[-1].seq - 1}
