@@ -17,6 +17,7 @@ closed with 4029.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -38,6 +39,11 @@ STRIKES_BURST = 100.0
 MAX_INVALID_IN_A_ROW = 50
 
 OPEN = State.OPEN
+#: The hub's keepalive ping (the same bytes for every client; RFC 6455 5.5.2).
+PING_DATA = b"livescore"
+PING_FRAME = bytes((0x89, len(PING_DATA))) + PING_DATA
+#: The reason of a match subscribed to directly (the others are competition ids).
+MATCH = "match"
 
 
 class Transport(Protocol):
@@ -59,7 +65,8 @@ class Closer(Protocol):
 
 
 class Session:
-    """A connected client. ``send`` is the hot path of fan-out: keep it lean."""
+    """A connected client. ``send`` is the hot path of fan-out: keep it lean
+    (and ``Hub._deliver`` inlines its fast path)."""
 
     __slots__ = (
         "_close",
@@ -68,10 +75,11 @@ class Session:
         "bucket",
         "closed",
         "competitions",
-        "feeds",
         "ident",
         "invalid_in_a_row",
         "on_dead",
+        "pings",
+        "pong",
         "proto",
         "queue_limit",
         "reasons",
@@ -90,6 +98,7 @@ class Session:
         queue_limit: int,
         ident: str = "",
         on_dead: Callable[[Session, bool], None] | None = None,
+        pings: dict[bytes, asyncio.Future[None]] | None = None,
     ) -> None:
         self.transport = transport
         self.proto = proto
@@ -100,18 +109,46 @@ class Session:
         self.on_dead = on_dead
         self.closed = False
         self.warned = False
+        #: bytes written since the transport's buffer was last seen empty, and the
+        #: end offsets of the frames still (partly) in it; None while it is empty
         self._written = 0
-        self._ends: deque[int] = deque()
+        self._ends: deque[int] | None = None
         now = time.monotonic()
         self.bucket = wp.TokenBucket(ACTIONS_PER_SECOND, ACTIONS_BURST, now)
         self.strikes = wp.TokenBucket(2.0, STRIKES_BURST, now)
         self.invalid_in_a_row = 0
-        #: match id -> why this client gets it: "match" (subscribed directly)
-        #: and/or competition ids it came through.
-        self.reasons: dict[int, set[int | str]] = {}
-        #: matches whose feed this session is in (or joining)
-        self.feeds: set[int] = set()
+        #: match id -> why this client is in its feed: MATCH (subscribed directly)
+        #: and/or the competition ids it came through. Keys: every feed it is in.
+        self.reasons: dict[int, tuple[int | str, ...]] = {}
         self.competitions: set[int] = set()
+        #: Sanic's table of pings awaiting a pong (``WebsocketImplProtocol.pings``)
+        #: and the pong future of the hub's last ping
+        self.pings = pings
+        self.pong: asyncio.Future[None] | None = None
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    def has(self, match_id: int, reason: int | str = MATCH) -> bool:
+        return reason in self.reasons.get(match_id, ())
+
+    def add_reason(self, match_id: int, reason: int | str) -> None:
+        held = self.reasons.get(match_id, ())
+        if reason not in held:
+            self.reasons[match_id] = (*held, reason)
+
+    def drop_reason(self, match_id: int, reason: int | str) -> bool:
+        """Forget one reason; True when none is left (leave the feed)."""
+        held = tuple(r for r in self.reasons.get(match_id, ()) if r != reason)
+        if held:
+            self.reasons[match_id] = held
+            return False
+        self.reasons.pop(match_id, None)
+        return True
+
+    @property
+    def subscriptions(self) -> int:
+        """What counts against LIVESCORE_WS_MAX_SUBSCRIPTIONS: direct matches, competitions."""
+        return sum(1 for held in self.reasons.values() if MATCH in held) + len(self.competitions)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -125,13 +162,22 @@ class Session:
             return False
         transport = self.transport
         transport.write(frame)
-        self._written += len(frame)
         buffered = transport.get_write_buffer_size()
-        if not buffered:
-            if self._ends:
-                self._ends.clear()
-            return True
+        if buffered:
+            return self.queued_frame(len(frame), buffered)
+        if self._ends is not None:
+            self._ends = None
+        return True
+
+    def queued_frame(self, size: int, buffered: int) -> bool:
+        """Book-keeping after a write that left ``buffered`` bytes in the transport."""
         ends = self._ends
+        if ends is None:
+            ends = self._ends = deque()
+            self._written = buffered - size  # what was still queued before this frame
+            if self._written > 0:
+                ends.append(self._written)
+        self._written += size
         ends.append(self._written)
         flushed = self._written - buffered
         while ends and ends[0] <= flushed:
@@ -142,28 +188,35 @@ class Session:
             return False
         if queued >= self.warn_at and not self.warned:
             self.warned = True
-            warning = wp.error(
-                "slow_consumer",
-                f"{queued} frames are waiting for you; at {self.queue_limit} you are "
-                "disconnected (4008): read faster or subscribe to less",
-                queued=queued,
-                limit=self.queue_limit,
+            warning = wp.text_frame(
+                wp.error(
+                    "slow_consumer",
+                    f"{queued} frames are waiting for you; at {self.queue_limit} you are "
+                    "disconnected (4008): read faster or subscribe to less",
+                    queued=queued,
+                    limit=self.queue_limit,
+                )
             )
-            transport.write(wp.text_frame(warning))
+            self.transport.write(warning)
+            self._written += len(warning)
+            ends.append(self._written)
         elif queued < self.warn_at // 2:
             self.warned = False
+        return True
+
+    def ping(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Keepalive: False if the previous ping got no pong (the caller closes);
+        else send a new one. Sanic's pong handling resolves ``self.pong``."""
+        if self.pong is not None and not self.pong.done():
+            return False
+        if self.pings is not None:
+            self.pong = self.pings[PING_DATA] = loop.create_future()
+        self.send(PING_FRAME)
         return True
 
     def send_payload(self, payload: bytes) -> bool:
         """Frame and send one JSON payload (control frames: welcome, errors, ...)."""
         return self.send(wp.text_frame(payload))
-
-    @property
-    def queued(self) -> int:
-        """Frames written but not yet taken by the kernel."""
-        buffered = self.transport.get_write_buffer_size()
-        flushed = self._written - buffered
-        return sum(1 for end in self._ends if end > flushed)
 
     # -- limits --------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
 from edge.bus import ChangeMessage
 from edge.metrics import REGISTRY
-from edge.ws_client import Session
+from edge.ws_client import MATCH, OPEN, Session
 from edge.ws_reads import competition_of, current_matches
 from livescore import clock
 from livescore.errors import NotFound, StoreError
@@ -67,6 +67,8 @@ DbFactory = Callable[[], AbstractAsyncContextManager[Conn]]
 #: What a database outage looks like from here (the client gets ``unavailable``).
 DB_ERRORS = (psycopg.Error, PoolTimeout, StoreError, OSError, TimeoutError)
 
+#: Seconds between keepalive pings to one client (its pong must come before the next).
+PING_INTERVAL = 20.0
 #: Changes read from the log per query while filling or catching up.
 LOG_CHUNK = 500
 #: Buffered live changes per feed while it fills; beyond this they are
@@ -141,8 +143,16 @@ class Feed:
 
 
 class Hub:
-    def __init__(self, db: DbFactory, *, node: str, max_subscriptions: int) -> None:
+    def __init__(
+        self,
+        db: DbFactory,
+        *,
+        node: str,
+        max_subscriptions: int,
+        ping_interval: float = PING_INTERVAL,
+    ) -> None:
         self.db = db
+        self.ping_interval = ping_interval
         self.node = node
         self.max_subscriptions = max_subscriptions
         self.feeds: dict[int, Feed] = {}
@@ -158,7 +168,7 @@ class Hub:
         REGISTRY.gauge_callback(
             "livescore_ws_subscriptions",
             "Subscriptions held (matches and competitions) by this worker's clients",
-            lambda: sum(len(s.reasons) + len(s.competitions) for s in self.sessions),
+            lambda: sum(s.subscriptions for s in self.sessions),
         )
         REGISTRY.gauge_callback(
             "livescore_ws_matches",
@@ -168,6 +178,24 @@ class Hub:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the keepalive (call from the running loop)."""
+        self._spawn(self._keepalive())
+
+    async def _keepalive(self) -> None:
+        """Ping every client every ``ping_interval`` seconds, a slice each second
+        (one ready-made frame for all: no task per connection); a client that
+        has not answered the previous ping is closed with 1011."""
+        loop = asyncio.get_running_loop()
+        slices = max(1, round(self.ping_interval))
+        tick = 0
+        while True:
+            await asyncio.sleep(self.ping_interval / slices)
+            tick += 1
+            for session in list(self.sessions)[tick % slices :: slices]:
+                if not session.closed and not session.ping(loop):
+                    session.close(wp.CLOSE_INTERNAL, "no pong to the last ping")
+
     def attach(self, session: Session) -> None:
         session.on_dead = self._on_dead
         self.sessions.add(session)
@@ -176,7 +204,7 @@ class Hub:
         """Forget a session everywhere (its socket closed or was dropped)."""
         self.sessions.discard(session)
         session.closed = True
-        for match_id in list(session.feeds):
+        for match_id in list(session.reasons):
             self._leave(session, match_id)
         for competition_id in session.competitions:
             members = self.competitions.get(competition_id)
@@ -185,7 +213,6 @@ class Hub:
                 if not members:
                     del self.competitions[competition_id]
         session.competitions.clear()
-        session.reasons.clear()
 
     def _on_dead(self, session: Session, slow: bool) -> None:
         # Called from inside a fan-out loop: never change a subscriber set here.
@@ -246,10 +273,25 @@ class Hub:
             feed.refill = True  # the log has it: it was committed before it was published
 
     def _deliver(self, feed: Feed, seq: int, frame: bytes) -> None:
-        """Write seq's frame to every subscriber; ``seq`` must be ``last + 1``."""
+        """Write seq's frame to every subscriber; ``seq`` must be ``last + 1``.
+
+        The loop is ``Session.send`` inlined: one C call to the transport per
+        client, the bookkeeping only for a client whose buffer is not empty."""
         subscribers = feed.subscribers
+        size = len(frame)
         for session in subscribers:
-            session.send(frame)
+            if session.closed:
+                continue
+            if session.proto.state is not OPEN:
+                session.send(frame)  # notices the close
+                continue
+            transport = session.transport
+            transport.write(frame)
+            buffered = transport.get_write_buffer_size()
+            if buffered:
+                session.queued_frame(size, buffered)
+            elif session._ends is not None:
+                session._ends = None
         metrics.SENT.labels().inc(len(subscribers))
         feed.last = seq
         if feed.waiting:
@@ -348,30 +390,26 @@ class Hub:
 
     # -- joining -------------------------------------------------------------------------
 
-    def count(self, session: Session) -> int:
-        return sum(1 for r in session.reasons.values() if "match" in r) + len(session.competitions)
-
     async def subscribe(self, session: Session, match_id: int, since: int | None) -> None:
         """Raises ProtocolError (told to the client by the caller)."""
-        reasons = session.reasons.get(match_id)
-        if reasons is not None and "match" in reasons:
+        if session.has(match_id, MATCH):
             raise wp.ProtocolError(
                 "bad_frame", f"already subscribed to match {match_id}", matchId=match_id
             )
-        if self.count(session) >= self.max_subscriptions:
+        if session.subscriptions >= self.max_subscriptions:
             raise wp.ProtocolError(
                 "too_many_subscriptions",
                 f"at most {self.max_subscriptions} subscriptions per connection; "
                 "unsubscribe from something first",
                 matchId=match_id,
             )
-        if reasons is not None:  # already delivered through a competition
-            reasons.add("match")
+        if match_id in session.reasons:  # already delivered through a competition
+            session.add_reason(match_id, MATCH)
             position = self._position(session, match_id)
             if position is not None:  # (else its join is running and will say so itself)
                 session.send_payload(wp.subscribed(match_id, position, None, resumed=True))
             return
-        await self.join(session, match_id, since, "match")
+        await self.join(session, match_id, since, MATCH)
 
     def _position(self, session: Session, match_id: int) -> int | None:
         """The seq this session has been sent up to for a match it is in."""
@@ -386,11 +424,10 @@ class Hub:
         self, session: Session, match_id: int, since: int | None, reason: int | str
     ) -> None:
         """Add ``session`` to the match's feed at its snapshot (or ``since``)."""
-        if match_id in session.feeds:
-            session.reasons.setdefault(match_id, set()).add(reason)
+        if match_id in session.reasons:
+            session.add_reason(match_id, reason)
             return
-        session.feeds.add(match_id)
-        session.reasons[match_id] = {reason}
+        session.add_reason(match_id, reason)
         feed = self.feeds.get(match_id)
         if feed is None:
             feed = self.feeds[match_id] = Feed(match_id)
@@ -500,7 +537,6 @@ class Hub:
                 position = row.seq
 
     def _leave(self, session: Session, match_id: int) -> None:
-        session.feeds.discard(match_id)
         session.reasons.pop(match_id, None)
         feed = self.feeds.get(match_id)
         if feed is None:
@@ -515,13 +551,11 @@ class Hub:
             del self.feeds[feed.match_id]
 
     def unsubscribe(self, session: Session, match_id: int) -> None:
-        reasons = session.reasons.get(match_id)
-        if reasons is None or "match" not in reasons:
+        if not session.has(match_id, MATCH):
             raise wp.ProtocolError(
                 "not_subscribed", f"not subscribed to match {match_id}", matchId=match_id
             )
-        reasons.discard("match")
-        if not reasons:
+        if session.drop_reason(match_id, MATCH):
             self._leave(session, match_id)
 
     # -- competitions --------------------------------------------------------------------
@@ -533,7 +567,7 @@ class Hub:
                 f"already subscribed to competition {competition_id}",
                 competitionId=competition_id,
             )
-        if self.count(session) >= self.max_subscriptions:
+        if session.subscriptions >= self.max_subscriptions:
             raise wp.ProtocolError(
                 "too_many_subscriptions",
                 f"at most {self.max_subscriptions} subscriptions per connection",
@@ -580,9 +614,8 @@ class Hub:
             members.discard(session)
             if not members:
                 del self.competitions[competition_id]
-        for match_id, reasons in list(session.reasons.items()):
-            reasons.discard(competition_id)
-            if not reasons:
+        for match_id in list(session.reasons):
+            if session.drop_reason(match_id, competition_id):
                 self._leave(session, match_id)
 
     def _probe(self, match_id: int) -> None:
@@ -613,5 +646,5 @@ class Hub:
 
     async def _join_competition_members(self, match_id: int, competition_id: int) -> None:
         for session in list(self.competitions.get(competition_id, ())):
-            if match_id not in session.feeds and not session.closed:
+            if match_id not in session.reasons and not session.closed:
                 await self._join_quietly(session, match_id, competition_id)

@@ -31,9 +31,6 @@ from livescore.logs import kv
 log = logging.getLogger("livescore.edge.ws")
 
 PATH = "/ws"
-#: Seconds between server pings, and to wait for the pong before closing (1011).
-PING_INTERVAL = 20
-PING_TIMEOUT = 20
 #: At most one ``rate_limited`` error frame per this many seconds per client.
 RATE_ERROR_EVERY = 1.0
 #: Kernel send buffer per WebSocket (Linux doubles it). Left to autotuning, one
@@ -50,8 +47,8 @@ def hub_of(app: Sanic[Any, Any]) -> Hub | None:
 def register_ws(app: Sanic[Any, Any]) -> None:
     """Add ``/ws`` and the hub's lifecycle to ``app`` (call once, before it runs)."""
     app.config.WEBSOCKET_MAX_SIZE = wp.MAX_CLIENT_FRAME
-    app.config.WEBSOCKET_PING_INTERVAL = PING_INTERVAL
-    app.config.WEBSOCKET_PING_TIMEOUT = PING_TIMEOUT
+    # the hub pings every client itself (one loop per node, not a task per socket)
+    app.config.update({"WEBSOCKET_PING_INTERVAL": None})
     bp = Blueprint("ws")
     bp.add_websocket_route(ws_handler, PATH, name="ws")
     bp.on_request(check_origin)
@@ -69,6 +66,7 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
     )
     edge.bus.add_listener(hub.on_message)
     edge.bus.add_gap_listener(hub.on_gap)
+    hub.start()
     app.ctx.ws_hub = hub
 
 
@@ -103,6 +101,7 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
         ws.fail_connection,
         queue_limit=edge.settings.ws_queue,
         ident=f"{request.client_ip}:{request.port}",
+        pings=ws.pings,
     )
     hub.attach(session)
     session.send_payload(wp.welcome(hub.node))

@@ -17,7 +17,7 @@ from websockets.protocol import State
 
 from edge import ws_protocol as wp
 from edge.bus import ChangeMessage, parse
-from edge.ws_client import Session
+from edge.ws_client import PING_DATA, PING_FRAME, Session
 from edge.ws_hub import Hub
 from livescore.model import MatchPatch
 from pipeline.relay import encode
@@ -302,7 +302,7 @@ async def test_competition_covers_current_and_new_matches(
     hub.on_message(message(await score(conn, later["id"], 2)))
     assert client.seqs(later["id"]) == [2]
     hub.unsubscribe_competition(client.session, comp)
-    assert client.session.feeds == set()
+    assert client.session.reasons == {}
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -357,3 +357,22 @@ async def test_random_bus_behaviour_never_breaks_the_sequence(
     for client in clients:
         start = client.start(match_id)
         assert client.seqs(match_id) == list(range(start + 1, 61)), f"start={start}"
+
+
+async def test_keepalive_pings_everyone_and_closes_the_silent(pool: Pool) -> None:
+    hub = Hub(pool.connection, node="test", max_subscriptions=10, ping_interval=0.05)
+    answering, silent = Client(hub), Client(hub)
+    for client in (answering, silent):
+        client.session.pings = {}
+    hub.start()
+    try:
+        for _ in range(40):  # about six ping rounds
+            await asyncio.sleep(0.01)
+            pong = answering.session.pings.get(PING_DATA) if answering.session.pings else None
+            if pong is not None and not pong.done():
+                pong.set_result(None)  # what Sanic does when the pong frame arrives
+        assert bytes(answering.transport.data).count(PING_FRAME) >= 3
+        assert answering.closes == []
+        assert silent.closes == [(wp.CLOSE_INTERNAL, "no pong to the last ping")]
+    finally:
+        await hub.stop()

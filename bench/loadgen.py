@@ -1,0 +1,242 @@
+"""A lean WebSocket load generator for bench/fanout.py (one process, many sockets).
+
+Raw asyncio protocols: a minimal HTTP upgrade, a masked subscribe frame, and a
+frame parser that reads only what it must from each change frame: its
+``seq`` (for lost/duplicate accounting) and its ``ts`` (commit time, parsed
+once per seq per process) for the commit-to-client latency. Server pings are
+answered (Sanic closes sockets that do not pong).
+
+Protocol with the coordinator (stdin/stdout, one line each):
+    -> "ready N"             all N sockets subscribed (or "failed REASON")
+    <- "final SEQ"           the last seq written; then wait until every socket has it
+    -> "{json stats}"        latencies (us), deliveries, lost, duplicated, per-socket
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import resource
+import sys
+import time
+from datetime import datetime
+
+import orjson
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None  # type: ignore[assignment]
+
+CONNECT_CONCURRENCY = 64
+
+
+def masked_text(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0xFE)) + n.to_bytes(2, "big")
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + body
+
+
+def masked_pong(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x8A, 0x80 | len(payload))) + mask + body
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: list[int] = []
+        self.deliveries = 0
+        self.duplicated = 0
+        self.lost = 0
+        self.ts_cache: dict[int, float] = {}
+
+
+class Client(asyncio.Protocol):
+    def __init__(self, gen: Generator, host: str, port: int) -> None:
+        self.gen = gen
+        self.host, self.port = host, port
+        self.buf = bytearray()
+        self.upgraded = False
+        self.last = gen.start_seq
+        self.subscribed = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            f"GET /ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.subscribed.done():
+            self.subscribed.set_exception(ConnectionError(f"closed before subscribed: {exc}"))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        if self.buf:
+            data = bytes(self.buf) + data
+            self.buf = bytearray()
+        if not self.upgraded:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf += data
+                return
+            if not data.startswith(b"HTTP/1.1 101"):
+                raise ConnectionError(data[:200].decode(errors="replace"))
+            data = data[end + 4 :]
+            self.upgraded = True
+            assert self.transport is not None
+            self.transport.write(masked_text(self.gen.subscribe))
+        pos, size = 0, len(data)
+        while size - pos >= 2:
+            opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
+            head = 2
+            if n == 126:
+                if size - pos < 4:
+                    break
+                n, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
+            elif n == 127:
+                if size - pos < 10:
+                    break
+                n, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
+            start = pos + head
+            if size - start < n:
+                break
+            pos = start + n
+            if opcode == 1:
+                self.on_text(data, start, pos, now)
+            elif opcode == 9 and self.transport is not None:
+                self.transport.write(masked_pong(data[start:pos]))
+        if pos < size:
+            self.buf += data[pos:]
+
+    def on_text(self, data: bytes, start: int, end: int, now: float) -> None:
+        """One text frame in ``data[start:end]``: only ``seq`` (and ``ts``, once per seq)."""
+        if data.startswith(b'{"type":"subscribed"', start):
+            if not self.subscribed.done():
+                seq = orjson.loads(data[start:end]).get("seq")
+                if isinstance(seq, int):
+                    self.last = seq
+                self.subscribed.set_result(None)
+            return
+        at = data.find(b'"seq":', start, end)
+        if at < 0:
+            return  # welcome, pong, error
+        seq = int(data[at + 6 : data.index(b",", at)])
+        stats = self.gen.stats
+        if seq <= self.last:
+            stats.duplicated += 1
+            return
+        if seq > self.last + 1:
+            stats.lost += seq - self.last - 1
+        self.last = seq
+        stats.deliveries += 1
+        ts = stats.ts_cache.get(seq)
+        if ts is None:
+            t = data.rfind(b'"ts":"', start, end)
+            stamp = data[t + 6 : data.index(b'"', t + 6)].decode()
+            ts = stats.ts_cache[seq] = datetime.fromisoformat(stamp).timestamp()
+        stats.latencies.append(int((now - ts) * 1_000_000))
+
+
+class Generator:
+    def __init__(self, nodes: list[tuple[str, int]], clients: int, match_id: int, start_seq: int):
+        self.nodes = nodes
+        self.count = clients
+        self.start_seq = start_seq
+        self.subscribe = orjson.dumps({"action": "subscribe", "matchId": match_id})
+        self.stats = Stats()
+        self.clients: list[Client] = []
+
+    async def connect_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def one(i: int) -> None:
+            host, port = self.nodes[i % len(self.nodes)]
+            async with gate:
+                for attempt in range(5):
+                    try:
+                        _, client = await loop.create_connection(
+                            lambda: Client(self, host, port), host, port
+                        )
+                        break
+                    except OSError:
+                        if attempt == 4:
+                            raise
+                        await asyncio.sleep(0.2 * (attempt + 1))
+                self.clients.append(client)
+                await asyncio.wait_for(client.subscribed, 30)
+
+        await asyncio.gather(*(one(i) for i in range(self.count)))
+
+    async def wait_final(self, final: int, within: float) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if all(c.last >= final or c.closed for c in self.clients):
+                return
+            await asyncio.sleep(0.05)
+
+    def report(self, final: int) -> dict[str, object]:
+        behind = sum(max(0, final - c.last) for c in self.clients)
+        return {
+            "latencies_us": self.stats.latencies,
+            "deliveries": self.stats.deliveries,
+            "duplicated": self.stats.duplicated,
+            "lost": self.stats.lost + behind,
+            "closed": sum(1 for c in self.clients if c.closed),
+        }
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def main(args: argparse.Namespace) -> None:
+    nodes = [(n.rsplit(":", 1)[0], int(n.rsplit(":", 1)[1])) for n in args.nodes.split(",")]
+    gen = Generator(nodes, args.clients, args.match, args.start_seq)
+    try:
+        await gen.connect_all()
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        print(f"failed {exc!r}", flush=True)
+        return
+    ready_cpu = _cpu()
+    print(f"ready {len(gen.clients)}", flush=True)
+    loop = asyncio.get_running_loop()
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    final = int(line.split()[1])
+    await gen.wait_final(final, args.drain)
+    report = gen.report(final)
+    report["cpu_s"] = _cpu() - ready_cpu  # from the first change to the last frame
+    sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    sys.stdout.flush()
+    for client in gen.clients:
+        if client.transport is not None:
+            client.transport.abort()
+
+
+if __name__ == "__main__":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nodes", required=True, help="host:port,host:port")
+    parser.add_argument("--clients", type=int, required=True)
+    parser.add_argument("--match", type=int, required=True)
+    parser.add_argument("--start-seq", type=int, required=True)
+    parser.add_argument("--drain", type=float, default=15.0)
+    arguments = parser.parse_args()
+    if uvloop is not None:
+        uvloop.run(main(arguments))
+    else:
+        asyncio.run(main(arguments))
