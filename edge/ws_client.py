@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from websockets.protocol import State
 
+from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
 from livescore.logs import kv
 
@@ -244,11 +245,12 @@ class Session:
         if self.closed:
             return
         log.info(kv("ws.close", client=self.ident, code=code, reason=reason))
+        metrics.CLOSED.labels(str(code)).inc()
         self._dead(slow=slow)
         try:
             self._close(code, reason)
         except (OSError, RuntimeError) as exc:
-            log.debug(kv("ws.close_failed", client=self.ident, error=repr(exc)))
+            log.warning(kv("ws.close_failed", client=self.ident, code=code, error=repr(exc)))
 
     def _dead(self, *, slow: bool = False) -> None:
         if self.closed:
