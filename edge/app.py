@@ -39,7 +39,7 @@ from livescore.config import Settings
 from livescore.keys import Keys
 from livescore.logs import kv
 from livescore.runtime import Endpoints, redis_client
-from store.db import open_pool
+from store.db import connect, open_pool
 from store.matches import get_match
 
 log = logging.getLogger("livescore.edge")
@@ -150,10 +150,19 @@ async def _handle_exception(request: Request, exc: Exception) -> HTTPResponse:
     return response
 
 
+async def _postgres_answers(dsn: str) -> None:
+    conn = await connect(dsn, connect_timeout=5)
+    await conn.close()
+
+
 def serve(
     settings: Settings, endpoints: Endpoints, *, host: str, port: int, workers: int = 1
 ) -> None:
-    """Run the edge until SIGINT/SIGTERM: one process, or a main process and N workers."""
+    """Run the edge until SIGINT/SIGTERM: one process, or a main process and N workers.
+
+    PostgreSQL must answer first: a dead DATABASE_URL is a one-line StoreError
+    here rather than a traceback from each worker's listener."""
+    asyncio.run(_postgres_answers(endpoints.database_url))
     log.info(kv("edge.serving", host=host, port=port, workers=workers, node=settings.node_id))
     if workers == 1:
         app = create_app(settings, endpoints)

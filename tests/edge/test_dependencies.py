@@ -3,6 +3,7 @@ PostgreSQL down is a 503 envelope, never a 500, and the node recovers by itself.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from livescore.model import MatchStatus
 from tests.conftest import Services
-from tests.edge.conftest import EdgeServers, auth
+from tests.edge.conftest import LIVESCORE, ROOT, EdgeServers, auth
 from tests.edge.tcp_proxy import TcpProxy
 from tests.edge.test_errors import assert_envelope
 from tests.factories import Factory
@@ -140,3 +141,14 @@ def test_postgres_down_is_a_503_and_the_node_recovers(
         assert "Traceback" not in node.log_text()
     finally:
         proxy.close()
+
+
+def test_serve_without_postgres_exits_with_a_clear_error(services: Services) -> None:
+    env = services.env(DATABASE_URL="postgresql://postgres@127.0.0.1:1/nothing")
+    result = subprocess.run(
+        [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", "1"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot connect to PostgreSQL")
+    assert "DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
