@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -47,7 +46,7 @@ log = logging.getLogger("livescore.edge")
 #: Largest request body accepted (413 above).
 MAX_BODY = 64 * 1024
 
-#: Route installers, in order. The WebSocket hub appends its own.
+#: Route installers, in order: operations, REST, then the WebSocket hub's.
 ROUTES: list[Callable[[EdgeApp], None]] = [
     routes_ops.register,
     routes_matches.register,
@@ -117,15 +116,11 @@ async def _open(app: EdgeApp) -> None:
     REGISTRY.gauge_callback(
         "livescore_cache_matches", "Matches cached by this worker", lambda: len(caches.matches)
     )
-    REGISTRY.gauge_callback(
+    REGISTRY.counter_callback(
         "livescore_ratelimit_failed_open_total",
         "Requests let through because Redis could not be asked",
         lambda: edge.limiter.failed_open,
     )
-    # Everything imported and opened so far lives as long as the worker: move it out
-    # of the collector's sight, so full collections stay short (tail latency).
-    gc.collect()
-    gc.freeze()
     log.info(kv("edge.worker_started", node=settings.node_id, prefix=settings.redis_prefix))
 
 

@@ -18,6 +18,7 @@ returns the existing metric, so modules may declare theirs at import)::
     lag = REGISTRY.histogram("livescore_ws_send_seconds", "Send time", buckets=(0.001, 0.01))
     lag.labels().observe(0.004)
     REGISTRY.gauge_callback("livescore_cache_entries", "Cached matches", lambda: len(cache))
+    REGISTRY.counter_callback("livescore_x_total", "Kept by an object", lambda: obj.count)
 
 Each Sanic worker process has its own registry: with ``--workers N`` a
 scrape reads the worker that answered it (see README, "Metrics").
@@ -153,13 +154,15 @@ class Gauge(Metric[GaugeChild]):
 
 
 class CallbackGauge(Metric[GaugeChild]):
-    """A gauge read from a function at scrape time (queue lengths, cache sizes)."""
+    """A value read from a function at scrape time (queue lengths, cache sizes; or a
+    counter some object keeps itself, with ``kind="counter"``)."""
 
-    kind = "gauge"
-
-    def __init__(self, name: str, help: str, read: Callable[[], float]) -> None:
+    def __init__(
+        self, name: str, help: str, read: Callable[[], float], kind: str = "gauge"
+    ) -> None:
         super().__init__(name, help, ())
         self.read = read
+        self.kind = kind
 
     def _samples(self) -> Iterable[str]:
         yield f"{self.name} {_number(float(self.read()))}\n"
@@ -213,14 +216,20 @@ class Registry:
     def gauge(self, name: str, help: str, labelnames: Sequence[str] = ()) -> Gauge:
         return self._register(Gauge(name, help, labelnames))
 
-    def gauge_callback(self, name: str, help: str, read: Callable[[], float]) -> CallbackGauge:
+    def gauge_callback(
+        self, name: str, help: str, read: Callable[[], float], *, kind: str = "gauge"
+    ) -> CallbackGauge:
         """Replaces an earlier callback of the same name (a restarted worker's new cache)."""
-        metric = CallbackGauge(name, help, read)
+        metric = CallbackGauge(name, help, read, kind)
         existing = self._metrics.get(name)
         if existing is not None and not isinstance(existing, CallbackGauge):
             raise ValueError(f"metric {name} is already registered differently")
         self._metrics[name] = metric
         return metric
+
+    def counter_callback(self, name: str, help: str, read: Callable[[], float]) -> CallbackGauge:
+        """A counter kept elsewhere (an attribute that only grows), read at scrape time."""
+        return self.gauge_callback(name, help, read, kind="counter")
 
     def histogram(
         self,

@@ -20,6 +20,7 @@ def test_counter_gauge_and_histogram_render() -> None:
     for value in (0.05, 0.5, 5.0):
         latency.labels("/a").observe(value)
     registry.gauge_callback("t_cached", "Cached", lambda: 7)
+    registry.counter_callback("t_failed_total", "Failed", lambda: 2)
     text = registry.render()
     assert text.splitlines() == [
         "# HELP t_requests_total Requests",
@@ -39,6 +40,9 @@ def test_counter_gauge_and_histogram_render() -> None:
         "# HELP t_cached Cached",
         "# TYPE t_cached gauge",
         "t_cached 7",
+        "# HELP t_failed_total Failed",
+        "# TYPE t_failed_total counter",
+        "t_failed_total 2",
     ]
 
 
