@@ -29,7 +29,7 @@ from edge.validation import (
     encode_cursor,
     enum_list_param,
     id_param,
-    int_param,
+    int_param_or,
     json_body,
     query_params,
 )
@@ -76,8 +76,7 @@ async def list_matches_route(request: Request) -> HTTPResponse:
         team_id=id_param(params, "team"),
         day=day_param(params, "date"),
     )
-    limit = int_param(params, "limit", low=1, high=200, default=50)
-    assert limit is not None
+    limit = int_param_or(params, "limit", low=1, high=200, default=50)
     after = decode_cursor(params["cursor"]) if "cursor" in params else None
     key = repr((sorted(statuses), flt.competition_id, flt.team_id, flt.day, limit, after))
     edge = state(request)
@@ -100,8 +99,7 @@ async def get_match_route(request: Request, match_id: int) -> HTTPResponse:
 async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
     params = query_params(request, ("limit", "before"))
-    limit = int_param(params, "limit", low=1, high=200, default=50)
-    assert limit is not None
+    limit = int_param_or(params, "limit", low=1, high=200, default=50)
     before = id_param(params, "before")
     edge = state(request)
     await edge.caches.match(match_id)  # 404 for an unknown match
@@ -117,9 +115,8 @@ async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse
 async def list_changes_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
     params = query_params(request, ("since", "limit"))
-    since = int_param(params, "since", low=0, high=MAX_ID, default=0)
-    limit = int_param(params, "limit", low=1, high=1000, default=100)
-    assert since is not None and limit is not None
+    since = int_param_or(params, "since", low=0, high=MAX_ID, default=0)
+    limit = int_param_or(params, "limit", low=1, high=1000, default=100)
     edge = state(request)
     async with edge.db() as conn:
         match = await get_match(conn, match_id)

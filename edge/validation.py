@@ -53,15 +53,19 @@ def _bad(name: str, message: str) -> BadRequest:
     return BadRequest(f"{name}: {message}", code="invalid_parameter", details={"parameter": name})
 
 
-def int_param(
-    params: Mapping[str, str], name: str, *, low: int, high: int, default: int | None = None
-) -> int | None:
+def int_param(params: Mapping[str, str], name: str, *, low: int, high: int) -> int | None:
     raw = params.get(name)
     if raw is None:
-        return default
+        return None
     if not _INT.fullmatch(raw) or not low <= int(raw) <= high:
         raise _bad(name, f"must be a whole number from {low} to {high}, got {raw!r}")
     return int(raw)
+
+
+def int_param_or(params: Mapping[str, str], name: str, *, low: int, high: int, default: int) -> int:
+    """``int_param`` for parameters with a default (limits, since)."""
+    value = int_param(params, name, low=low, high=high)
+    return default if value is None else value
 
 
 def id_param(params: Mapping[str, str], name: str) -> int | None:
