@@ -735,6 +735,11 @@ def demo_cmd(
         replay_now,
     )
 
+    if fixture is None and not DEFAULT_FIXTURE.is_dir():
+        raise click.UsageError(
+            f"no recording at {DEFAULT_FIXTURE} (an install without the source tree?); "
+            "pass --fixture fixtures/NAME"
+        )
     config = DemoConfig(
         host=host,
         ports=(port, second_port or port + 1),

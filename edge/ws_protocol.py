@@ -58,6 +58,7 @@ ErrorCode = Literal[
     "resume_unavailable",
     "slow_consumer",
     "unavailable",
+    "internal",
 ]
 ERROR_CODES: Final[tuple[str, ...]] = ErrorCode.__args__  # type: ignore[attr-defined]
 

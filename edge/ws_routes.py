@@ -171,3 +171,6 @@ async def handle(hub: Hub, session: Session, message: str | bytes) -> None:
                 session.send_payload(wp.unsubscribed(competition_id=competition_id))
     except wp.ProtocolError as exc:
         _tell(session, exc)
+    except Exception:  # a bug must cost one answer, not the connection or the node
+        log.exception(kv("ws.action_failed", client=session.ident, action=type(action).__name__))
+        _tell(session, wp.ProtocolError("internal", "the server failed on this action"))
