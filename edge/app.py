@@ -96,7 +96,7 @@ async def _open(app: EdgeApp) -> None:
     bus = ChangeBus(endpoints.redis_url, keys.changes_channel)
 
     def invalidate(message: ChangeMessage) -> None:
-        caches.on_change(message.match_id, message.seq)
+        caches.on_published(message.match_id, message.seq, message.type, message.data, message.ts)
 
     bus.add_listener(invalidate)
     bus.add_gap_listener(caches.clear)

@@ -55,6 +55,8 @@ class ChangeMessage:
     seq: int
     data: dict[str, Any]
     raw: bytes
+    #: The change's commit time (ISO 8601), as the relay stamps it.
+    ts: str | None = None
 
 
 Listener = Callable[[ChangeMessage], None]
@@ -75,8 +77,15 @@ def parse(raw: bytes) -> ChangeMessage:
     match_id, seq, kind = body.get("matchId"), body.get("seq"), body.get("type")
     if type(match_id) is not int or type(seq) is not int or not isinstance(kind, str):
         raise MalformedMessage("needs integer matchId and seq and a string type")
-    data = body.get("data")
-    return ChangeMessage(kind, match_id, seq, data if isinstance(data, dict) else {}, raw)
+    data, ts = body.get("data"), body.get("ts")
+    return ChangeMessage(
+        kind,
+        match_id,
+        seq,
+        data if isinstance(data, dict) else {},
+        raw,
+        ts if isinstance(ts, str) else None,
+    )
 
 
 class ChangeBus:

@@ -32,7 +32,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import orjson
 
 from livescore.logs import kv
 
@@ -43,6 +45,15 @@ V = TypeVar("V")
 
 #: A stale entry is served during a reload only if stored this recently (seconds).
 STALE_GRACE = 10.0
+
+#: Match fields each published change type carries (its ``data``), as in the match JSON.
+PATCHED_FIELDS: dict[str, tuple[str, ...]] = {
+    "score:update": ("homeScore", "awayScore", "breakdown", "clock", "stats"),
+    "match:status": ("status", "clock"),
+    "match:update": ("startTime", "override"),
+    "commentary:new": (),
+    "commentary:update": (),
+}
 
 
 def etag_of(body: bytes) -> str:
@@ -145,6 +156,25 @@ class MatchCache:
         self._entries[match_id] = entry
         return entry
 
+    def patch(
+        self, match_id: int, seq: int, kind: str, data: dict[str, Any], ts: str | None
+    ) -> bool:
+        """Apply a published change to the cached match it directly follows (seq + 1),
+        without a database read; False when it cannot (not cached, a gap, a new type)."""
+        current = self._entries.get(match_id)
+        fields = PATCHED_FIELDS.get(kind)
+        if current is None or fields is None or seq != current.seq + 1:
+            return False
+        match = orjson.loads(current.body)
+        for name in fields:
+            if name in data:
+                match[name] = data[name]
+        match["seq"] = seq
+        if ts is not None:
+            match["updatedAt"] = ts
+        self.fill(match_id, seq, orjson.dumps(match))
+        return True
+
     def on_change(self, match_id: int, seq: int) -> bool:
         """A change with ``seq`` was published; True if a cached entry just went stale."""
         if seq > self._floor.get(match_id, 0):
@@ -246,10 +276,25 @@ class Caches:
         return await self._page_loads.run(key, reload)
 
     def on_change(self, match_id: int, seq: int) -> None:
-        """A published (or our own) change: reload a cached match now, pages on demand."""
+        """Our own change: reload a cached match now, pages on demand."""
         if self.matches.on_change(match_id, seq):
-            self._match_loads.start(match_id, lambda: self._reload_match(match_id), background=True)
+            self._reload_in_background(match_id)
         self.pages.invalidate()
+
+    def on_published(
+        self, match_id: int, seq: int, kind: str, data: dict[str, Any], ts: str | None
+    ) -> None:
+        """A change from the bus. A cached match it directly follows is patched from
+        the message at once (visible without a database round trip, which under load
+        waits its turn in the event loop); the reload from the database follows anyway
+        and is authoritative."""
+        patched = self.matches.patch(match_id, seq, kind, data, ts)
+        if self.matches.on_change(match_id, seq) or patched:
+            self._reload_in_background(match_id)
+        self.pages.invalidate()
+
+    def _reload_in_background(self, match_id: int) -> None:
+        self._match_loads.start(match_id, lambda: self._reload_match(match_id), background=True)
 
     async def written(self, match_id: int, seq: int) -> None:
         """Our own write reached ``seq``: return once a cached entry shows it, so the

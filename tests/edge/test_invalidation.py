@@ -7,14 +7,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from livescore.model import MatchPatch, MatchState, MatchStatus
+from livescore.model import (
+    Clock,
+    EventType,
+    MatchPatch,
+    MatchState,
+    MatchStatus,
+    NewEvent,
+    Period,
+)
 from store.db import Conn, Pool
-from store.writes import apply_change
+from store.matches import get_match
+from store.writes import PatchFn, apply_change
 from tests.edge.conftest import EdgeNode, EdgeServers, publish
 from tests.factories import Factory
 
@@ -25,6 +36,38 @@ VISIBLE_WITHIN = 0.100
 
 def one_more_goal(state: MatchState) -> MatchPatch:
     return MatchPatch(source="test", home_score=state.home_score + 1, away_score=state.away_score)
+
+
+def varied(n: int) -> PatchFn:
+    """Every kind of change in turn, some patches making several changes at once."""
+
+    def patch(state: MatchState) -> MatchPatch:
+        minute = 10 + n
+        if n % 4 == 0:
+            return one_more_goal(state)
+        if n % 4 == 1:
+            return MatchPatch(
+                source="test",
+                status=MatchStatus.HALFTIME,
+                clock=Clock(45, 2, Period.HALFTIME),
+                stats={"possession": [50 + n, 50 - n]},
+            )
+        if n % 4 == 2:
+            return MatchPatch(
+                source="test",
+                new_events=(NewEvent(type=EventType.GOAL, minute=minute, side="away"),),
+                home_score=state.home_score,
+                away_score=state.away_score + 1,
+                status=MatchStatus.LIVE,
+                clock=Clock(minute, None, Period.SECOND_HALF),
+            )
+        return MatchPatch(source="test", start_time=state.start_time + timedelta(minutes=1))
+
+    return patch
+
+
+def normalized(match: dict[str, Any]) -> dict[str, Any]:
+    return match | {"updatedAt": datetime.fromisoformat(match["updatedAt"])}
 
 
 async def seq_on(http: httpx.AsyncClient, node: EdgeNode, match_id: int) -> int:
@@ -39,9 +82,18 @@ async def wait_for_seq(
     http: httpx.AsyncClient, node: EdgeNode, match_id: int, seq: int, since: float
 ) -> float:
     """Poll until ``node`` serves ``seq``; the seconds since ``since``."""
+    return (await first_with_seq(http, node, match_id, seq, since))[0]
+
+
+async def first_with_seq(
+    http: httpx.AsyncClient, node: EdgeNode, match_id: int, seq: int, since: float
+) -> tuple[float, dict[str, Any]]:
+    """Poll until ``node`` serves ``seq``: the seconds since ``since``, and that match."""
     while True:
-        if await seq_on(http, node, match_id) >= seq:
-            return time.perf_counter() - since
+        response = await http.get(f"{node.url}/api/matches/{match_id}")
+        assert response.status_code == 200, response.text
+        if response.json()["seq"] >= seq:
+            return time.perf_counter() - since, response.json()
         if time.perf_counter() - since > 1.0:
             raise AssertionError(f"{node.node_id} still below seq {seq} after 1 s")
         await asyncio.sleep(0.002)
@@ -55,19 +107,25 @@ async def test_a_published_change_is_visible_on_both_nodes_within_100ms(
     match = await factory.match(status=MatchStatus.LIVE)
     latencies: list[float] = []
     async with httpx.AsyncClient() as http:
-        for _ in range(10):
+        for n in range(12):
             before = [await seq_on(http, node, match["id"]) for node in nodes]  # warm caches
-            changes = await apply_change(conn, match["id"], one_more_goal)
+            changes = await apply_change(conn, match["id"], varied(n))
             committed = time.perf_counter()
             # committed but not yet published: the nodes still answer from their caches
             assert [await seq_on(http, node, match["id"]) for node in nodes] == before
             published = time.perf_counter()
             await publish(redis, keys, changes)
-            for node in nodes:
-                latencies.append(
-                    await wait_for_seq(http, node, match["id"], changes[-1].seq, published)
-                )
+            seen = [
+                await first_with_seq(http, node, match["id"], changes[-1].seq, published)
+                for node in nodes
+            ]
+            latencies += [latency for latency, _ in seen]
             assert committed <= published
+            # the first answer with the new seq (patched from the message, most likely,
+            # before the reload lands) is exactly the stored match
+            stored = normalized(await get_match(conn, match["id"]))
+            for _, served in seen:
+                assert normalized(served) == stored
     assert max(latencies) < VISIBLE_WITHIN, latencies
 
 
