@@ -222,17 +222,24 @@ class Hub:
 
     async def stop(self) -> None:
         self._stopping = True
-        tasks = list(self._tasks) + [f.fill_task for f in self.feeds.values() if f.fill_task]
+        tasks = list(self._tasks)  # fills included
         for task in tasks:
             task.cancel()
         for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """Done callback of every hub task: a failure is logged, never lost."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(kv("ws.task_failed", task=task.get_name()), exc_info=task.exception())
 
     # -- the bus -------------------------------------------------------------------------
 
@@ -322,7 +329,7 @@ class Hub:
             feed.refill = True
             return
         metrics.GAP_FILLS.labels(reason).inc()
-        feed.fill_task = asyncio.get_running_loop().create_task(self._run_fill(feed))
+        feed.fill_task = self._spawn(self._run_fill(feed))
 
     async def _run_fill(self, feed: Feed) -> None:
         backoff = 0.1
