@@ -8,13 +8,15 @@ worker process, told about every change (``edge.bus``).
 Freshness. An entry is fresh until a change with a higher seq is published
 (matches) or any change is (pages: scores, statuses and seqs move pages),
 and for at most a short TTL, a backstop for writes that publish nothing
-(the pipeline's ``stale`` flag) or a relay that is down. A stale entry is
-refreshed by ONE load (``SingleFlight``): a published change starts the
-reload of a cached match at once; otherwise the first request after it
-leads the reload and waits for it. Requests that arrive while a reload is
-in flight get the previous entry at once instead of queueing behind the
-database, which keeps tail latency flat under a stream of changes; the new
-entry replaces it a few milliseconds later.
+(the pipeline's ``stale`` flag) or a relay that is down. A published change
+that directly follows a cached match (seq + 1) is patched into its JSON at
+once from the message; then, as for any stale entry, ONE load
+(``SingleFlight``) reloads it from PostgreSQL, which is authoritative. A
+published change starts that reload at once; otherwise the first request
+after the entry went stale leads it and waits. Requests that arrive while a
+reload is in flight get the previous entry at once instead of queueing
+behind the database, which keeps tail latency flat under a stream of
+changes.
 
 Monotonic seq. Entries only move forward: a fill never replaces an entry
 with a higher seq (a slow read from before a change loses against a newer
@@ -263,10 +265,17 @@ class Caches:
             return entry
         return await self._match_loads.run(match_id, lambda: self._reload_match(match_id))
 
-    async def page(self, key: str, load: PageLoader) -> Entry:
-        """A list page: cached, or read once for everybody asking meanwhile."""
+    def cached_page(self, key: str) -> Entry | None:
+        """The page if it can be served without loading (fresh, or a reload in flight)."""
         entry, fresh = self.pages.lookup(key)
         if entry is not None and (fresh or self._page_loads.busy(key)):
+            return entry
+        return None
+
+    async def page(self, key: str, load: PageLoader) -> Entry:
+        """A list page: cached, or read once for everybody asking meanwhile."""
+        entry = self.cached_page(key)
+        if entry is not None:
             return entry
 
         async def reload() -> Entry:
