@@ -30,7 +30,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livescore.config import load_settings  # noqa: E402
+from livescore import clock  # noqa: E402
+from livescore.config import Settings, load_settings  # noqa: E402
 from livescore.model import MatchPatch  # noqa: E402
 from livescore.runtime import Endpoints, resolve  # noqa: E402
 from pipeline.context import PipelineContext  # noqa: E402
@@ -58,7 +59,7 @@ async def baseline(dsn: str, writes: int) -> float:
             for _ in range(20):
                 match = await create_match(
                     conn,
-                    NewMatch(home, away, start_time=_now()),
+                    NewMatch(home, away, start_time=clock.now()),
                 )
                 ids.append(match["id"])
             started = time.perf_counter()
@@ -73,13 +74,9 @@ async def baseline(dsn: str, writes: int) -> float:
         await pool.close()
 
 
-def _now():  # type: ignore[no-untyped-def]
-    from livescore import clock
-
-    return clock.now()
-
-
-async def replay_rate(settings, endpoints: Endpoints, fixture: str) -> tuple[float, float, float, int]:  # type: ignore[no-untyped-def]
+async def replay_rate(
+    settings: Settings, endpoints: Endpoints, fixture: str
+) -> tuple[float, float, float, int]:
     ctx = await PipelineContext.open(settings, endpoints)
     try:
         async with ctx.pool.connection() as conn:
@@ -113,19 +110,22 @@ async def main() -> None:
         admin.execute(f'CREATE DATABASE "{dbname}"')
     info = psycopg.conninfo.conninfo_to_dict(endpoints.database_url)
     info["dbname"] = dbname
-    dsn = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    dsn = psycopg.conninfo.make_conninfo("", **info)
     bench_endpoints = Endpoints(dsn, endpoints.redis_url, False, False)
     try:
         conn = await connect(dsn)
         async with conn:
             await migrate(conn)
         base = [await baseline(dsn, args.writes) for _ in range(args.rounds)]
-        print(f"machine: {os.cpu_count()} cpus; postgres {'embedded' if endpoints.embedded_postgres else 'external'}")
+        where = "embedded" if endpoints.embedded_postgres else "external"
+        print(f"machine: {os.cpu_count()} cpus; postgres {where}")
         print(f"{'what':<34}{'responses/s':>12}{'obs/s':>10}{'changes/s':>11}{'vs raw':>8}")
         raw = statistics.median(base)
         print(f"{'raw write path (apply_change)':<34}{'':>12}{'':>10}{raw:>11.0f}{1.0:>8.2f}")
         for fixture in FIXTURES:
-            runs = [await replay_rate(settings, bench_endpoints, fixture) for _ in range(args.rounds)]
+            runs = [
+                await replay_rate(settings, bench_endpoints, fixture) for _ in range(args.rounds)
+            ]
             resp = statistics.median(r[0] for r in runs)
             obs = statistics.median(r[1] for r in runs)
             chg = statistics.median(r[2] for r in runs)
