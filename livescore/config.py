@@ -134,10 +134,14 @@ def _int(env: Mapping[str, str], name: str, *, low: int, high: int) -> int:
     return value
 
 
-def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+def _url(
+    env: Mapping[str, str], name: str, schemes: tuple[str, ...], *, conninfo: bool = False
+) -> str | None:
     raw = _get(env, name)
     if raw is None:
         return None
+    if conninfo and "://" not in raw and re.match(r"^\s*\w+\s*=", raw):
+        return raw  # libpq's key=value form: "host=/run/pg dbname=livescore"
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if scheme not in schemes:
         raise ConfigError(
@@ -169,7 +173,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     data_dir = Path(_get(env, "LIVESCORE_DATA_DIR") or "~/.local/share/livescore").expanduser()
     origins = tuple(o.strip() for o in (_get(env, "LIVESCORE_WS_ORIGINS") or "").split(",") if o)
     return Settings(
-        database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
+        database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres"), conninfo=True),
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
         data_dir=data_dir.resolve(),
         port=_int(env, "PORT", low=1, high=65535),

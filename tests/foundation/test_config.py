@@ -22,6 +22,11 @@ def test_defaults_without_any_variable() -> None:
     assert settings.rate_limit.count == 600 and settings.rate_limit.seconds == 60
 
 
+def test_database_url_may_be_a_libpq_key_value_string() -> None:
+    settings = load_settings({"DATABASE_URL": "host=/run/postgresql dbname=livescore"})
+    assert settings.database_url == "host=/run/postgresql dbname=livescore"
+
+
 def test_service_urls_turn_the_embedded_default_off() -> None:
     settings = load_settings(
         {"DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:6379/0"}
