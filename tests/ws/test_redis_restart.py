@@ -6,18 +6,15 @@ the change log)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
 
 from livescore.keys import Keys
 from store.db import Pool
 from tests.factories import Factory
+from tests.servers import PrivateRedis
 from tests.ws.conftest import EdgeFactory, RelayFactory
 from tests.ws.helpers import (
-    PrivateRedis,
     WsClient,
     current_seq,
     metric,
@@ -25,17 +22,6 @@ from tests.ws.helpers import (
     wait_until,
     ws_url,
 )
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            server.kill()
 
 
 async def test_redis_restart_mid_stream_loses_nothing(
