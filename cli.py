@@ -195,6 +195,16 @@ async def pipeline_context(app: App) -> AsyncIterator[Any]:
         await pctx.close()
 
 
+def in_db(app: App, fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``fn(conn)`` on a migrated database connection (one CLI action)."""
+
+    async def go() -> T:
+        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
+            return await fn(conn)
+
+    return run(go())
+
+
 @main.command("worker")
 @pass_app
 def worker_cmd(app: App) -> None:
@@ -269,11 +279,7 @@ def providers_add(
         budget_per_minute=budget,
     )
 
-    async def go() -> None:
-        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
-            await add_feed(conn, feed)
-
-    run(go())
+    in_db(app, lambda conn: add_feed(conn, feed))
     click.echo(f"added feed {name} ({kind}, priority {priority})")
 
 
@@ -285,11 +291,7 @@ def providers_list(app: App) -> None:
 
     from store.feeds import list_feeds
 
-    async def go() -> list[Any]:
-        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
-            return await list_feeds(conn)
-
-    feeds = run(go())
+    feeds = in_db(app, list_feeds)
     if not feeds:
         click.echo("no feeds configured; add one with `livescore providers add`")
     for feed in feeds:
@@ -307,11 +309,7 @@ def providers_list(app: App) -> None:
 def _set_enabled(app: App, name: str, enabled: bool) -> None:
     from store.feeds import set_enabled
 
-    async def go() -> None:
-        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
-            await set_enabled(conn, name, enabled)
-
-    run(go())
+    in_db(app, lambda conn: set_enabled(conn, name, enabled))
     click.echo(f"{'enabled' if enabled else 'disabled'} feed {name}")
 
 
@@ -512,11 +510,12 @@ def override_score(app: App, match_id: int, home: int, away: int, reason: str) -
     """Pin MATCH's score to HOME-AWAY."""
     from pipeline import overrides
 
-    async def go() -> list[Any]:
-        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
-            return await overrides.set_score(conn, match_id, home, away, who=_who(), reason=reason)
-
-    _show_changes(run(go()))
+    _show_changes(
+        in_db(
+            app,
+            lambda conn: overrides.set_score(conn, match_id, home, away, who=_who(), reason=reason),
+        )
+    )
 
 
 @override.command("status")
@@ -535,13 +534,14 @@ def override_status(app: App, match_id: int, status: str, reason: str) -> None:
     from livescore.model import MatchStatus
     from pipeline import overrides
 
-    async def go() -> list[Any]:
-        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
-            return await overrides.set_status(
+    _show_changes(
+        in_db(
+            app,
+            lambda conn: overrides.set_status(
                 conn, match_id, MatchStatus(status), who=_who(), reason=reason
-            )
-
-    _show_changes(run(go()))
+            ),
+        )
+    )
 
 
 @override.command("clear")
@@ -552,11 +552,9 @@ def override_clear(app: App, match_id: int, reason: str | None) -> None:
     """Unpin MATCH: reconciliation takes over again on the next observation."""
     from pipeline import overrides
 
-    async def go() -> list[Any]:
-        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
-            return await overrides.clear(conn, match_id, who=_who(), reason=reason)
-
-    _show_changes(run(go()))
+    _show_changes(
+        in_db(app, lambda conn: overrides.clear(conn, match_id, who=_who(), reason=reason))
+    )
 
 
 @override.command("list")
@@ -565,11 +563,7 @@ def override_list(app: App) -> None:
     """List the active overrides."""
     from store.overrides import list_active
 
-    async def go() -> list[Any]:
-        async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
-            return await list_active(conn)
-
-    rows = run(go())
+    rows = in_db(app, list_active)
     if not rows:
         click.echo("no active overrides")
     for row in rows:
