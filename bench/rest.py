@@ -34,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,7 @@ TARGET_P99 = 3.0
 # -- the two servers (run as subprocesses of this script) ---------------------------------
 
 
-def serve_bare(port: int, workers: int) -> None:
+def bare_app() -> Any:
     from sanic import Request, Sanic
     from sanic.response import HTTPResponse, raw
 
@@ -75,8 +76,22 @@ def serve_bare(port: int, workers: int) -> None:
     async def constant(request: Request) -> HTTPResponse:
         return raw(BARE_BODY, content_type="application/json")
 
-    app.run(host="127.0.0.1", port=port, workers=workers, single_process=workers == 1,
-            access_log=False, motd=False)  # fmt: skip
+    return app
+
+
+def serve_bare(port: int, workers: int) -> None:
+    """Run exactly as ``edge.app.serve`` runs the edge (one process, or an AppLoader)."""
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    if workers == 1:
+        bare_app().run(host="127.0.0.1", port=port, single_process=True, access_log=False,
+                       motd=False)  # fmt: skip
+        return
+    loader = AppLoader(factory=bare_app)
+    app = loader.load()
+    app.prepare(host="127.0.0.1", port=port, workers=workers, access_log=False, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
 
 
 def serve_edge(port: int, workers: int) -> None:
@@ -94,27 +109,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def log_path(port: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"livescore-bench-{port}.log"
+
+
 def start(kind: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, __file__, f"--serve-{kind}", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log_path(port).open("wb") as log:
+        # a session of its own: Sanic's worker manager SIGKILLs its whole process group
+        # when a worker fails, which must not be ours
+        return subprocess.Popen(
+            [sys.executable, __file__, f"--serve-{kind}", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_ready(url: str, port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"server for {url} exited with {process.returncode}")
+            raise SystemExit(
+                f"server for {url} exited with {process.returncode}; see {log_path(port)}"
+            )
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"{url} not ready in 30 s")
+    raise SystemExit(f"{url} not ready in 30 s; see {log_path(port)}")
 
 
 # -- load generators -----------------------------------------------------------------------
@@ -359,8 +384,8 @@ def main() -> None:
         bare_port, edge_port = free_port(), free_port()
         servers += [start("bare", bare_port, args.workers, env)]
         servers += [start("edge", edge_port, args.workers, env)]
-        wait_ready(f"http://127.0.0.1:{bare_port}/", servers[0])
-        wait_ready(f"http://127.0.0.1:{edge_port}/health", servers[1])
+        wait_ready(f"http://127.0.0.1:{bare_port}/", bare_port, servers[0])
+        wait_ready(f"http://127.0.0.1:{edge_port}/health", edge_port, servers[1])
         targets = {
             "bare constant JSON": f"http://127.0.0.1:{bare_port}/",
             "GET /api/matches": f"http://127.0.0.1:{edge_port}/api/matches",

@@ -24,6 +24,7 @@ Each test makes its own competitions and teams and filters by them.
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import socket
@@ -112,7 +113,7 @@ class EdgeNode:
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)  # the node and its workers
                 self.process.wait(timeout=5)
         self._log.close()
 
@@ -153,8 +154,15 @@ class EdgeServers:
             )
             command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
             command += ["--workers", str(workers)]
+            # its own session: Sanic's worker manager SIGKILLs its whole process group
+            # when a worker fails, which must never be pytest's group
             process = subprocess.Popen(
-                command, env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                command,
+                env=environment,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             node = EdgeNode(node_id, port, prefix, process, log_path, log)
             self.nodes.append(node)
