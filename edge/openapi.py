@@ -246,7 +246,10 @@ SCHEMAS: dict[str, Any] = {
                 "description": "home, away, or the id of one of the match's two teams",
                 "oneOf": [{"enum": ["home", "away"]}, ID, {"type": "null"}],
             },
-            "metadata": {"type": ["object", "null"]},
+            "metadata": {
+                "type": ["object", "null"],
+                "description": "free-form (assist, players, VAR outcome); numbers within ±9.2e18",
+            },
         },
         "required": ["minute", "message"],
         "oneOf": [{"required": ["type"]}, {"required": ["eventType"]}],

@@ -23,6 +23,24 @@ from edge.errors import BadRequest, UnsupportedMedia, ValidationFailed
 
 #: Largest id PostgreSQL's bigint holds; anything above cannot exist.
 MAX_ID = 2**63 - 1
+#: Bound on numbers inside free-form JSON (metadata): 2**63, about 9.2e18.
+NUMBER_LIMIT = 2**63
+LIMIT_TEXT = "9.2e18"
+
+
+def _numbers_fit(value: Any) -> bool:
+    """True when every number in a JSON value round-trips through JSONB and orjson."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int | float):
+        return abs(value) < NUMBER_LIMIT
+    if isinstance(value, dict):
+        return all(_numbers_fit(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_numbers_fit(v) for v in value)
+    return False
+
+
 _INT = re.compile(r"[0-9]{1,19}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -247,7 +265,11 @@ class Fields:
         if parsed.tzinfo is None:
             self.error(name, "needs a UTC offset (e.g. 2026-11-26T20:00:00Z)")
             return None
-        if not 1900 <= parsed.astimezone(UTC).year <= 2200:
+        try:
+            year = parsed.astimezone(UTC).year
+        except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+            year = 0
+        if not 1900 <= year <= 2200:
             self.error(name, "must be between the years 1900 and 2200")
             return None
         return parsed
@@ -274,5 +296,10 @@ class Fields:
             return None
         if b"\\u0000" in orjson.dumps(value):
             self.error(name, "must not contain NUL characters (PostgreSQL cannot store them)")
+            return None
+        if not _numbers_fit(value):
+            # JSONB keeps numbers exactly and hands 1e30 back as a 31-digit integer,
+            # which no 64-bit JSON encoder (nor the WebSocket frame) can carry
+            self.error(name, f"numbers must lie strictly between -{LIMIT_TEXT} and {LIMIT_TEXT}")
             return None
         return value
