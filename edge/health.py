@@ -24,14 +24,11 @@ from edge.state import EdgeState, state
 from livescore import clock
 from livescore.errors import StoreError
 from livescore.logs import kv
-from livescore.model import IN_PLAY_STATUSES
+from store.coverage import stale_count
 
 log = logging.getLogger("livescore.edge.health")
 
 CHECK_TIMEOUT = 2.0
-
-# Kept here rather than in store/ because it is only ever a health figure.
-_STALE_SQL = "SELECT count(*) AS n FROM matches WHERE stale AND status = ANY(%s)"
 
 
 def saq_queued_key(queue_name: str) -> str:
@@ -43,13 +40,12 @@ async def _postgres(edge: EdgeState) -> tuple[dict[str, Any], int | None]:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT), edge.db() as conn:
-            cur = await conn.execute(_STALE_SQL, ([s.value for s in IN_PLAY_STATUSES],))
-            row = await cur.fetchone()
+            stale = await stale_count(conn)
     except (psycopg.Error, PoolTimeout, StoreError, OSError, TimeoutError) as exc:
         log.warning(kv("health.postgres_down", error=repr(exc)))
         return {"ok": False, "error": type(exc).__name__}, None
     ms = round((time.perf_counter() - started) * 1000, 2)
-    return {"ok": True, "latencyMs": ms}, int(row["n"]) if row else 0
+    return {"ok": True, "latencyMs": ms}, stale
 
 
 async def _redis(edge: EdgeState) -> tuple[dict[str, Any], dict[str, Any]]:

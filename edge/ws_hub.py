@@ -26,7 +26,7 @@ the feed promotes it, without sending, when it delivers seq ``P``. Either
 way it sees every seq after ``P`` exactly once.
 
 Competitions. ``subscribe competitionId`` joins the competition's current
-matches (``edge.ws_reads.current_matches``), each with its own
+matches (``store.matches.current_matches_of_competition``), each with its own
 ``subscribed`` frame; a change of a match no feed holds, while competition
 subscriptions exist, makes the hub look up the match's competition once and
 join that competition's subscribers to it.
@@ -51,13 +51,12 @@ from edge import ws_protocol as wp
 from edge.bus import ChangeMessage
 from edge.metrics import REGISTRY
 from edge.ws_client import MATCH, OPEN, Session
-from edge.ws_reads import competition_of, current_matches
 from livescore import clock
 from livescore.errors import NotFound, StoreError
 from livescore.logs import kv
 from store.changes import changes_since, oldest_kept_seq
 from store.db import Conn
-from store.matches import get_match
+from store.matches import competition_of, current_matches_of_competition, get_match
 from store.writes import Change
 
 log = logging.getLogger("livescore.edge.ws")
@@ -582,7 +581,7 @@ class Hub:
             )
         try:
             async with self.db() as conn:
-                matches = await current_matches(conn, competition_id, clock.now())
+                matches = await current_matches_of_competition(conn, competition_id, clock.now())
         except NotFound:
             raise wp.ProtocolError(
                 "unknown_competition",

@@ -70,3 +70,12 @@ async def uncovered_due(conn: Conn, until: datetime) -> list[dict[str, Any]]:
         {"until": until},
     )
     return list(await cur.fetchall())
+
+
+async def stale_count(conn: Conn) -> int:
+    """In-play matches flagged stale (no fresh observation from any feed)."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM matches WHERE stale AND status = ANY(%s)", (HOT,)
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0

@@ -72,7 +72,7 @@ class Services:
         return f"{self.prefix}.{self.counter}"
 
 
-def _with_database(url: str, dbname: str) -> str:
+def with_database(url: str, dbname: str) -> str:
     """``url`` (a postgresql:// URL) pointing at database ``dbname``."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + dbname))
@@ -96,7 +96,7 @@ def services() -> Iterator[Services]:
     dbname = f"livescore_test_{run_id}"
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{dbname}"')
-    test_url = _with_database(database_url, dbname)
+    test_url = with_database(database_url, dbname)
     _migrate_sync(test_url)
     prefix = f"lstest-{run_id}"
     services = Services(test_url, redis_url, prefix, tmp / "data", started_embedded)

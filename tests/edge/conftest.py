@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,11 +35,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
-import psycopg
 import pytest
 import redis.asyncio as aioredis
 
@@ -49,40 +46,12 @@ from store.apikeys import create_key
 from store.db import Conn, Pool, open_pool
 from store.writes import Change
 from tests.conftest import Services
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVESCORE = str(Path(sys.executable).with_name("livescore"))
 #: Generous enough that only the rate-limit tests ever see a 429.
 RELAXED_RATE_LIMIT = "1000000/60"
-
-
-def as_url(dsn: str) -> str:
-    """A libpq DSN as a postgresql:// URL: DATABASE_URL must be a URL, and the harness
-    hands out ``key=value`` strings for the embedded unix-socket server."""
-    if dsn.startswith(("postgresql://", "postgres://")):
-        return dsn
-    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items() if v is not None}
-    user = quote(info.pop("user", "postgres"), safe="")
-    password = info.pop("password", None)
-    dbname = quote(info.pop("dbname", "postgres"), safe="")
-    host = info.pop("host", "")
-    port = info.pop("port", None)
-    creds = f"{user}:{quote(password, safe='')}" if password else user
-    netloc = f"{creds}@"
-    if host.startswith("/"):
-        info["host"] = host  # a unix socket directory goes in the query
-        if port:
-            info["port"] = port
-    elif host:
-        netloc += host + (f":{port}" if port else "")
-    query = urlencode(info)
-    return f"postgresql://{netloc}/{dbname}" + (f"?{query}" if query else "")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -145,7 +114,7 @@ class EdgeServers:
             log = log_path.open("wb")
             environment = self.services.env(
                 **{
-                    "DATABASE_URL": as_url(self.services.database_url),
+                    "DATABASE_URL": self.services.database_url,
                     "LIVESCORE_REDIS_PREFIX": prefix,
                     "LIVESCORE_NODE_ID": node_id,
                     "LIVESCORE_RATE_LIMIT": RELAXED_RATE_LIMIT,

@@ -13,7 +13,7 @@ from livescore.errors import Conflict, InvalidChange, NotFound
 from store.apikeys import create_key, find_key, list_keys, revoke_key
 from store.db import Conn
 from tests.conftest import Services
-from tests.edge.conftest import LIVESCORE, ROOT, EdgeNode, EdgeServers, as_url, auth
+from tests.edge.conftest import LIVESCORE, ROOT, EdgeNode, EdgeServers, auth
 from tests.edge.test_errors import assert_envelope
 from tests.factories import Factory
 
@@ -81,7 +81,7 @@ def test_cli_creates_a_working_key_and_revokes_it(
     services: Services, edge_server: EdgeServers
 ) -> None:
     (node,) = edge_server.start(1)
-    env = services.env(DATABASE_URL=as_url(services.database_url))
+    env = services.env(DATABASE_URL=services.database_url)
     name = f"cli-{secrets.token_hex(3)}"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -59,6 +59,9 @@ def test_app_services_point_at_compose_postgres_and_redis() -> None:
     assert services["worker"]["command"] == ["livescore", "worker"]
     assert services["edge1"]["environment"]["LIVESCORE_NODE_ID"] == "edge1"
     assert services["edge2"]["environment"]["LIVESCORE_NODE_ID"] == "edge2"
+    # behind nginx, the client address is the one nginx forwards
+    for edge in ("edge1", "edge2"):
+        assert services[edge]["environment"]["LIVESCORE_PROXIES_COUNT"] == "1"
 
 
 def test_every_long_running_service_has_a_health_check() -> None:

@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-import psycopg
 import pytest
 
 from livescore.config import Settings, load_settings
@@ -30,42 +29,20 @@ from livescore.runtime import Endpoints
 from pipeline.context import PipelineContext
 from store.db import Pool, connect
 from store.migrate import migrate
-from tests.conftest import Services
+from tests.conftest import Services, with_database
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 
 
-def as_url(dsn: str) -> str:
-    """A libpq DSN as a ``postgresql://`` URL (``DATABASE_URL`` must be a URL; the
-    harness hands out ``key=value`` strings for the embedded unix-socket server)."""
-    if "://" in dsn:
-        return dsn
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    user = quote(str(info.pop("user", "") or ""), safe="")
-    password = info.pop("password", None)
-    creds = f"{user}:{quote(str(password), safe='')}@" if password else (f"{user}@" if user else "")
-    dbname = quote(str(info.pop("dbname", "") or ""), safe="")
-    host = str(info.get("host", "") or "")
-    netloc = ""
-    if host and not host.startswith("/"):
-        info.pop("host")
-        port = info.pop("port", None)
-        netloc = f"{host}:{port}" if port else host
-    query = urlencode({k: str(v) for k, v in info.items()})
-    return f"postgresql://{creds}{netloc}/{dbname}" + (f"?{query}" if query else "")
-
-
 def cli_env(services: Services, prefix: str, **extra: str) -> dict[str, str]:
     """``services.env()`` for a CLI subprocess, with a URL DATABASE_URL and our prefix."""
-    return services.env(
-        DATABASE_URL=as_url(services.database_url), LIVESCORE_REDIS_PREFIX=prefix, **extra
-    )
+    return services.env(DATABASE_URL=services.database_url, LIVESCORE_REDIS_PREFIX=prefix, **extra)
 
 
 def settings_env(services: Services, prefix: str, **extra: str) -> dict[str, str]:
     return {
-        "DATABASE_URL": as_url(services.database_url),
+        "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
         "LIVESCORE_REDIS_PREFIX": prefix,
         "LIVESCORE_DATA_DIR": str(services.data_dir),
@@ -89,7 +66,7 @@ def settings(services: Services, keys: Keys) -> Settings:
 
 @pytest.fixture
 def endpoints(services: Services) -> Endpoints:
-    return endpoints_for(as_url(services.database_url), services.redis_url)
+    return endpoints_for(services.database_url, services.redis_url)
 
 
 @pytest.fixture
@@ -105,12 +82,6 @@ async def pctx(
 
 
 # -- extra fresh databases -------------------------------------------------------------------
-
-
-def with_database(url: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
 
 
 FreshDb = Callable[[], Awaitable[str]]

@@ -23,7 +23,7 @@ from store.events import list_events
 from store.matches import get_match
 from tests.conftest import Services
 from tests.pipeline.builders import assert_seqs_gap_free, match_ids
-from tests.pipeline.conftest import FIXTURES, FreshDb, as_url, endpoints_for, make_settings
+from tests.pipeline.conftest import FIXTURES, FreshDb, endpoints_for, make_settings
 
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "manifest.json").is_file())
 
@@ -54,9 +54,9 @@ async def replay_into(
     services: Services, database_url: str, name: str
 ) -> tuple[ReplayProgress, dict[int, dict[str, Any]]]:
     """Replay ``name`` into another database, with a Redis prefix of its own."""
-    settings = make_settings(services, services.next_prefix(), DATABASE_URL=as_url(database_url))
+    settings = make_settings(services, services.next_prefix(), DATABASE_URL=database_url)
     ctx = await PipelineContext.open(
-        settings, endpoints_for(as_url(database_url), services.redis_url), pool_size=5
+        settings, endpoints_for(database_url, services.redis_url), pool_size=5
     )
     try:
         progress = await replay(ctx, FIXTURES / name, speed=0)

@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from tests.conftest import Services
-from tests.edge.conftest import as_url, free_port
+from tests.servers import free_port
 
 LIVESCORE = str(Path(sys.executable).with_name("livescore"))
 
@@ -56,7 +56,7 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
     port, second = free_port(), free_port()
     out = (tmp_path / "demo.out").open("w+b")
     env = services.env(
-        DATABASE_URL=as_url(services.database_url), LIVESCORE_DATA_DIR=str(tmp_path / "data")
+        DATABASE_URL=services.database_url, LIVESCORE_DATA_DIR=str(tmp_path / "data")
     )
     demo = subprocess.Popen(
         [LIVESCORE, "demo", "--port", str(port), "--second-port", str(second),

@@ -21,7 +21,6 @@ from pipeline.relay import Relay
 from store.db import Conn
 from store.writes import apply_change
 from tests.conftest import Services
-from tests.edge.conftest import as_url
 from tests.factories import Factory
 from tests.ws.browser import Browser, find_chromium
 from tests.ws.conftest import EdgeFactory
@@ -95,9 +94,7 @@ async def test_live_page_shows_scores_as_they_change(
         await browser.wait_for(f"{_score_of(live['id'])} === '1-1'")
 
         # an operator pins the score through the CLI: it appears without a reload
-        env = services.env(
-            DATABASE_URL=as_url(services.database_url), LIVESCORE_REDIS_PREFIX=keys.prefix
-        )
+        env = services.env(DATABASE_URL=services.database_url, LIVESCORE_REDIS_PREFIX=keys.prefix)
         result = await asyncio.to_thread(
             subprocess.run,
             [LIVESCORE, "override", "score", str(live["id"]), "2", "1", "--reason", "browser test"],

@@ -17,7 +17,6 @@ from pipeline.timeshift import first_kickoff, offset_to_now, paced, shift_observ
 from providers.fixture import FixtureFeed
 from providers.registry import adapter_for
 from tests.conftest import Services
-from tests.edge.conftest import as_url
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 LIVESCORE = str(Path(sys.executable).with_name("livescore"))
@@ -64,7 +63,7 @@ def test_replay_now_makes_the_matchday_today(services: Services) -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     info = psycopg.conninfo.conninfo_to_dict(services.database_url)
     info["dbname"] = database
-    url = as_url(psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
+    url = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
     try:
         started = clock.now()
         result = subprocess.run(
