@@ -27,6 +27,7 @@ scrape reads the worker that answered it (see README, "Metrics").
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
@@ -102,7 +103,7 @@ class HistogramChild:
 C = TypeVar("C", CounterChild, GaugeChild, HistogramChild)
 
 
-class Metric(Generic[C]):
+class Metric(ABC, Generic[C]):
     kind = "untyped"
 
     def __init__(self, name: str, help: str, labelnames: Sequence[str]) -> None:
@@ -111,8 +112,9 @@ class Metric(Generic[C]):
         self.labelnames = tuple(labelnames)
         self._children: dict[tuple[str, ...], C] = {}
 
+    @abstractmethod
     def _new_child(self) -> C:
-        raise NotImplementedError
+        """A fresh child for one set of label values."""
 
     def labels(self, *values: str) -> C:
         """The child for these label values (in ``labelnames`` order), created on first use."""
@@ -123,8 +125,9 @@ class Metric(Generic[C]):
             child = self._children[values] = self._new_child()
         return child
 
+    @abstractmethod
     def _samples(self) -> Iterable[str]:
-        raise NotImplementedError
+        """The exposition lines of every child."""
 
     def render(self) -> str:
         head = f"# HELP {self.name} {_escape(self.help)}\n# TYPE {self.name} {self.kind}\n"
@@ -163,6 +166,9 @@ class CallbackGauge(Metric[GaugeChild]):
         super().__init__(name, help, ())
         self.read = read
         self.kind = kind
+
+    def _new_child(self) -> GaugeChild:
+        raise TypeError(f"{self.name} is read from a function; it has no labelled children")
 
     def _samples(self) -> Iterable[str]:
         yield f"{self.name} {_number(float(self.read()))}\n"
