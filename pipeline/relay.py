@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from livescore import clock
+from livescore.errors import StoreError
 from livescore.keys import Keys
 from livescore.logs import kv
 from store.changes import claim_unpublished, mark_published
@@ -100,7 +101,8 @@ class Relay:
             try:
                 await self._lead(stop)
                 backoff = 0.2
-            except (psycopg.Error, OSError) as exc:
+            except (psycopg.Error, OSError, StoreError) as exc:
+                # StoreError: ``connect`` converts a refused LISTEN connection
                 log.warning(kv("relay.postgres_error", error=exc, retry_s=backoff))
             except RedisError as exc:
                 log.warning(kv("relay.redis_error", error=exc, retry_s=backoff))

@@ -335,3 +335,28 @@ def no_unpublished(conn: Conn) -> Callable[[], Any]:
         return await unpublished(conn) == 0
 
     return check
+
+
+async def test_a_relay_that_cannot_reach_postgres_keeps_retrying(
+    pool: Pool, conn: Conn, factory: Factory, services: Services, keys: Keys
+) -> None:
+    """PostgreSQL refusing the LISTEN connection (``connect`` raises StoreError) is
+    a dead dependency like any other: the relay backs off and tries again, it
+    does not die and leave the worker without one."""
+    ids = await matches(factory, 1)
+    collector = Collector(services.redis_url, keys)
+    await collector.start()
+    redis = redis_client(services.redis_url)
+    relay = RelayTask(pool, "postgresql://nobody@127.0.0.1:1/none", redis, keys)
+    try:
+        await asyncio.sleep(1.0)  # several failed connects
+        assert not relay.task.done(), relay.task.exception()
+        relay.relay.dsn = services.database_url  # PostgreSQL is back
+        await eventually(lambda: relay.relay.is_leader, 10, "the relay to lead")
+        await Writer(conn, ids).write(3)
+        expected = await committed(conn)
+        await eventually(lambda: heard_everything(collector, expected), what="every change")
+    finally:
+        await relay.stop()
+        await collector.stop()
+        await redis.aclose()
