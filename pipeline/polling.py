@@ -26,7 +26,7 @@ from pipeline.ingest import IngestReport, ingest_observations
 from providers.base import Purpose, RequestSpec
 from providers.errors import PayloadError
 from providers.http import request_key
-from store import coverage
+from store import coverage, observations
 from store.db import Conn
 from store.feeds import priorities
 
@@ -91,14 +91,7 @@ async def _touch_seen(ctx: PipelineContext, feed: FeedConfig, seen_key: str, now
     if not ids:
         return
     async with ctx.pool.connection() as conn:
-        await conn.execute(
-            """UPDATE observations o SET observed_at = %s
-                 FROM (SELECT DISTINCT ON (provider_match_id) id FROM observations
-                        WHERE feed = %s AND provider_match_id = ANY(%s)
-                        ORDER BY provider_match_id, observed_at DESC, id DESC) latest
-                WHERE o.id = latest.id AND o.observed_at < %s""",
-            (now, feed.name, ids, now),
-        )
+        await observations.touch_latest(conn, feed.name, ids, now)
 
 
 async def _fetch_vanished(

@@ -32,7 +32,6 @@ from store.db import Conn
 from store.matches import NewMatch, create_match
 
 KICKOFF_WINDOW = timedelta(hours=6)
-_RESOLVE_LOCK = (7_102, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +99,7 @@ async def resolve(conn: Conn, obs: MatchObservation) -> Resolved | Ambiguous:
     known = await crosswalk.lookup(conn, "match", obs.provider, obs.provider_match_id)
     if known is not None:
         return Resolved(known, created=False)
-    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _RESOLVE_LOCK)
+    await crosswalk.lock_resolution(conn)
     known = await crosswalk.lookup(conn, "match", obs.provider, obs.provider_match_id)
     if known is not None:
         return Resolved(known, created=False)
@@ -178,11 +177,7 @@ async def _competition(
         return known
     ids = await reference.find_ids(conn, "competition", sport, reference.alias_keys(ref.name))
     if len(ids) > 1 and ref.country:
-        cur = await conn.execute(
-            "SELECT id FROM competitions WHERE id = ANY(%s) AND lower(country) = lower(%s)",
-            (ids, ref.country),
-        )
-        ids = [int(r["id"]) for r in await cur.fetchall()] or ids
+        ids = await reference.in_country(conn, ids, ref.country) or ids
     if len(ids) > 1:
         return Ambiguous(
             f"competition {ref.name!r} could be {', '.join(map(str, ids))}; link it by hand"

@@ -15,6 +15,16 @@ _TABLES = {
 }
 
 
+#: advisory-lock key of the slow path of entity resolution (match by names, or create)
+_RESOLVE_LOCK = (7_102, 0)
+
+
+async def lock_resolution(conn: Conn) -> None:
+    """Serialize the slow path of entity resolution for the calling transaction,
+    so two workers never create the same match twice."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _RESOLVE_LOCK)
+
+
 async def lookup(conn: Conn, entity: Entity, provider: str, provider_id: str) -> int | None:
     table, column = _TABLES[entity]
     cur = await conn.execute(

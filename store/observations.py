@@ -68,3 +68,16 @@ async def touch(
         "WHERE feed = %s AND provider_match_id = %s AND fingerprint = %s",
         (at, feed, provider_match_id, fingerprint),
     )
+
+
+async def touch_latest(conn: Conn, feed: str, provider_match_ids: list[str], at: datetime) -> None:
+    """A feed's unchanged response seen again: the newest observation of each
+    of its matches in it is still fresh as of ``at``."""
+    await conn.execute(
+        """UPDATE observations o SET observed_at = %s
+             FROM (SELECT DISTINCT ON (provider_match_id) id FROM observations
+                    WHERE feed = %s AND provider_match_id = ANY(%s)
+                    ORDER BY provider_match_id, observed_at DESC, id DESC) latest
+            WHERE o.id = latest.id AND o.observed_at < %s""",
+        (at, feed, provider_match_ids, at),
+    )

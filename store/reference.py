@@ -42,6 +42,15 @@ async def find_ids(conn: Conn, kind: Kind, sport: str, keys: Iterable[str]) -> l
     return [int(row["id"]) for row in await cur.fetchall()]
 
 
+async def in_country(conn: Conn, competition_ids: list[int], country: str) -> list[int]:
+    """Those of ``competition_ids`` whose country is ``country`` (case-insensitive)."""
+    cur = await conn.execute(
+        "SELECT id FROM competitions WHERE id = ANY(%s) AND lower(country) = lower(%s)",
+        (competition_ids, country),
+    )
+    return [int(r["id"]) for r in await cur.fetchall()]
+
+
 async def add_aliases(conn: Conn, kind: Kind, sport: str, ident: int, *names: str | None) -> None:
     table, column = _ALIASES[kind]
     for key in alias_keys(*names):
