@@ -27,7 +27,6 @@ from providers.base import Purpose, RequestSpec
 from providers.errors import PayloadError
 from providers.http import request_key
 from store import coverage, observations
-from store.db import Conn
 from store.feeds import priorities
 
 log = logging.getLogger("livescore.pipeline.polling")
@@ -54,11 +53,11 @@ async def poll_feed(
     result = await client.poll(spec)
     report = IngestReport()
     seen_key = ctx.keys.cache(f"seen:{feed.name}:{request_key(spec)}")
-    async with ctx.pool.connection() as conn:
-        prios = await priorities(conn)
     if not result.changed:
         await _touch_seen(ctx, feed, seen_key, now)
         return PollOutcome(feed.name, spec.purpose, False, report)
+    async with ctx.pool.connection() as conn:
+        prios = await priorities(conn)
     try:
         parsed = adapter.parse_report(result.response)
     except PayloadError as exc:
@@ -78,10 +77,7 @@ async def poll_feed(
     outcome = PollOutcome(feed.name, spec.purpose, True, report, malformed=parsed.errors)
     if spec.purpose == "live":
         listed = {o.provider_match_id for o in batch}
-        async with ctx.pool.connection() as conn:
-            outcome.vanished_fetched = await _fetch_vanished(
-                ctx, conn, feed, listed, now, prios, report
-            )
+        outcome.vanished_fetched = await _fetch_vanished(ctx, feed, listed, now, prios, report)
     return outcome
 
 
@@ -96,7 +92,6 @@ async def _touch_seen(ctx: PipelineContext, feed: FeedConfig, seen_key: str, now
 
 async def _fetch_vanished(
     ctx: PipelineContext,
-    conn: Conn,
     feed: FeedConfig,
     listed: set[str],
     now: datetime,
@@ -105,7 +100,10 @@ async def _fetch_vanished(
 ) -> int:
     client = ctx.client_for(feed)
     fetched = 0
-    for row in await coverage.in_play_of_feed(conn, feed.name):
+    # read, then give the connection back: no pooled connection waits on a provider
+    async with ctx.pool.connection() as conn:
+        in_play = await coverage.in_play_of_feed(conn, feed.name)
+    for row in in_play:
         provider_id = row["provider_match_id"]
         if provider_id in listed:
             continue
