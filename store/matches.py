@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from livescore.errors import InvalidChange, NotFound
@@ -96,7 +96,7 @@ async def list_matches(
         where.append("(m.home_team_id = %s OR m.away_team_id = %s)")
         params += [flt.team_id, flt.team_id]
     if flt.day is not None:
-        start = datetime.combine(flt.day, time.min).replace(tzinfo=_utc())
+        start = datetime.combine(flt.day, time.min).replace(tzinfo=UTC)
         where.append("m.start_time >= %s AND m.start_time < %s")
         params += [start, start + timedelta(days=1)]
     if after is not None:
@@ -113,12 +113,6 @@ async def list_matches(
     rows = rows[:limit]
     next_key = (rows[-1]["start_time"], rows[-1]["id"]) if more and rows else None
     return [match_json(r) for r in rows], next_key
-
-
-def _utc() -> Any:
-    from datetime import UTC
-
-    return UTC
 
 
 async def lock_state(conn: Conn, match_id: int) -> tuple[MatchState, datetime | None]:
