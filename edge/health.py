@@ -14,15 +14,12 @@ import time
 from typing import Any
 
 import orjson
-import psycopg
-from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 from sanic import HTTPResponse, Request
 
 from edge.responses import JSON
-from edge.state import EdgeState, state
+from edge.state import DB_ERRORS, EdgeState, state
 from livescore import clock
-from livescore.errors import StoreError
 from livescore.logs import kv
 from store.coverage import stale_count
 
@@ -41,7 +38,7 @@ async def _postgres(edge: EdgeState) -> tuple[dict[str, Any], int | None]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT), edge.db() as conn:
             stale = await stale_count(conn)
-    except (psycopg.Error, PoolTimeout, StoreError, OSError, TimeoutError) as exc:
+    except DB_ERRORS as exc:
         log.warning(kv("health.postgres_down", error=repr(exc)))
         return {"ok": False, "error": type(exc).__name__}, None
     ms = round((time.perf_counter() - started) * 1000, 2)

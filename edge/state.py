@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import psycopg
 import redis.asyncio as aioredis
 from sanic import Request, Sanic
 
@@ -15,9 +16,15 @@ from edge.bus import ChangeBus
 from edge.cache import Caches
 from edge.ratelimit import RateLimiter
 from livescore.config import Settings
+from livescore.errors import StoreError
 from livescore.keys import Keys
 from livescore.runtime import Endpoints
 from store.db import Conn, Pool
+
+#: What a database outage looks like from the edge (a pool timeout is a psycopg
+#: OperationalError; StoreError is a refused connection): a 503, an ``unavailable``
+#: frame, a retry.
+DB_ERRORS = (psycopg.Error, StoreError, OSError, TimeoutError)
 
 #: Seconds a request waits for a database connection before it is a 503.
 DB_ACQUIRE_TIMEOUT = 2.0

@@ -43,16 +43,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import psycopg
-from psycopg_pool import PoolTimeout
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
 from edge.bus import ChangeMessage
 from edge.metrics import REGISTRY
+from edge.state import DB_ERRORS
 from edge.ws_client import MATCH, OPEN, Session
 from livescore import clock
-from livescore.errors import NotFound, StoreError
+from livescore.errors import NotFound
 from livescore.logs import kv
 from store.changes import changes_since, oldest_kept_seq
 from store.db import Conn
@@ -63,8 +62,6 @@ log = logging.getLogger("livescore.edge.ws")
 
 DbFactory = Callable[[], AbstractAsyncContextManager[Conn]]
 
-#: What a database outage looks like from here (the client gets ``unavailable``).
-DB_ERRORS = (psycopg.Error, PoolTimeout, StoreError, OSError, TimeoutError)
 
 #: Seconds between keepalive pings to one client (its pong must come before the next).
 PING_INTERVAL = 20.0
@@ -337,6 +334,9 @@ class Hub:
                 feed.refill = False
                 try:
                     progressed = await self._fill_once(feed)
+                    if not progressed and not self._drain_pending(feed):
+                        # held changes beyond what the log has: it lost them (pruned)
+                        await self._reset(feed)
                 except DB_ERRORS as exc:
                     log.warning(kv("ws.fill_failed", match=feed.match_id, error=repr(exc)))
                     await asyncio.sleep(backoff)
@@ -346,9 +346,6 @@ class Hub:
                 backoff = 0.1
                 if self._drain_pending(feed):
                     return
-                if not progressed:
-                    # held changes beyond what the log has: it lost them (pruned)
-                    await self._reset(feed)
         finally:
             feed.fill_task = None
             if self.feeds.get(feed.match_id) is feed and feed.idle:
