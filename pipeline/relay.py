@@ -37,13 +37,16 @@ from livescore import clock
 from livescore.errors import StoreError
 from livescore.keys import Keys
 from livescore.logs import kv
-from store.changes import claim_unpublished, mark_published
-from store.db import CHANGES_CHANNEL, Pool, connect
+from store.changes import (
+    claim_unpublished,
+    listen_for_changes,
+    mark_published,
+    try_lead_relay,
+)
+from store.db import Pool, connect
 from store.writes import Change
 
 log = logging.getLogger("livescore.pipeline.relay")
-
-RELAY_LOCK = 0x52454C59  # "RELY"
 
 
 def encode(change: Change) -> bytes:
@@ -114,16 +117,14 @@ class Relay:
     async def _lead(self, stop: asyncio.Event) -> None:
         listen = await connect(self.dsn)
         async with listen:
-            cur = await listen.execute("SELECT pg_try_advisory_lock(%s) AS ok", (RELAY_LOCK,))
-            row = await cur.fetchone()
-            if not (row and row["ok"]):
+            if not await try_lead_relay(listen):
                 # another relay leads; wait and try again
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 2.0)
                 return
             self.is_leader = True
             log.info(kv("relay.leading"))
-            await listen.execute(f"LISTEN {CHANGES_CHANNEL}")
+            await listen_for_changes(listen)
             notifier = asyncio.create_task(self._notifications(listen))
             try:
                 await self._publish_loop(stop, notifier)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from store.db import Conn
+from store.db import CHANGES_CHANNEL, Conn
 from store.writes import Change
 
 
@@ -43,13 +43,17 @@ async def oldest_kept_seq(conn: Conn, match_id: int) -> int | None:
 
 
 async def claim_unpublished(conn: Conn, *, limit: int = 500) -> list[Change]:
-    """Unpublished changes, oldest first and in seq order per match, locked
-    (SKIP LOCKED) for the calling transaction so two relays never publish
-    the same rows at once. Call inside a transaction."""
+    """Unpublished changes in seq order per match, locked (SKIP LOCKED) for the
+    calling transaction so two relays never publish the same rows at once.
+    Call inside a transaction.
+
+    Ordered by (match, seq), not by ``created_at``: a replay records the
+    recorded time, so ``created_at`` need not follow commit order, and a batch
+    cut by ``limit`` must never hold a match's later seq without its earlier ones."""
     cur = await conn.execute(
         """SELECT match_id, seq, type, payload, source, created_at FROM match_changes
             WHERE published_at IS NULL
-            ORDER BY created_at, match_id, seq
+            ORDER BY match_id, seq
             LIMIT %s
             FOR UPDATE SKIP LOCKED""",
         (limit,),
@@ -65,3 +69,20 @@ async def mark_published(conn: Conn, changes: list[Change], at: datetime) -> Non
             WHERE (match_id, seq) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))""",
         (at, [c.match_id for c in changes], [c.seq for c in changes]),
     )
+
+
+#: advisory lock id the leading relay holds for its session
+RELAY_LOCK = 0x52454C59  # "RELY"
+
+
+async def try_lead_relay(conn: Conn) -> bool:
+    """Take the relay's session lock on ``conn``; False if another relay holds it.
+    Held until ``conn`` closes."""
+    cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (RELAY_LOCK,))
+    row = await cur.fetchone()
+    return bool(row and row["ok"])
+
+
+async def listen_for_changes(conn: Conn) -> None:
+    """Have ``conn`` receive the write path's commit notifications."""
+    await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
