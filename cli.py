@@ -623,14 +623,8 @@ def apikey() -> None:
 def apikey_create(app: App, name: str) -> None:
     """Make a key called NAME and print it (shown once; only its hash is stored)."""
     from store.apikeys import create_key
-    from store.db import connect
 
-    async def go() -> str:
-        conn = await connect(app.endpoints.database_url)
-        async with conn:
-            return (await create_key(conn, name)).plain
-
-    plain = run(go())
+    plain = in_db(app, lambda conn: create_key(conn, name)).plain
     click.echo(plain)
     click.echo(f"API key {name!r} created; store it now, it is not shown again", err=True)
 
@@ -641,16 +635,10 @@ def apikey_create(app: App, name: str) -> None:
 def apikey_revoke(app: App, name: str) -> None:
     """Revoke the key called NAME (its requests get 403 from then on)."""
     from store.apikeys import revoke_key
-    from store.db import connect
 
-    async def go() -> str:
-        conn = await connect(app.endpoints.database_url)
-        async with conn:
-            key = await revoke_key(conn, name)
-            assert key.revoked_at is not None
-            return key.revoked_at.isoformat()
-
-    click.echo(f"API key {name!r} revoked at {run(go())}")
+    key = in_db(app, lambda conn: revoke_key(conn, name))
+    when = key.revoked_at.isoformat() if key.revoked_at else "now"
+    click.echo(f"API key {name!r} revoked at {when}")
 
 
 # -- end of edge section ------------------------------------------------------------------

@@ -37,6 +37,7 @@ class PipelineContext:
     keys: Keys
     policy: ReconcilePolicy
     clients: dict[str, tuple[FeedConfig, FeedClient]] = field(default_factory=dict)
+    retired: list[FeedClient] = field(default_factory=list)
 
     @classmethod
     async def open(
@@ -58,6 +59,9 @@ class PipelineContext:
         cached = self.clients.get(feed.name)
         if cached is not None and cached[0] == feed:
             return cached[1]
+        if cached is not None:
+            # the feed was reconfigured: close the old client when we close
+            self.retired.append(cached[1])
         client = FeedClient(
             adapter_for(feed),
             budget=RedisBudget(self.redis, self.keys),
@@ -67,8 +71,9 @@ class PipelineContext:
         return client
 
     async def close(self) -> None:
-        for _, client in self.clients.values():
+        for client in [c for _, c in self.clients.values()] + self.retired:
             await client.aclose()
         self.clients.clear()
+        self.retired.clear()
         await self.redis.aclose()
         await self.pool.close()

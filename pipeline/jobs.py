@@ -22,6 +22,7 @@ from typing import Any
 from saq.types import Context
 
 from livescore import clock
+from livescore.errors import PipelineError, StoreError
 from livescore.logs import kv
 from livescore.model import MatchStatus
 from pipeline import automation, cadence
@@ -144,18 +145,27 @@ async def sweep(ctx: Context) -> dict[str, Any]:
     async with pctx.pool.connection() as conn:
         prios = await priorities(conn)
         for match_id in await coverage.covered_hot_matches(conn):
-            await reconcile_match(
-                conn, match_id, at=now, priorities=prios, policy=pctx.policy, report=report
-            )
+            try:
+                await reconcile_match(
+                    conn, match_id, at=now, priorities=prios, policy=pctx.policy, report=report
+                )
+            except (StoreError, PipelineError) as exc:
+                # one match (deleted meanwhile, refused by a rule) never stops the sweep
+                log.error(kv("sweep.reconcile_failed", match=match_id, error=exc))
         for row in await coverage.uncovered_due(conn, now + AUTOMATION_HORIZON):
             status = MatchStatus(row["status"])
             target = automation.transition(
                 status, row["start_time"], row["end_time"], duration, now
             )
             if target is not None:
-                applied += len(
-                    await apply_change(conn, row["id"], automation.patch_for(target, status))
-                )
+                try:
+                    changes = await apply_change(
+                        conn, row["id"], automation.patch_for(target, status)
+                    )
+                except StoreError as exc:
+                    log.error(kv("sweep.automation_failed", match=row["id"], error=exc))
+                    continue
+                applied += len(changes)
                 continue
             when = automation.due_at(status, row["start_time"], row["end_time"], duration)
             if when is None:
