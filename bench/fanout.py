@@ -40,8 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,8 +48,9 @@ from livescore.config import load_settings  # noqa: E402
 from livescore.keys import Keys  # noqa: E402
 from livescore.model import MatchPatch  # noqa: E402
 from livescore.runtime import redis_client, resolve  # noqa: E402
-from pipeline.demo import as_url, with_database  # noqa: E402
 from pipeline.relay import Relay  # noqa: E402
+from store import admin as store_admin  # noqa: E402
+from store.admin import as_url  # noqa: E402
 from store.db import connect, open_pool  # noqa: E402
 from store.matches import NewMatch, create_match  # noqa: E402
 from store.migrate import migrate  # noqa: E402
@@ -116,17 +115,10 @@ class Bench:
     # -- setup ---------------------------------------------------------------------------
 
     def create_database(self) -> None:
-        with psycopg.connect(self.endpoints.database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
-        self.database_url = with_database(self.endpoints.database_url, self.dbname)
+        self.database_url = store_admin.create_database(self.endpoints.database_url, self.dbname)
 
     def drop_database(self) -> None:
-        with psycopg.connect(self.endpoints.database_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(self.dbname)
-                )
-            )
+        store_admin.drop_database(self.endpoints.database_url, self.dbname)
 
     async def hot_match(self) -> int:
         conn = await connect(self.database_url)

@@ -25,8 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -36,6 +34,7 @@ from livescore.model import MatchPatch  # noqa: E402
 from livescore.runtime import Endpoints, resolve  # noqa: E402
 from pipeline.context import PipelineContext  # noqa: E402
 from pipeline.replay import replay  # noqa: E402
+from store.admin import create_database, drop_database  # noqa: E402
 from store.db import connect, open_pool  # noqa: E402
 from store.matches import NewMatch, create_match  # noqa: E402
 from store.migrate import migrate  # noqa: E402
@@ -106,11 +105,7 @@ async def main() -> None:
     settings = load_settings()
     endpoints = resolve(settings)
     dbname = f"livescore_bench_{secrets.token_hex(3)}"
-    with psycopg.connect(endpoints.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{dbname}"')
-    info = psycopg.conninfo.conninfo_to_dict(endpoints.database_url)
-    info["dbname"] = dbname
-    dsn = psycopg.conninfo.make_conninfo("", **info)
+    dsn = create_database(endpoints.database_url, dbname)
     bench_endpoints = Endpoints(dsn, endpoints.redis_url, False, False)
     try:
         conn = await connect(dsn)
@@ -135,8 +130,7 @@ async def main() -> None:
             )
         print(f"(median of {args.rounds} rounds; {args.writes} writes per baseline round)")
     finally:
-        with psycopg.connect(endpoints.database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        drop_database(endpoints.database_url, dbname)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,6 +49,7 @@ from livescore.config import load_settings  # noqa: E402
 from livescore.keys import Keys  # noqa: E402
 from livescore.model import MatchPatch, MatchState, MatchStatus  # noqa: E402
 from livescore.runtime import Endpoints, redis_client, resolve  # noqa: E402
+from store.admin import create_database, drop_database  # noqa: E402
 from store.db import connect, open_pool  # noqa: E402
 from store.matches import MatchFilter, list_matches  # noqa: E402
 from store.migrate import migrate  # noqa: E402
@@ -364,11 +364,7 @@ def main() -> None:
     settings = load_settings()
     endpoints = resolve(settings)
     dbname = f"livescore_bench_{os.getpid()}"
-    with psycopg.connect(endpoints.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{dbname}"')
-    info = psycopg.conninfo.conninfo_to_dict(endpoints.database_url)
-    info["dbname"] = dbname
-    dsn = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    dsn = create_database(endpoints.database_url, dbname)
     keys = Keys(f"bench-{secrets.token_hex(4)}")
     servers: list[subprocess.Popen[bytes]] = []
     try:
@@ -429,8 +425,7 @@ def main() -> None:
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
-        with psycopg.connect(endpoints.database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        drop_database(endpoints.database_url, dbname)
 
     print(f"\nLiveScore REST benchmark: workers={args.workers}, {tool}, loopback, "
           f"{os.cpu_count()} CPUs shared by load tool and servers")  # fmt: skip

@@ -33,15 +33,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote, urlencode
-
-import psycopg
-from psycopg import sql
 
 from livescore.config import Settings, load_settings
-from livescore.errors import LiveScoreError
+from livescore.errors import LiveScoreError, StoreError
 from livescore.runtime import Endpoints
-from store.db import connect, redact
+from store.admin import create_database
+from store.db import connect
 from store.migrate import migrate
 from store.seed import seed
 
@@ -76,45 +73,12 @@ class DemoConfig:
         return timedelta(seconds=KICKOFF_AFTER * max(self.speed, 1.0))
 
 
-def as_url(dsn: str) -> str:
-    """A libpq DSN (URL or key=value) as a postgresql:// URL, which DATABASE_URL must be."""
-    if dsn.startswith(("postgresql://", "postgres://")):
-        return dsn
-    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items() if v is not None}
-    user = quote(info.pop("user", "postgres"), safe="")
-    password = info.pop("password", None)
-    dbname = quote(info.pop("dbname", "postgres"), safe="")
-    host, port = info.pop("host", ""), info.pop("port", None)
-    netloc = (f"{user}:{quote(password, safe='')}" if password else user) + "@"
-    if host.startswith("/"):
-        info["host"] = host
-        if port:
-            info["port"] = port
-    elif host:
-        netloc += host + (f":{port}" if port else "")
-    query = urlencode(info)
-    return f"postgresql://{netloc}/{dbname}" + (f"?{query}" if query else "")
-
-
-def with_database(dsn: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    info["dbname"] = dbname
-    return as_url(psycopg.conninfo.make_conninfo(**info))  # type: ignore[arg-type]
-
-
 def fresh_database(admin_dsn: str, name: str) -> str:
     """Drop and create database ``name`` on the server of ``admin_dsn``; its URL."""
     try:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.Error as exc:
-        raise DemoError(
-            f"could not re-create database {name!r} on {redact(admin_dsn)}: {exc}"
-        ) from exc
-    return with_database(admin_dsn, name)
+        return create_database(admin_dsn, name, replace=True)
+    except StoreError as exc:
+        raise DemoError(str(exc)) from exc
 
 
 async def prepare(database_url: str) -> int:

@@ -24,15 +24,14 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 import redis as syncredis
 import redis.asyncio as aioredis
 
 from livescore import embedded
 from livescore.keys import Keys
+from store.admin import create_database, drop_database
 from store.db import Conn, Pool, open_pool
 from tests.factories import Factory
 from tests.servers import PrivateRedis
@@ -72,12 +71,6 @@ class Services:
         return f"{self.prefix}.{self.counter}"
 
 
-def with_database(url: str, dbname: str) -> str:
-    """``url`` (a postgresql:// URL) pointing at database ``dbname``."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + dbname))
-
-
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
     run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
@@ -94,17 +87,14 @@ def services() -> Iterator[Services]:
     assert database_url and redis_url
 
     dbname = f"livescore_test_{run_id}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{dbname}"')
-    test_url = with_database(database_url, dbname)
+    test_url = create_database(database_url, dbname)
     _migrate_sync(test_url)
     prefix = f"lstest-{run_id}"
     services = Services(test_url, redis_url, prefix, tmp / "data", started_embedded)
     try:
         yield services
     finally:
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        drop_database(database_url, dbname)
         client = syncredis.Redis.from_url(redis_url)
         for key in client.scan_iter(match=f"*{prefix}*", count=1000):
             client.delete(key)

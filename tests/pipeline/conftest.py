@@ -27,9 +27,10 @@ from livescore.config import Settings, load_settings
 from livescore.keys import Keys
 from livescore.runtime import Endpoints
 from pipeline.context import PipelineContext
+from store.admin import create_database, drop_database
 from store.db import Pool, connect
 from store.migrate import migrate
-from tests.conftest import Services, with_database
+from tests.conftest import Services
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
@@ -94,11 +95,8 @@ async def fresh_db(services: Services) -> AsyncIterator[FreshDb]:
 
     async def make() -> str:
         name = f"livescore_fresh_{os.getpid()}_{secrets.token_hex(4)}"
-        admin = await connect(services.database_url)
-        async with admin:
-            await admin.execute(f'CREATE DATABASE "{name}"')
+        url = create_database(services.database_url, name)
         created.append(name)
-        url = with_database(services.database_url, name)
         conn = await connect(url)
         async with conn:
             await migrate(conn)
@@ -107,10 +105,8 @@ async def fresh_db(services: Services) -> AsyncIterator[FreshDb]:
     try:
         yield make
     finally:
-        admin = await connect(services.database_url)
-        async with admin:
-            for name in created:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in created:
+            drop_database(services.database_url, name)
 
 
 # -- a scripted local HTTP server ------------------------------------------------------------

@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 
+from store.admin import drop_database
 from tests.conftest import Services
 from tests.servers import free_port
 
@@ -97,7 +96,4 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
             demo.kill()
             demo.wait(10)
         out.close()
-        with psycopg.connect(services.database_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
+        drop_database(services.database_url, database)

@@ -10,12 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from livescore import clock
 from pipeline.timeshift import first_kickoff, offset_to_now, paced, shift_observations
 from providers.fixture import FixtureFeed
 from providers.registry import adapter_for
+from store.admin import create_database, drop_database
 from tests.conftest import Services
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -59,11 +59,7 @@ async def test_paced_replays_the_past_at_once_and_the_rest_on_the_wall_clock() -
 
 def test_replay_now_makes_the_matchday_today(services: Services) -> None:
     database = f"livescore_shift_test_{secrets.token_hex(3)}"
-    with psycopg.connect(services.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    info = psycopg.conninfo.conninfo_to_dict(services.database_url)
-    info["dbname"] = database
-    url = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    url = create_database(services.database_url, database)
     try:
         started = clock.now()
         result = subprocess.run(
@@ -82,7 +78,4 @@ def test_replay_now_makes_the_matchday_today(services: Services) -> None:
         kickoff = row[0]
         assert started + timedelta(minutes=2) <= kickoff <= clock.now() + timedelta(minutes=3)
     finally:
-        with psycopg.connect(services.database_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
+        drop_database(services.database_url, database)
