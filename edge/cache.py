@@ -113,12 +113,27 @@ class SingleFlight(Generic[K, V]):
 
 
 class MatchCache:
-    def __init__(self, *, ttl: float = 2.0, max_entries: int = 20_000) -> None:
+    def __init__(
+        self, *, ttl: float = 2.0, max_entries: int = 20_000, max_floors: int = 100_000
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_floors = max_floors
         self._entries: dict[int, Entry] = {}
+        #: the highest seq published per match, most recently raised last; bounded:
+        #: a floor forgotten for a match quiet that long only costs a fresher read
         self._floor: dict[int, int] = {}
         self._generation = 0
+
+    def _raise_floor(self, match_id: int, seq: int) -> None:
+        if seq <= self._floor.get(match_id, 0):
+            return
+        self._floor.pop(match_id, None)  # re-insert: most recently raised goes last
+        self._floor[match_id] = seq
+        while len(self._floor) > self.max_floors:
+            oldest = next(iter(self._floor))
+            del self._floor[oldest]
+            self._entries.pop(oldest, None)  # never keep an entry without its floor
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -148,8 +163,7 @@ class MatchCache:
             return current  # a read from before a change that is already cached
         now = time.monotonic()
         floor = self._floor.get(match_id, 0)
-        if seq > floor:
-            self._floor[match_id] = seq
+        self._raise_floor(match_id, seq)
         # older than a published change: keep it (it is the best we have) but stale
         fresh_until = now + self.ttl if seq >= floor else now
         entry = Entry(body, etag_of(body), seq, now, fresh_until, self._generation)
@@ -179,8 +193,7 @@ class MatchCache:
 
     def on_change(self, match_id: int, seq: int) -> bool:
         """A change with ``seq`` was published; True if a cached entry just went stale."""
-        if seq > self._floor.get(match_id, 0):
-            self._floor[match_id] = seq
+        self._raise_floor(match_id, seq)
         current = self._entries.get(match_id)
         return current is not None and current.seq < seq
 

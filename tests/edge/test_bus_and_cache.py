@@ -116,6 +116,16 @@ def test_match_cache_entries_only_move_forward() -> None:
     assert cache.lookup(1)[1] is False and cache.floor(1) == 6
 
 
+def test_match_cache_forgets_the_floors_of_matches_quiet_the_longest() -> None:
+    cache = MatchCache(ttl=60, max_floors=3)
+    for match_id in (1, 2, 3):
+        cache.fill(match_id, 1, b"x")
+    cache.on_change(1, 2)  # match 1 is active again: match 2 is now the quietest
+    cache.on_change(4, 1)
+    assert [cache.floor(m) for m in (1, 2, 3, 4)] == [2, 0, 1, 1]
+    assert cache.lookup(2) == (None, False)  # its entry went with its floor
+
+
 def test_match_cache_entries_expire() -> None:
     cache = MatchCache(ttl=0.0)
     cache.fill(1, 1, b"x")
