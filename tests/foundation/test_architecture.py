@@ -1,0 +1,97 @@
+"""The folders are the architecture: dependencies point one way.
+
+* providers know nothing of Postgres, Redis, Sanic or SAQ (raw payload in,
+  canonical observations out) nor of the layers that use them;
+* store knows nothing of HTTP, Redis or the layers above it;
+* the pure core (model, names, status machine, reconciliation, cadence,
+  automation rules, normalization helpers) imports no I/O library at all;
+* SQL lives in store/: no other package hands SQL text to a connection.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+IO_LIBRARIES = {"psycopg", "psycopg_pool", "redis", "sanic", "saq", "httpx", "websockets"}
+
+RULES: dict[str, set[str]] = {
+    # package -> top-level modules it must not import
+    "providers": {"psycopg", "psycopg_pool", "redis", "sanic", "saq", "store", "pipeline", "edge"},
+    "store": {"sanic", "httpx", "redis", "saq", "websockets", "edge", "pipeline", "providers"},
+    "livescore": {"store", "pipeline", "edge", "providers", "sanic", "saq", "psycopg"},
+}
+
+PURE_MODULES = [
+    "livescore/model.py",
+    "livescore/names.py",
+    "livescore/feeds.py",
+    "providers/base.py",
+    "providers/parsing.py",
+    "providers/football_data.py",
+    "providers/api_football.py",
+    "providers/espn.py",
+    "providers/thesportsdb.py",
+    "pipeline/status_machine.py",
+    "pipeline/reconcile.py",
+    "pipeline/decision.py",
+    "pipeline/event_merge.py",
+    "pipeline/patching.py",
+    "pipeline/cadence.py",
+    "pipeline/automation.py",
+    "pipeline/observation_codec.py",
+    "edge/ws_protocol.py",
+]
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(RULES))
+def test_package_imports_point_one_way(package: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_roots(path) & RULES[package])
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_core_imports_no_io_library(module: str) -> None:
+    assert imported_roots(ROOT / module) & (IO_LIBRARIES | {"store"}) == set()
+
+
+def sql_calls(path: Path) -> list[int]:
+    """Lines where a string is passed to ``.execute``/``.executemany``."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"execute", "executemany"}
+            and node.args
+            and isinstance(node.args[0], ast.Constant | ast.JoinedStr | ast.BinOp)
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_sql_lives_in_store() -> None:
+    files = [ROOT / "cli.py"] + [
+        path
+        for package in ("livescore", "providers", "pipeline", "edge")
+        for path in sorted((ROOT / package).rglob("*.py"))
+    ]
+    offenders = {str(p.relative_to(ROOT)): sql_calls(p) for p in files}
+    assert {k: v for k, v in offenders.items() if v} == {}
