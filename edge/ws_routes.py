@@ -13,6 +13,7 @@ with an ``error`` frame, never an exception out of the handler.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -20,11 +21,13 @@ from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request, Sanic
 from sanic.server.websockets.impl import WebsocketImplProtocol
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import CLOSING, OPEN
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
 from edge.errors import Forbidden, error_response
-from edge.ws_client import Session
+from edge.ws_client import Closer, Session
 from edge.ws_hub import Hub
 from livescore.logs import kv
 
@@ -98,7 +101,7 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
     session = Session(
         transport,
         ws.ws_proto,
-        ws.fail_connection,
+        _closer(ws),
         queue_limit=edge.settings.ws_queue,
         ident=f"{request.client_ip}:{request.port}",
         pings=ws.pings,
@@ -118,8 +121,53 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
                     _tell(session, wp.ProtocolError("rate_limited", _rate_message()))
                 continue
             await handle(hub, session, message)
+        await _linger(ws)
     finally:
         hub.detach(session)
+
+
+#: Close codes for a client that is reading but misbehaving: it should get to
+#: read why, so the node keeps reading (and dropping) what it still sends.
+_LINGERING_CLOSES = frozenset({wp.CLOSE_FLOOD, wp.CLOSE_BAD_CLIENT})
+#: How long a lingering close waits for the client's close frame.
+LINGER_S = 5.0
+
+
+def _closer(ws: WebsocketImplProtocol) -> Closer:
+    """How a session closes its socket.
+
+    A slow consumer or a dead peer is failed at once (``fail_connection``
+    stops reading and drops the connection). A client closed for flooding or
+    invalid frames is still sending: stopping reading would make the kernel
+    answer its next bytes with a reset, which destroys the close frame before
+    the client reads it. So only the close frame is sent; the handler lingers,
+    discarding what arrives, until the client answers it (or ``LINGER_S``)."""
+
+    def close(code: int = 1000, reason: str = "") -> Any:
+        if code not in _LINGERING_CLOSES or ws.ws_proto.state is not OPEN:
+            return ws.fail_connection(code, reason)
+        ws.ws_proto.send_close(code, reason)
+        transport = ws.io_proto.transport if ws.io_proto else None
+        if transport is not None:
+            for data in ws.ws_proto.data_to_send():
+                transport.write(data)
+        return None
+
+    return close
+
+
+async def _linger(ws: WebsocketImplProtocol) -> None:
+    """After a lingering close: read and drop until the client closes too."""
+    if ws.ws_proto.state is not CLOSING:
+        return
+    try:
+        async with asyncio.timeout(LINGER_S):
+            while await ws.recv() is not None:
+                pass
+    except TimeoutError:
+        ws.fail_connection(1006, "no close frame from the client")
+    except ConnectionClosed:
+        return
 
 
 def _cap_send_buffer(transport: Any) -> None:
