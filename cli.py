@@ -9,7 +9,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -479,6 +479,27 @@ def replay_cmd(app: App, directory: str, speed: float, from_now: bool) -> None:
             f"{match['awayScore']} {match['awayTeam']['name']}  "
             f"[{match['status']}] seq={match['seq']}"
         )
+
+
+@main.command("link")
+@click.argument("kind", type=click.Choice(["match", "team", "competition"]))
+@click.argument("provider")
+@click.argument("provider_id")
+@click.argument("canonical_id", type=int)
+@pass_app
+def link_cmd(app: App, kind: str, provider: str, provider_id: str, canonical_id: int) -> None:
+    """Link PROVIDER's id PROVIDER_ID to canonical KIND CANONICAL_ID.
+
+    For what entity resolution reported as ambiguous (the observation's reason
+    names the command); PROVIDER is the feed kind, e.g. football-data. The
+    next observation from that provider then resolves by id.
+    """
+    from store.crosswalk import Entity, relink
+
+    entity = cast(Entity, kind)
+    previous = in_db(app, lambda conn: relink(conn, entity, provider, provider_id, canonical_id))
+    was = f" (was {kind} {previous})" if previous not in (None, canonical_id) else ""
+    click.echo(f"{provider} {kind} {provider_id} -> {kind} {canonical_id}{was}")
 
 
 @main.group(cls=Group)

@@ -110,7 +110,9 @@ async def ingest_one(
         await lock_match(conn, match_id)
         obs_id = await _record(conn, feed, obs, match_id, fingerprint, at, payload)
         if obs_id is None:
-            await observations.touch(conn, feed, obs.provider_match_id, fingerprint, at)
+            await observations.touch(
+                conn, feed, obs.provider_match_id, fingerprint, at, match_id=match_id
+            )
         else:
             report.new_observations += 1
         await reconcile_match(

@@ -138,7 +138,8 @@ async def resolve(conn: Conn, obs: MatchObservation) -> Resolved | Ambiguous:
     if len(candidates) > 1:
         return Ambiguous(
             f"{obs.home.name} v {obs.away.name} at {obs.start_time.isoformat()} could be "
-            f"matches {', '.join(str(c.match_id) for c in candidates)}; link it by hand"
+            f"matches {', '.join(str(c.match_id) for c in candidates)}; pick one with "
+            f"`livescore link match {obs.provider} {obs.provider_match_id} MATCH_ID`"
         )
     if candidates:
         chosen = candidates[0]
@@ -180,7 +181,8 @@ async def _competition(
         ids = await reference.in_country(conn, ids, ref.country) or ids
     if len(ids) > 1:
         return Ambiguous(
-            f"competition {ref.name!r} could be {', '.join(map(str, ids))}; link it by hand"
+            f"competition {ref.name!r} could be {', '.join(map(str, ids))}; pick one with "
+            f"`livescore link competition {provider} {ref.provider_id} COMPETITION_ID`"
         )
     if ids:
         ident = ids[0]
@@ -210,7 +212,8 @@ async def _one_or_create(
 ) -> int | Ambiguous:
     if len(candidates) > 1:
         return Ambiguous(
-            f"{team.name!r} could be teams {', '.join(map(str, candidates))}; link it by hand"
+            f"{team.name!r} could be teams {', '.join(map(str, candidates))}; pick one with "
+            f"`livescore link team {provider} {team.provider_id} TEAM_ID`"
         )
     if candidates:
         team_id = candidates[0]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from livescore.errors import Conflict, NotFound
 from store.db import Conn
 
 Entity = Literal["match", "team", "competition"]
+_CANONICAL = {"match": "matches", "team": "teams", "competition": "competitions"}
 _TABLES = {
     "match": ("match_crosswalk", "match_id"),
     "team": ("team_crosswalk", "team_id"),
@@ -61,6 +63,38 @@ async def link(
     found = await lookup(conn, entity, provider, provider_id)
     assert found is not None
     return found
+
+
+async def relink(
+    conn: Conn, entity: Entity, provider: str, provider_id: str, canonical_id: int
+) -> int | None:
+    """An operator's link: point (provider, provider_id) at ``canonical_id``,
+    replacing any earlier link of that id. Returns the previous canonical id.
+
+    Raises NotFound for an unknown canonical row and Conflict when a match is
+    already linked to another id of the same provider."""
+    table = _TABLES[entity][0]
+    cur = await conn.execute(f"SELECT 1 FROM {_CANONICAL[entity]} WHERE id = %s", (canonical_id,))
+    if await cur.fetchone() is None:
+        raise NotFound(entity, canonical_id)
+    previous = await lookup(conn, entity, provider, provider_id)
+    if entity == "match":
+        cur = await conn.execute(
+            "SELECT provider_id FROM match_crosswalk WHERE provider = %s AND match_id = %s "
+            "AND provider_id <> %s",
+            (provider, canonical_id, provider_id),
+        )
+        other = await cur.fetchone()
+        if other is not None:
+            raise Conflict(
+                f"match {canonical_id} is already {provider} match {other['provider_id']}; "
+                "one match has one id per provider"
+            )
+    await conn.execute(
+        f"DELETE FROM {table} WHERE provider = %s AND provider_id = %s", (provider, provider_id)
+    )
+    await link(conn, entity, provider, provider_id, canonical_id)
+    return previous
 
 
 async def provider_ids_of_match(conn: Conn, match_id: int) -> dict[str, str]:

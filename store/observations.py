@@ -60,13 +60,21 @@ async def latest_per_feed(conn: Conn, match_id: int) -> list[dict[str, Any]]:
 
 
 async def touch(
-    conn: Conn, feed: str, provider_match_id: str, fingerprint: str, at: datetime
+    conn: Conn,
+    feed: str,
+    provider_match_id: str,
+    fingerprint: str,
+    at: datetime,
+    match_id: int | None = None,
 ) -> None:
-    """An unchanged observation seen again: it is still fresh."""
+    """An unchanged observation seen again: it is still fresh. One recorded
+    before its match was known (ambiguous, then linked by an operator) now
+    belongs to ``match_id``, so reconciliation sees it."""
     await conn.execute(
-        "UPDATE observations SET observed_at = GREATEST(observed_at, %s) "
+        "UPDATE observations SET observed_at = GREATEST(observed_at, %s), "
+        "match_id = COALESCE(match_id, %s) "
         "WHERE feed = %s AND provider_match_id = %s AND fingerprint = %s",
-        (at, feed, provider_match_id, fingerprint),
+        (at, match_id, feed, provider_match_id, fingerprint),
     )
 
 

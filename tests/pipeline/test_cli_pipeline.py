@@ -340,3 +340,11 @@ async def test_record_writes_a_recording_that_replays(
     city = await crosswalk.lookup(conn, "match", "football-data", "4001")
     assert city is not None
     assert (await get_match(conn, city))["awayScore"] == 1
+
+
+async def test_link_points_a_provider_id_at_a_canonical_match(cli: Cli, factory: Factory) -> None:
+    match = await factory.match(home="Link Home", away="Link Away")
+    out = ok(await cli("link", "match", "espn", "777", str(match["id"])))
+    assert f"espn match 777 -> match {match['id']}" in out
+    missing = await cli("link", "team", "espn", "1", "999999")
+    assert missing.returncode == 1 and "team 999999 not found" in missing.stderr

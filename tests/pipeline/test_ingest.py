@@ -11,9 +11,11 @@ import asyncio
 from datetime import datetime
 
 import httpx
+import pytest
 import respx
 
 from livescore import clock
+from livescore.errors import Conflict, NotFound
 from livescore.feeds import FeedConfig
 from livescore.model import CompetitionRef, MatchObservation, MatchStatus
 from pipeline import overrides
@@ -367,11 +369,29 @@ async def test_an_ambiguous_observation_is_reported_and_rejected_not_guessed(
     rows = await observation_rows(conn)
     assert len(rows) == 1
     assert (rows[0]["outcome"], rows[0]["match_id"]) == ("rejected", None)
-    assert "link it by hand" in rows[0]["reason"]
+    assert "`livescore link match alpha a-9 MATCH_ID`" in rows[0]["reason"]
     assert await crosswalk.lookup(conn, "match", "alpha", "a-9") is None
     assert await match_ids(conn) == [one["id"], two["id"]]
     for match in (one, two):
         assert (await get_match(conn, match["id"]))["seq"] == 0
+
+
+async def test_an_operator_link_settles_an_ambiguous_match(
+    pool: Pool, conn: Conn, factory: Factory
+) -> None:
+    one = await factory.match(home="Riverside FC", away="Hilltop United", start_time=KICKOFF)
+    two = await factory.match(home="Riverside FC", away="Hilltop United", start_time=KICKOFF)
+    assert (await ingest(pool, "alpha", obs("alpha", "a-9", score=(1, 0)), at=T0)).ambiguous
+    assert await crosswalk.relink(conn, "match", "alpha", "a-9", two["id"]) is None
+    report = await ingest(pool, "alpha", obs("alpha", "a-9", score=(1, 0)), at=T0 + minutes(1))
+    assert not report.ambiguous and report.changes
+    assert (await get_match(conn, two["id"]))["homeScore"] == 1
+    assert (await get_match(conn, one["id"]))["seq"] == 0
+    # one match has one id per provider; a link to a missing match is refused
+    with pytest.raises(Conflict):
+        await crosswalk.relink(conn, "match", "alpha", "a-10", two["id"])
+    with pytest.raises(NotFound):
+        await crosswalk.relink(conn, "team", "alpha", "t-1", 999_999)
 
 
 async def test_a_competition_name_two_competitions_share_is_ambiguous(
