@@ -89,13 +89,30 @@ class RelayTask:
 
     async def stop(self) -> None:
         self.stop_event.set()
-        await asyncio.wait_for(self.task, 15)
+        await bounded(asyncio.shield(self.task), 15, "the relay to stop")
 
     async def kill(self) -> None:
         """Die abruptly, wherever it is (a crashed worker)."""
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+            await bounded(asyncio.shield(self.task), 15, "the cancelled relay to finish")
+
+
+async def bounded(awaitable: Any, seconds: float, what: str) -> Any:
+    """Await with a deadline; on a hang, fail with every task's stack (a hang
+    otherwise only shows as pytest-timeout's idle event loop)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    except TimeoutError:
+        stacks = []
+        for task in asyncio.all_tasks():
+            frames = task.get_stack(limit=8)
+            where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+            stacks.append(f"{task.get_name()}: {where}")
+        raise AssertionError(
+            f"waited {seconds}s for {what}; tasks:\n" + "\n".join(stacks)
+        ) from None
 
 
 class Writer:
@@ -276,7 +293,7 @@ async def test_a_relay_restarted_after_a_crash_neither_skips_nor_loses_rows(
         streaming = asyncio.create_task(writer.write(30, pause=0.01))
         await asyncio.sleep(0.15)
         await first.kill()  # mid-stream, wherever it was
-        await streaming
+        await bounded(streaming, 30, "the writer")
         await writer.write(10)  # no relay at all now
         assert await unpublished(conn) > 0
         second = RelayTask(pool, services.database_url, redis, keys)
