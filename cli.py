@@ -88,19 +88,21 @@ def db() -> None:
     """Schema migrations, seed data and the embedded servers."""
 
 
+async def migrate_db(app: App) -> list[str]:
+    """Apply pending migrations on one short connection; the names applied."""
+    from store.db import connect
+    from store.migrate import migrate
+
+    conn = await connect(app.endpoints.database_url)
+    async with conn:
+        return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
+
+
 @db.command("migrate")
 @pass_app
 def db_migrate(app: App) -> None:
     """Apply pending migrations (idempotent: a second run changes nothing)."""
-    from store.db import connect
-    from store.migrate import migrate
-
-    async def go() -> list[str]:
-        conn = await connect(app.endpoints.database_url)
-        async with conn:
-            return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
-
-    applied = run(go())
+    applied = run(migrate_db(app))
     if applied:
         for name in applied:
             click.echo(f"applied {name}")
@@ -113,13 +115,12 @@ def db_migrate(app: App) -> None:
 def db_seed(app: App) -> None:
     """Load a small realistic matchday (idempotent)."""
     from store.db import connect
-    from store.migrate import migrate
     from store.seed import seed
 
     async def go() -> int:
+        await migrate_db(app)
         conn = await connect(app.endpoints.database_url)
         async with conn:
-            await migrate(conn)
             return await seed(conn)
 
     created = run(go())
@@ -210,13 +211,9 @@ def in_db(app: App, fn: Callable[[Any], Awaitable[T]]) -> T:
 def worker_cmd(app: App) -> None:
     """Run a SAQ worker (polling, reconciliation, automation) and the outbox relay."""
     from pipeline.worker import run_worker
-    from store.db import connect
-    from store.migrate import migrate
 
     async def go() -> None:
-        conn = await connect(app.endpoints.database_url)
-        async with conn:
-            await migrate(conn)
+        await migrate_db(app)
         await run_worker(app.settings, app.endpoints)
 
     click.echo(f"worker on queue {app.settings.redis_prefix}:jobs (Ctrl-C stops)")
