@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -45,6 +47,45 @@ PING_DATA = b"livescore"
 PING_FRAME = bytes((0x89, len(PING_DATA))) + PING_DATA
 #: The reason of a match subscribed to directly (the others are competition ids).
 MATCH = "match"
+
+#: ``struct tcp_info`` (linux/tcp.h): ``tcpi_last_data_recv`` and
+#: ``tcpi_last_ack_recv``, milliseconds since the peer last sent data / an ACK.
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCP_INFO_LAST_RECV = struct.Struct("=II")
+_TCP_INFO_LAST_RECV_AT = 52
+
+
+def tcp_socket(transport: object) -> Any:
+    """The TCP socket under a transport, if it has one we can ask (else None)."""
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if (
+        _TCP_INFO is None
+        or sock is None
+        or getattr(sock, "family", None)
+        not in (
+            socket.AF_INET,
+            socket.AF_INET6,
+        )
+    ):
+        return None
+    return sock
+
+
+def heard_within(sock: Any, seconds: float) -> bool:
+    """Has the peer's TCP sent anything (data, or an ACK of what we sent) in the
+    last ``seconds``? Read from the kernel (``TCP_INFO``): proof the peer is
+    there without a ping. False when the kernel cannot tell."""
+    if sock is None:
+        return False
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+    except OSError:
+        return False
+    if len(info) < _TCP_INFO_LAST_RECV_AT + _TCP_INFO_LAST_RECV.size:
+        return False
+    data_ms, ack_ms = _TCP_INFO_LAST_RECV.unpack_from(info, _TCP_INFO_LAST_RECV_AT)
+    return bool(min(data_ms, ack_ms) < seconds * 1000)
 
 
 class Transport(Protocol):
@@ -84,6 +125,7 @@ class Session:
         "proto",
         "queue_limit",
         "reasons",
+        "sock",
         "strikes",
         "transport",
         "warn_at",
@@ -102,6 +144,8 @@ class Session:
         pings: dict[bytes, asyncio.Future[None]] | None = None,
     ) -> None:
         self.transport = transport
+        #: the TCP socket, asked by the keepalive whether the peer was heard lately
+        self.sock = tcp_socket(transport)
         self.proto = proto
         self._close = close
         self.queue_limit = queue_limit
@@ -205,11 +249,17 @@ class Session:
             self.warned = False
         return True
 
-    def ping(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Keepalive: False if the previous ping got no pong (the caller closes);
-        else send a new one. Sanic's pong handling resolves ``self.pong``."""
-        if self.pong is not None and not self.pong.done():
-            return False
+    def keepalive(self, loop: asyncio.AbstractEventLoop, interval: float) -> bool:
+        """One keepalive round (every ``interval`` seconds): False if the last
+        ping got no pong (the caller closes). A peer whose TCP was heard within
+        the interval (it ACKed frames we sent, or sent something) is alive and
+        is not pinged: only quiet connections pay for a ping and its pong."""
+        if self.pong is not None:
+            if not self.pong.done():
+                return False
+            self.pong = None
+        if heard_within(self.sock, interval):
+            return True
         if self.pings is not None:
             self.pong = self.pings[PING_DATA] = loop.create_future()
         self.send(PING_FRAME)
@@ -251,6 +301,11 @@ class Session:
             self._close(code, reason)
         except (OSError, RuntimeError) as exc:
             log.warning(kv("ws.close_failed", client=self.ident, code=code, error=repr(exc)))
+
+    def left_open(self) -> None:
+        """The WebSocket left the OPEN state (a close frame either way, a
+        protocol error, a lost connection): send nothing more, be forgotten."""
+        self._dead()
 
     def _dead(self, *, slow: bool = False) -> None:
         if self.closed:

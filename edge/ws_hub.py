@@ -49,7 +49,7 @@ from edge import ws_protocol as wp
 from edge.bus import ChangeMessage
 from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
-from edge.ws_client import MATCH, OPEN, Session
+from edge.ws_client import MATCH, Session
 from livescore import clock
 from livescore.errors import NotFound
 from livescore.logs import kv
@@ -179,9 +179,11 @@ class Hub:
         self._spawn(self._keepalive())
 
     async def _keepalive(self) -> None:
-        """Ping every client every ``ping_interval`` seconds, a slice each second
-        (one ready-made frame for all: no task per connection); a client that
-        has not answered the previous ping is closed with 1011."""
+        """Check every client every ``ping_interval`` seconds, a slice each second
+        (no task per connection): a client that has not answered the previous
+        ping is closed with 1011; one whose TCP was quiet for the interval gets
+        a ping (one ready-made frame for all); one that ACKed frames or sent
+        something meanwhile is known to be there and gets none."""
         loop = asyncio.get_running_loop()
         slices = max(1, round(self.ping_interval))
         tick = 0
@@ -189,7 +191,7 @@ class Hub:
             await asyncio.sleep(self.ping_interval / slices)
             tick += 1
             for session in list(self.sessions)[tick % slices :: slices]:
-                if not session.closed and not session.ping(loop):
+                if not session.closed and not session.keepalive(loop, self.ping_interval):
                     session.close(wp.CLOSE_INTERNAL, "no pong to the last ping")
 
     def attach(self, session: Session) -> None:
@@ -279,14 +281,14 @@ class Hub:
         """Write seq's frame to every subscriber; ``seq`` must be ``last + 1``.
 
         The loop is ``Session.send`` inlined: one C call to the transport per
-        client, the bookkeeping only for a client whose buffer is not empty."""
+        client, the bookkeeping only for a client whose buffer is not empty.
+        It reads nothing but the session and its transport: ``closed`` is set
+        the moment the WebSocket leaves OPEN (``ws_routes.watch_state``), so
+        no per-client look at the protocol object is needed here."""
         subscribers = feed.subscribers
         size = len(frame)
         for session in subscribers:
             if session.closed:
-                continue
-            if session.proto.state is not OPEN:
-                session.send(frame)  # notices the close
                 continue
             transport = session.transport
             transport.write(frame)

@@ -17,12 +17,14 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request, Sanic
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import CLOSING, OPEN
+from websockets.protocol import CLOSING, OPEN, Protocol, State
+from websockets.server import ServerProtocol
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
@@ -107,6 +109,7 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
         pings=ws.pings,
     )
     hub.attach(session)
+    watch_state(ws.ws_proto, session.left_open)
     session.send_payload(wp.welcome(hub.node))
     last_rate_error = 0.0
     try:
@@ -168,6 +171,42 @@ async def _linger(ws: WebsocketImplProtocol) -> None:
         ws.fail_connection(1006, "no close frame from the client")
     except ConnectionClosed:
         return
+
+
+class _WatchedProtocol(ServerProtocol):
+    """websockets' server protocol, telling someone when it leaves OPEN.
+
+    Every state change of ``websockets.protocol.Protocol`` goes through its
+    ``state`` setter (a close frame sent or received, a protocol error,
+    Sanic's ``connection_lost``), so this one override sees them all."""
+
+    on_leave_open: Callable[[], None] | None = None
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        Protocol.state.fset(self, state)  # type: ignore[attr-defined]
+        if state is not OPEN and self.on_leave_open is not None:
+            callback, self.on_leave_open = self.on_leave_open, None
+            callback()
+
+
+def watch_state(proto: Any, on_leave_open: Callable[[], None]) -> None:
+    """Call ``on_leave_open`` once, as soon as ``proto`` (Sanic's ``ws.ws_proto``,
+    a ``websockets`` ``ServerProtocol``) is no longer OPEN.
+
+    The fan-out loop then needs only the session's own ``closed`` flag, not a
+    look at each client's protocol object per frame (a property call and a
+    cache miss per client: a quarter of the loop's cost at 10k clients)."""
+    if type(proto) is ServerProtocol:
+        watched: Any = proto
+        watched.__class__ = _WatchedProtocol  # same layout: adds behaviour, no state
+        watched.on_leave_open = on_leave_open
+    if proto.state is not OPEN:
+        on_leave_open()
 
 
 def _cap_send_buffer(transport: Any) -> None:

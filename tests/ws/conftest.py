@@ -11,7 +11,7 @@ pool          no TRUNCATE: nodes may outlive a test and must never see an id reu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,6 @@ from tests.edge.conftest import EdgeNode, EdgeServers
 from tests.ws.helpers import wait_until
 
 EdgeFactory = Callable[..., list[EdgeNode]]
-RelayFactory = Callable[[aioredis.Redis, Keys], Awaitable[Relay]]
 
 
 @pytest.fixture
@@ -66,30 +65,49 @@ def module_edge(
         servers.stop_all()
 
 
-@pytest.fixture
-async def make_relay(pool: Pool, services: Services) -> AsyncIterator[RelayFactory]:
-    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+class RelayRunner:
+    """``await make_relay(redis, keys)`` starts the outbox relay in the test's
+    loop; ``await make_relay.stop_all()`` stops every relay it started (before
+    their Redis clients close: a relay still running would open a connection
+    on a closed client and leak it)."""
 
-    async def start(redis: aioredis.Redis, keys: Keys) -> Relay:
-        relay = Relay(pool, services.database_url, redis, keys, poll_interval=0.1)
+    def __init__(self, pool: Pool, database_url: str) -> None:
+        self.pool = pool
+        self.database_url = database_url
+        self.running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+
+    async def __call__(self, redis: aioredis.Redis, keys: Keys) -> Relay:
+        relay = Relay(self.pool, self.database_url, redis, keys, poll_interval=0.1)
         stop = asyncio.Event()
-        running.append((stop, asyncio.create_task(relay.run(stop))))
+        self.running.append((stop, asyncio.create_task(relay.run(stop))))
         await wait_until(lambda: relay.is_leader, 15, "the relay to lead")
         return relay
 
-    try:
-        yield start
-    finally:
+    async def stop_all(self) -> None:
+        running, self.running = self.running, []
         for stop, task in running:
             stop.set()
             await task
 
 
 @pytest.fixture
-async def relay(make_relay: RelayFactory, redis: aioredis.Redis, keys: Keys) -> Relay:
+async def make_relay(pool: Pool, services: Services) -> AsyncIterator[RelayRunner]:
+    runner = RelayRunner(pool, services.database_url)
+    try:
+        yield runner
+    finally:
+        await runner.stop_all()
+
+
+@pytest.fixture
+async def relay(redis: aioredis.Redis, keys: Keys, make_relay: RelayFactory) -> Relay:
+    # ``redis`` first: fixtures are torn down in reverse, so the relay stops before it closes
     return await make_relay(redis, keys)
 
 
 @pytest.fixture
-async def module_relay(make_relay: RelayFactory, redis: aioredis.Redis, module_keys: Keys) -> Relay:
+async def module_relay(redis: aioredis.Redis, module_keys: Keys, make_relay: RelayFactory) -> Relay:
     return await make_relay(redis, module_keys)
+
+
+RelayFactory = RelayRunner

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -17,7 +20,7 @@ from websockets.protocol import State
 
 from edge import ws_protocol as wp
 from edge.bus import ChangeMessage, parse
-from edge.ws_client import PING_DATA, PING_FRAME, Session
+from edge.ws_client import PING_DATA, PING_FRAME, Session, heard_within, tcp_socket
 from edge.ws_hub import Hub
 from livescore.model import MatchPatch
 from pipeline.relay import encode
@@ -63,9 +66,44 @@ def unframe(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
+class TcpTransport(FakeTransport):
+    """Records frames like ``FakeTransport`` and also sends them through a real
+    TCP socket, whose kernel the keepalive asks whether the peer ACKed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.sock.sendall(data)
+
+    def get_extra_info(self, name: str) -> Any:
+        return self.sock if name == "socket" else None
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[Callable[[], socket.socket]]:
+    """``tcp_pair()``: the server end of a fresh loopback TCP connection (the
+    client end is kept open, never read: its kernel still ACKs)."""
+    held: list[socket.socket] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    held.append(listener)
+
+    def make() -> socket.socket:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        held.extend((client, server))
+        return server
+
+    yield make
+    for sock in held:
+        sock.close()
+
+
 class Client:
-    def __init__(self, hub: Hub, queue: int = 64) -> None:
-        self.transport = FakeTransport()
+    def __init__(self, hub: Hub, queue: int = 64, transport: FakeTransport | None = None) -> None:
+        self.transport = transport or FakeTransport()
         self.closes: list[tuple[int, str]] = []
         self.session = Session(
             self.transport, FakeProto(), self._close, queue_limit=queue, ident="fake"
@@ -374,5 +412,46 @@ async def test_keepalive_pings_everyone_and_closes_the_silent(pool: Pool) -> Non
         assert bytes(answering.transport.data).count(PING_FRAME) >= 3
         assert answering.closes == []
         assert silent.closes == [(wp.CLOSE_INTERNAL, "no pong to the last ping")]
+    finally:
+        await hub.stop()
+
+
+def test_heard_within_reads_the_peers_last_ack_from_the_kernel(
+    tcp_pair: Callable[[], socket.socket],
+) -> None:
+    sock = tcp_pair()
+    assert tcp_socket(FakeTransport()) is None
+    assert heard_within(None, 60) is False  # no TCP socket: the kernel cannot tell
+    assert heard_within(sock, 5)  # the handshake just happened
+    sock.sendall(b"x")  # the peer's kernel ACKs it, unread
+    assert heard_within(sock, 5)
+    time.sleep(0.3)
+    assert not heard_within(sock, 0.1)
+    assert heard_within(sock, 5)
+
+
+async def test_keepalive_pings_only_clients_whose_tcp_was_quiet(
+    pool: Pool, tcp_pair: Callable[[], socket.socket]
+) -> None:
+    """A client that ACKed frames within the interval is known to be there: no
+    ping, no pong to parse. A quiet one is pinged (and must answer)."""
+    hub = Hub(pool.connection, node="test", max_subscriptions=10, ping_interval=0.2)
+    busy = Client(hub, transport=TcpTransport(tcp_pair()))
+    quiet = Client(hub, transport=TcpTransport(tcp_pair()))
+    assert busy.session.sock is not None
+    for client in (busy, quiet):
+        client.session.pings = {}
+    await asyncio.sleep(0.3)  # both handshakes are now older than the interval
+    hub.start()
+    try:
+        for _ in range(30):  # about 1.5 s: seven rounds
+            await asyncio.sleep(0.05)
+            busy.transport.write(wp.text_frame(b'{"type":"score:update"}'))
+            pong = quiet.session.pings.get(PING_DATA) if quiet.session.pings else None
+            if pong is not None and not pong.done():
+                pong.set_result(None)
+        assert bytes(busy.transport.data).count(PING_FRAME) == 0
+        assert bytes(quiet.transport.data).count(PING_FRAME) >= 2
+        assert busy.closes == quiet.closes == []
     finally:
         await hub.stop()

@@ -74,4 +74,5 @@ async def test_redis_restart_mid_stream_loses_nothing(
     finally:
         for client in clients:
             await client.aclose()
+        await make_relay.stop_all()
         await redis.aclose()
