@@ -133,9 +133,6 @@ class Client(asyncio.Protocol):
 
     def on_text(self, data: bytes, start: int, end: int, now: float) -> None:
         """One text frame in ``data[start:end]``: only ``seq`` (and ``ts``, once per seq)."""
-        at = data.find(b'"seq":', start, end)
-        if at < 0:
-            return  # welcome, pong, error
         if not self.subscribed.done():
             if data.startswith(b'{"type":"subscribed"', start):
                 seq = orjson.loads(data[start:end]).get("seq")
@@ -143,6 +140,9 @@ class Client(asyncio.Protocol):
                     self.last = seq
                 self.subscribed.set_result(None)
             return
+        at = data.find(b'"seq":', start, end)
+        if at < 0:
+            return  # pong, error
         seq = int(data[at + 6 : data.index(b",", at)])
         last = self.last
         stats = self.gen.stats
