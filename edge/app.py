@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
 from functools import partial
 
@@ -25,7 +27,7 @@ import orjson
 from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
-from edge import live, routes_matches, routes_ops, routes_reference, ws_routes
+from edge import live, metrics_share, routes_matches, routes_ops, routes_reference, ws_routes
 from edge.bus import ChangeBus, ChangeMessage
 from edge.cache import Caches
 from edge.errors import handle_exception
@@ -56,8 +58,17 @@ ROUTES: list[Callable[[EdgeApp], None]] = [
 ]
 
 
-def create_app(settings: Settings, endpoints: Endpoints, *, name: str = "livescore") -> EdgeApp:
-    """A configured edge app; its resources open when a worker starts serving."""
+def create_app(
+    settings: Settings,
+    endpoints: Endpoints,
+    *,
+    name: str = "livescore",
+    metrics_dir: str | None = None,
+) -> EdgeApp:
+    """A configured edge app; its resources open when a worker starts serving.
+
+    ``metrics_dir``: the directory this node's workers share their metrics
+    through (``edge.metrics_share``), when it has more than one."""
     logs.setup(settings.log_level)
     app: EdgeApp = Sanic(name, configure_logging=False)
     config = app.config
@@ -75,6 +86,8 @@ def create_app(settings: Settings, endpoints: Endpoints, *, name: str = "livesco
     app.error_handler.add(Exception, _handle_exception)
     app.before_server_start(_open)
     app.after_server_stop(_close)
+    if metrics_dir is not None:
+        metrics_share.register(app, metrics_dir)
     return app
 
 
@@ -114,7 +127,9 @@ async def _open(app: EdgeApp) -> None:
     # our own task, not Sanic's: _close ends it after the last request has been served
     edge.tasks.append(asyncio.create_task(bus.run(), name="livescore.bus"))
     REGISTRY.gauge_callback(
-        "livescore_cache_matches", "Matches cached by this worker", lambda: len(caches.matches)
+        "livescore_cache_matches",
+        "Matches cached (each worker's cache counted)",
+        lambda: len(caches.matches),
     )
     REGISTRY.counter_callback(
         "livescore_ratelimit_failed_open_total",
@@ -163,7 +178,14 @@ def serve(
         app = create_app(settings, endpoints)
         app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
         return
-    loader = AppLoader(factory=partial(create_app, settings, endpoints))
-    app = loader.load()
-    app.prepare(host=host, port=port, workers=workers, access_log=False, motd=False)
-    Sanic.serve(primary=app, app_loader=loader)
+    # the workers' shared metrics: every scrape shows the node's totals
+    metrics_dir = tempfile.mkdtemp(prefix="livescore-metrics-")
+    try:
+        loader = AppLoader(
+            factory=partial(create_app, settings, endpoints, metrics_dir=metrics_dir)
+        )
+        app = loader.load()
+        app.prepare(host=host, port=port, workers=workers, access_log=False, motd=False)
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -3,8 +3,13 @@ the text exposition format (version 0.0.4).
 
 Hand-rolled rather than ``prometheus_client``: the edge needs three metric
 kinds, label children cached by tuple, and one render function; that is
-about 150 lines, adds no dependency, and keeps the per-request cost at a
+a few hundred lines, adds no dependency, and keeps the per-request cost at a
 dict lookup and an addition.
+
+Rendering goes through a snapshot: ``Registry.snapshot()`` is every metric
+as plain JSON-able data, and ``render_snapshots`` merges any number of them
+(the same series added up) into the text format; ``Registry.render()`` is
+``render_snapshots([registry.snapshot()])``.
 
 Usage (one process-wide ``REGISTRY``; registering the same name twice
 returns the existing metric, so modules may declare theirs at import)::
@@ -20,8 +25,9 @@ returns the existing metric, so modules may declare theirs at import)::
     REGISTRY.gauge_callback("livescore_cache_entries", "Cached matches", lambda: len(cache))
     REGISTRY.counter_callback("livescore_x_total", "Kept by an object", lambda: obj.count)
 
-Each Sanic worker process has its own registry: with ``--workers N`` a
-scrape reads the worker that answered it (see README, "Metrics").
+Each Sanic worker process has its own registry; with ``--workers N`` the
+workers share their snapshots (``edge.metrics_share``), so a scrape shows the
+node's totals, every series summed over its live workers (README, "Metrics").
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import math
 from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -38,6 +44,31 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
+
+
+class SampleSnapshot(TypedDict):
+    """One child (one set of label values) of a metric."""
+
+    labels: list[str]
+    #: a counter's or gauge's value; a histogram's sum
+    value: float
+    #: a histogram's count per bucket, not cumulative (the last is +Inf); [] otherwise
+    counts: list[int]
+
+
+class MetricSnapshot(TypedDict):
+    kind: str  # "counter", "gauge" or "histogram"
+    help: str
+    labelnames: list[str]
+    #: a histogram's upper bounds without +Inf; [] otherwise
+    buckets: list[float]
+    samples: list[SampleSnapshot]
+
+
+#: Every metric of a registry by name, in registration order (JSON-able as is).
+Snapshot = dict[str, MetricSnapshot]
+
+KINDS = frozenset({"counter", "gauge", "histogram"})
 
 
 def _escape(value: str) -> str:
@@ -126,12 +157,20 @@ class Metric(ABC, Generic[C]):
         return child
 
     @abstractmethod
-    def _samples(self) -> Iterable[str]:
-        """The exposition lines of every child."""
+    def _sample(self, values: tuple[str, ...], child: C) -> SampleSnapshot:
+        """One child's values as plain data."""
 
-    def render(self) -> str:
-        head = f"# HELP {self.name} {_escape(self.help)}\n# TYPE {self.name} {self.kind}\n"
-        return head + "".join(self._samples())
+    def _snapshot_samples(self) -> list[SampleSnapshot]:
+        return [self._sample(values, child) for values, child in list(self._children.items())]
+
+    def snapshot(self) -> MetricSnapshot:
+        return {
+            "kind": self.kind,
+            "help": self.help,
+            "labelnames": list(self.labelnames),
+            "buckets": [],
+            "samples": self._snapshot_samples(),
+        }
 
 
 class Counter(Metric[CounterChild]):
@@ -140,9 +179,8 @@ class Counter(Metric[CounterChild]):
     def _new_child(self) -> CounterChild:
         return CounterChild()
 
-    def _samples(self) -> Iterable[str]:
-        for values, child in list(self._children.items()):
-            yield f"{self.name}{_labels(self.labelnames, values)} {_number(child.value)}\n"
+    def _sample(self, values: tuple[str, ...], child: CounterChild) -> SampleSnapshot:
+        return {"labels": list(values), "value": child.value, "counts": []}
 
 
 class Gauge(Metric[GaugeChild]):
@@ -151,12 +189,11 @@ class Gauge(Metric[GaugeChild]):
     def _new_child(self) -> GaugeChild:
         return GaugeChild()
 
-    def _samples(self) -> Iterable[str]:
-        for values, child in list(self._children.items()):
-            yield f"{self.name}{_labels(self.labelnames, values)} {_number(child.value)}\n"
+    def _sample(self, values: tuple[str, ...], child: GaugeChild) -> SampleSnapshot:
+        return {"labels": list(values), "value": child.value, "counts": []}
 
 
-class CallbackGauge(Metric[GaugeChild]):
+class CallbackGauge(Gauge):
     """A value read from a function at scrape time (queue lengths, cache sizes; or a
     counter some object keeps itself, with ``kind="counter"``)."""
 
@@ -170,8 +207,8 @@ class CallbackGauge(Metric[GaugeChild]):
     def _new_child(self) -> GaugeChild:
         raise TypeError(f"{self.name} is read from a function; it has no labelled children")
 
-    def _samples(self) -> Iterable[str]:
-        yield f"{self.name} {_number(float(self.read()))}\n"
+    def _snapshot_samples(self) -> list[SampleSnapshot]:
+        return [{"labels": [], "value": float(self.read()), "counts": []}]
 
 
 class Histogram(Metric[HistogramChild]):
@@ -186,16 +223,11 @@ class Histogram(Metric[HistogramChild]):
     def _new_child(self) -> HistogramChild:
         return HistogramChild(self.buckets)
 
-    def _samples(self) -> Iterable[str]:
-        names = self.labelnames
-        for values, child in list(self._children.items()):
-            cumulative = 0
-            for bound, count in zip((*self.buckets, math.inf), child.counts, strict=True):
-                cumulative += count
-                le = _labels(names, values, f'le="{_number(bound)}"')
-                yield f"{self.name}_bucket{le} {cumulative}\n"
-            yield f"{self.name}_sum{_labels(names, values)} {_number(child.sum)}\n"
-            yield f"{self.name}_count{_labels(names, values)} {cumulative}\n"
+    def _sample(self, values: tuple[str, ...], child: HistogramChild) -> SampleSnapshot:
+        return {"labels": list(values), "value": child.sum, "counts": list(child.counts)}
+
+    def snapshot(self) -> MetricSnapshot:
+        return {**super().snapshot(), "buckets": list(self.buckets)}
 
 
 M = TypeVar("M", bound=Metric[CounterChild] | Metric[GaugeChild] | Metric[HistogramChild])
@@ -246,9 +278,122 @@ class Registry:
     ) -> Histogram:
         return self._register(Histogram(name, help, labelnames, buckets))
 
+    def snapshot(self) -> Snapshot:
+        """Every metric as plain data (callbacks read now), in registration order."""
+        return {name: m.snapshot() for name, m in list(self._metrics.items())}
+
     def render(self) -> str:
         """Every metric in the Prometheus text format."""
-        return "".join(m.render() for m in list(self._metrics.values()))
+        return render_snapshots([self.snapshot()])
+
+
+def render_snapshots(snapshots: Iterable[Snapshot]) -> str:
+    """Several registries' snapshots as one Prometheus text: metrics by name (first
+    seen first), each label set's values added up (a histogram's bucket counts and
+    sum too). A metric whose kind, labels or buckets differ from the first seen of
+    its name cannot be added to it and is left out."""
+    merged: dict[str, tuple[MetricSnapshot, dict[tuple[str, ...], SampleSnapshot]]] = {}
+    for snapshot in snapshots:
+        for name, metric in snapshot.items():
+            entry = merged.get(name)
+            if entry is None:
+                entry = merged[name] = (metric, {})
+            elif not _same_shape(entry[0], metric):
+                continue
+            children = entry[1]
+            for sample in metric["samples"]:
+                key = tuple(sample["labels"])
+                seen = children.get(key)
+                if seen is None:
+                    children[key] = {
+                        "labels": sample["labels"],
+                        "value": sample["value"],
+                        "counts": list(sample["counts"]),
+                    }
+                else:
+                    seen["value"] += sample["value"]
+                    seen["counts"] = [
+                        a + b for a, b in zip(seen["counts"], sample["counts"], strict=True)
+                    ]
+    return "".join(
+        _render(name, metric, children.values()) for name, (metric, children) in merged.items()
+    )
+
+
+def _same_shape(a: MetricSnapshot, b: MetricSnapshot) -> bool:
+    return (a["kind"], a["labelnames"], a["buckets"]) == (b["kind"], b["labelnames"], b["buckets"])
+
+
+def _render(name: str, metric: MetricSnapshot, samples: Iterable[SampleSnapshot]) -> str:
+    names = metric["labelnames"]
+    lines = [f"# HELP {name} {_escape(metric['help'])}\n# TYPE {name} {metric['kind']}\n"]
+    histogram = metric["kind"] == "histogram"
+    bounds = [*metric["buckets"], math.inf]
+    for sample in samples:
+        values = sample["labels"]
+        if not histogram:
+            lines.append(f"{name}{_labels(names, values)} {_number(sample['value'])}\n")
+            continue
+        cumulative = 0
+        for bound, count in zip(bounds, sample["counts"], strict=True):
+            cumulative += count
+            le = _labels(names, values, f'le="{_number(bound)}"')
+            lines.append(f"{name}_bucket{le} {cumulative}\n")
+        lines.append(f"{name}_sum{_labels(names, values)} {_number(sample['value'])}\n")
+        lines.append(f"{name}_count{_labels(names, values)} {cumulative}\n")
+    return "".join(lines)
+
+
+def parse_snapshot(data: Any) -> Snapshot:
+    """A decoded snapshot from elsewhere (another worker's JSON), checked and
+    retyped; ValueError if it is not one."""
+    if not isinstance(data, dict):
+        raise ValueError("a snapshot is an object")
+    snapshot: Snapshot = {}
+    for name, metric in data.items():
+        kind = metric.get("kind") if isinstance(metric, dict) else None
+        if not isinstance(metric, dict) or not isinstance(kind, str) or kind not in KINDS:
+            raise ValueError(f"{name}: not a metric")
+        help, labelnames = metric.get("help"), _strings(metric.get("labelnames"))
+        buckets, samples = _numbers(metric.get("buckets")), metric.get("samples")
+        histogram = kind == "histogram"
+        if not isinstance(help, str) or not isinstance(samples, list):
+            raise ValueError(f"{name}: no help or samples")
+        if buckets and not histogram:
+            raise ValueError(f"{name}: buckets on a {kind}")
+        parsed: list[SampleSnapshot] = []
+        for sample in samples:
+            if not isinstance(sample, dict):
+                raise ValueError(f"{name}: a sample is not an object")
+            labels, value = _strings(sample.get("labels")), _numbers([sample.get("value")])[0]
+            counts = sample.get("counts")
+            if len(labels) != len(labelnames):
+                raise ValueError(f"{name}: {labels} do not match {labelnames}")
+            if not isinstance(counts, list) or not all(type(c) is int for c in counts):
+                raise ValueError(f"{name}: bucket counts are not integers")
+            if len(counts) != (len(buckets) + 1 if histogram else 0):
+                raise ValueError(f"{name}: {len(counts)} bucket counts for {buckets}")
+            parsed.append({"labels": labels, "value": value, "counts": counts})
+        snapshot[str(name)] = {
+            "kind": kind,
+            "help": help,
+            "labelnames": labelnames,
+            "buckets": buckets,
+            "samples": parsed,
+        }
+    return snapshot
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"not a list of strings: {value!r}")
+    return value
+
+
+def _numbers(value: Any) -> list[float]:
+    if not isinstance(value, list) or not all(type(v) in (int, float) for v in value):
+        raise ValueError(f"not a list of numbers: {value!r}")
+    return [float(v) for v in value]
 
 
 #: The process-wide registry the edge (REST and WebSocket) records into.

@@ -7,9 +7,10 @@ from functools import cache
 import orjson
 from sanic import HTTPResponse, Request
 
+from edge import metrics_share
 from edge.health import health_route
 from edge.instrument import add_route
-from edge.metrics import CONTENT_TYPE, REGISTRY
+from edge.metrics import CONTENT_TYPE
 from edge.openapi import document
 from edge.responses import JSON
 from edge.state import EdgeApp
@@ -21,8 +22,11 @@ def _openapi_bytes() -> bytes:
 
 
 async def metrics_route(request: Request) -> HTTPResponse:
+    # the node's totals: every series summed over its live workers
     return HTTPResponse(
-        REGISTRY.render(), headers={"Cache-Control": "no-store"}, content_type=CONTENT_TYPE
+        metrics_share.render(request.app),
+        headers={"Cache-Control": "no-store"},
+        content_type=CONTENT_TYPE,
     )
 
 
