@@ -163,12 +163,12 @@ class Hub:
         )
         REGISTRY.gauge_callback(
             "livescore_ws_subscriptions",
-            "Subscriptions held (matches and competitions) by this worker's clients",
+            "Subscriptions held (matches and competitions) by this node's clients",
             lambda: sum(s.subscriptions for s in self.sessions),
         )
         REGISTRY.gauge_callback(
             "livescore_ws_matches",
-            "Matches with subscribers on this worker",
+            "Matches with subscribers (each worker's counted)",
             lambda: len(self.feeds),
         )
 
