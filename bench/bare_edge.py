@@ -29,7 +29,6 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
     async def health(request: Request) -> Any:
         return text("ok")
 
-    @app.websocket("/ws")
     async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
         clients.add(ws)
         try:
@@ -37,6 +36,8 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
                 await ws.send('{"type":"subscribed"}')
         finally:
             clients.discard(ws)
+
+    app.add_websocket_route(ws_handler, "/ws")
 
     async def broadcast() -> None:
         redis = aioredis.from_url(redis_url)
