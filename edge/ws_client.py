@@ -117,6 +117,7 @@ class Session:
         "bucket",
         "closed",
         "competitions",
+        "direct",
         "ident",
         "invalid_in_a_row",
         "on_dead",
@@ -165,6 +166,8 @@ class Session:
         #: match id -> why this client is in its feed: MATCH (subscribed directly)
         #: and/or the competition ids it came through. Keys: every feed it is in.
         self.reasons: dict[int, tuple[int | str, ...]] = {}
+        #: how many of those hold MATCH (subscribed directly)
+        self.direct = 0
         self.competitions: set[int] = set()
         #: Sanic's table of pings awaiting a pong (``WebsocketImplProtocol.pings``)
         #: and the pong future of the hub's last ping
@@ -180,20 +183,31 @@ class Session:
         held = self.reasons.get(match_id, ())
         if reason not in held:
             self.reasons[match_id] = (*held, reason)
+            if reason == MATCH:
+                self.direct += 1
 
     def drop_reason(self, match_id: int, reason: int | str) -> bool:
         """Forget one reason; True when none is left (leave the feed)."""
-        held = tuple(r for r in self.reasons.get(match_id, ()) if r != reason)
+        before = self.reasons.get(match_id, ())
+        held = tuple(r for r in before if r != reason)
+        if reason == MATCH and reason in before:
+            self.direct -= 1
         if held:
             self.reasons[match_id] = held
             return False
         self.reasons.pop(match_id, None)
         return True
 
+    def forget(self, match_id: int) -> None:
+        """Forget every reason to be in a match's feed (the session leaves it)."""
+        if MATCH in self.reasons.pop(match_id, ()):
+            self.direct -= 1
+
     @property
     def subscriptions(self) -> int:
-        """What counts against LIVESCORE_WS_MAX_SUBSCRIPTIONS: direct matches, competitions."""
-        return sum(1 for held in self.reasons.values() if MATCH in held) + len(self.competitions)
+        """What counts against LIVESCORE_WS_MAX_SUBSCRIPTIONS: direct matches, competitions.
+        Kept as a count (``direct``): the subscriptions gauge sums it over every session."""
+        return self.direct + len(self.competitions)
 
     # -- sending -------------------------------------------------------------------------
 

@@ -542,7 +542,7 @@ class Hub:
                 position = row.seq
 
     def _leave(self, session: Session, match_id: int) -> None:
-        session.reasons.pop(match_id, None)
+        session.forget(match_id)
         feed = self.feeds.get(match_id)
         if feed is None:
             return

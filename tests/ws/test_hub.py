@@ -16,11 +16,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.protocol import State
 
 from edge import ws_protocol as wp
 from edge.bus import ChangeMessage, parse
-from edge.ws_client import PING_DATA, PING_FRAME, Session, heard_within, tcp_socket
+from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session, heard_within, tcp_socket
 from edge.ws_hub import Hub
 from livescore.model import MatchPatch
 from pipeline.relay import encode
@@ -455,3 +457,29 @@ async def test_keepalive_pings_only_clients_whose_tcp_was_quiet(
         assert busy.closes == quiet.closes == []
     finally:
         await hub.stop()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "drop", "forget"]),
+            st.integers(1, 4),
+            st.sampled_from([MATCH, 10, 11]),
+        ),
+        max_size=40,
+    )
+)
+def test_the_subscription_count_always_matches_the_reasons_held(
+    steps: list[tuple[str, int, int | str]],
+) -> None:
+    """``Session.subscriptions`` is kept as a count; it must equal what the
+    reasons say after any sequence of joins and leaves."""
+    session = Session(FakeTransport(), FakeProto(), lambda *a: None, queue_limit=8)
+    for op, match_id, reason in steps:
+        if op == "add":
+            session.add_reason(match_id, reason)
+        elif op == "drop":
+            session.drop_reason(match_id, reason)
+        else:
+            session.forget(match_id)
+        assert session.subscriptions == sum(MATCH in held for held in session.reasons.values())
