@@ -220,7 +220,11 @@ class Session:
             self._dead()
             return False
         transport = self.transport
-        transport.write(frame)
+        try:
+            transport.write(frame)
+        except RuntimeError:  # uvloop: the socket closed before connection_lost reached us
+            self._dead()
+            return False
         buffered = transport.get_write_buffer_size()
         if buffered:
             return self.queued_frame(len(frame), buffered)

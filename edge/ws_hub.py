@@ -291,7 +291,11 @@ class Hub:
             if session.closed:
                 continue
             transport = session.transport
-            transport.write(frame)
+            try:
+                transport.write(frame)
+            except RuntimeError:  # closed under us; its connection_lost is on its way
+                session.left_open()
+                continue
             buffered = transport.get_write_buffer_size()
             if buffered:
                 session.queued_frame(size, buffered)

@@ -194,6 +194,22 @@ class _WatchedProtocol(ServerProtocol):
             callback()
 
 
+_unwatched_warned = False
+
+
+def _warn_unwatched(kind: type) -> None:
+    global _unwatched_warned
+    _unwatched_warned = True
+    log.warning(
+        kv(
+            "ws.state_unwatched",
+            protocol=kind.__qualname__,
+            effect="a closed socket is skipped only once its handler ends",
+            fix="pin websockets/sanic to the versions in pyproject.toml",
+        )
+    )
+
+
 def watch_state(proto: Any, on_leave_open: Callable[[], None]) -> None:
     """Call ``on_leave_open`` once, as soon as ``proto`` (Sanic's ``ws.ws_proto``,
     a ``websockets`` ``ServerProtocol``) is no longer OPEN.
@@ -205,6 +221,8 @@ def watch_state(proto: Any, on_leave_open: Callable[[], None]) -> None:
         watched: Any = proto
         watched.__class__ = _WatchedProtocol  # same layout: adds behaviour, no state
         watched.on_leave_open = on_leave_open
+    elif not _unwatched_warned:
+        _warn_unwatched(type(proto))
     if proto.state is not OPEN:
         on_leave_open()
 

@@ -176,6 +176,29 @@ async def test_live_changes_are_delivered_once_in_order(
                                 "snapshot": client.frames[0]["snapshot"]}  # fmt: skip
 
 
+class ClosedUnderUs(FakeTransport):
+    """uvloop's transport once its socket closed, before ``connection_lost`` ran."""
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+
+async def test_a_socket_closed_under_the_loop_is_dropped_and_the_others_still_get_the_frame(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    first, doomed, last = Client(hub), Client(hub), Client(hub)
+    for client in (first, doomed, last):
+        await hub.subscribe(client.session, match["id"], None)
+    doomed.session.transport = ClosedUnderUs()
+    change = await score(conn, match["id"], 1)
+    hub.on_message(message(change))
+    assert first.seqs(match["id"]) == last.seqs(match["id"]) == [1]
+    assert doomed.session.closed
+    await asyncio.sleep(0)  # the deferred detach
+    assert doomed.session not in hub.feeds[match["id"]].subscribers
+
+
 async def test_frame_bytes_are_the_relays_bytes(hub: Hub, factory: Factory, conn: Conn) -> None:
     match = await factory.match()
     client = Client(hub)
