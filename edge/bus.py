@@ -29,7 +29,6 @@ when no PONG came back in time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from redis.exceptions import RedisError
 
 from livescore.logs import kv
 from livescore.runtime import redis_client
+from livescore.waiting import wait_event
 
 log = logging.getLogger("livescore.edge.bus")
 
@@ -162,8 +162,7 @@ class ChangeBus:
                 self.connected = False
                 await _close(pubsub, client)
             if not self._stopping.is_set():
-                with contextlib.suppress(TimeoutError):  # the backoff elapsed: reconnect
-                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                await wait_event(self._stopping, backoff)  # elapsed: reconnect
                 backoff = min(backoff * 2, self.backoff_max)
 
     async def _receive(self, pubsub: aioredis.client.PubSub) -> None:

@@ -37,6 +37,7 @@ from livescore import clock
 from livescore.errors import StoreError
 from livescore.keys import Keys
 from livescore.logs import kv
+from livescore.waiting import wait_event
 from store.changes import (
     claim_unpublished,
     listen_for_changes,
@@ -110,8 +111,7 @@ class Relay:
             except RedisError as exc:
                 log.warning(kv("relay.redis_error", error=exc, retry_s=backoff))
             self.is_leader = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
+            await wait_event(stop, backoff)
             backoff = min(backoff * 2, 5.0)
 
     async def _lead(self, stop: asyncio.Event) -> None:
@@ -119,8 +119,7 @@ class Relay:
         async with listen:
             if not await try_lead_relay(listen):
                 # another relay leads; wait and try again
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2.0)
+                await wait_event(stop, 2.0)
                 return
             self.is_leader = True
             log.info(kv("relay.leading"))
@@ -149,5 +148,4 @@ class Relay:
                 await self.redis.publish(self.keys.heartbeat_channel, b"1")
                 last_beat = now
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(self.poll_interval, self.heartbeat_s))
+            await wait_event(self._wake, min(self.poll_interval, self.heartbeat_s))

@@ -8,7 +8,6 @@ and only one relay publishes at a time (advisory lock).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -61,8 +60,14 @@ def build_worker(
     async def shutdown(ctx: Context) -> None:
         stop.set()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 10)
+            try:
+                async with asyncio.timeout(10):  # not wait_for: see livescore.waiting
+                    await task
+            except TimeoutError:
+                log.warning(kv("worker.relay_stop_timeout", seconds=10))
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise  # this shutdown itself was cancelled
         pctx: PipelineContext | None = ctx.get("pipeline")  # type: ignore[assignment]
         if pctx is not None:
             await pctx.close()

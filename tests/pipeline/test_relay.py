@@ -98,6 +98,20 @@ class RelayTask:
             await bounded(asyncio.shield(self.task), 15, "the cancelled relay to finish")
 
 
+def awaiting(task: asyncio.Task[Any]) -> str:
+    """Where a task waits: its coroutine, then what that awaits, down the chain."""
+    where, coro, depth = [], task.get_coro(), 0
+    while coro is not None and depth < 20:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            where.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+        else:
+            where.append(repr(coro)[:80])
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+        depth += 1
+    return " -> ".join(where)
+
+
 async def bounded(awaitable: Any, seconds: float, what: str) -> Any:
     """Await with a deadline; on a hang, fail with every task's stack (a hang
     otherwise only shows as pytest-timeout's idle event loop)."""
@@ -107,9 +121,7 @@ async def bounded(awaitable: Any, seconds: float, what: str) -> Any:
     except TimeoutError:
         stacks = []
         for task in asyncio.all_tasks():
-            frames = task.get_stack(limit=8)
-            where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
-            stacks.append(f"{task.get_name()}: {where}")
+            stacks.append(f"{task.get_name()}: {awaiting(task)}")
         raise AssertionError(
             f"waited {seconds}s for {what}; tasks:\n" + "\n".join(stacks)
         ) from None
