@@ -8,6 +8,7 @@ and only one relay publishes at a time (advisory lock).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -60,14 +61,12 @@ def build_worker(
     async def shutdown(ctx: Context) -> None:
         stop.set()
         for task in tasks:
-            try:
-                async with asyncio.timeout(10):  # not wait_for: see livescore.waiting
-                    await task
-            except TimeoutError:
-                log.warning(kv("worker.relay_stop_timeout", seconds=10))
-            except asyncio.CancelledError:
-                if not task.cancelled():
-                    raise  # this shutdown itself was cancelled
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    async with asyncio.timeout(10):  # not wait_for: see livescore.waiting
+                        await task
+                except TimeoutError:
+                    log.warning(kv("worker.relay_stop_timeout", seconds=10))
         pctx: PipelineContext | None = ctx.get("pipeline")  # type: ignore[assignment]
         if pctx is not None:
             await pctx.close()
