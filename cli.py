@@ -182,6 +182,23 @@ def _duration(text: str) -> float:
         raise click.BadParameter(f"{text!r} is not a duration like 15s, 10m or 1h") from None
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+
+
+def _size(text: str) -> int:
+    """'10MiB', '512KiB', '20MB' or plain bytes -> bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match[2].lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise click.BadParameter(f"{text!r} is not a size like 10MiB, 512KiB or 2000000")
+    size = int(float(match[1]) * _SIZE_UNITS[unit])
+    if not 1024 <= size <= 1024**3:
+        raise click.BadParameter(f"{text!r}: give a size between 1KiB and 1024MiB")
+    return size
+
+
 @contextlib.asynccontextmanager
 async def pipeline_context(app: App) -> AsyncIterator[Any]:
     from pipeline.context import PipelineContext
@@ -232,7 +249,10 @@ def providers() -> None:
     required=True,
     type=click.Choice(["football-data", "api-football", "espn", "thesportsdb", "fixture"]),
 )
-@click.option("--base-url", help="a mirror, proxy or local test server (fixture: PATH[#FEED])")
+@click.option(
+    "--base-url",
+    help="a mirror, proxy or local test server: http:// or https:// only (fixture: PATH[#FEED])",
+)
 @click.option(
     "--secret-env", help="environment variable holding the API key, e.g. API_FOOTBALL_KEY"
 )
@@ -247,6 +267,11 @@ def providers() -> None:
 @click.option("--poll-live", default="15s", show_default=True, help="cadence while live")
 @click.option("--poll-idle", default="10m", show_default=True, help="cadence otherwise")
 @click.option("--budget", type=click.IntRange(1, 100_000), help="requests per minute allowed")
+@click.option(
+    "--max-body",
+    help="largest response body accepted, e.g. 20MiB; a larger one is refused unread  "
+    "[default: 10MiB]",
+)
 @pass_app
 def providers_add(
     app: App,
@@ -259,10 +284,17 @@ def providers_add(
     poll_live: str,
     poll_idle: str,
     budget: int | None,
+    max_body: str | None,
 ) -> None:
     """Add feed NAME of kind KIND."""
-    from livescore.feeds import FeedConfig
+    from livescore.errors import ConfigError
+    from livescore.feeds import FeedConfig, check_base_url
     from store.feeds import add_feed
+
+    try:
+        check_base_url(kind, base_url)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--base-url") from exc
 
     feed = FeedConfig(
         name=name,
@@ -274,6 +306,7 @@ def providers_add(
         poll_live_s=_duration(poll_live),
         poll_idle_s=_duration(poll_idle),
         budget_per_minute=budget,
+        max_body_bytes=_size(max_body) if max_body is not None else None,
     )
 
     in_db(app, lambda conn: add_feed(conn, feed))
@@ -300,6 +333,7 @@ def providers_list(app: App) -> None:
             f"{feed.name:<20} {feed.kind:<14} {'enabled ' if feed.enabled else 'disabled'} "
             f"priority={feed.priority} live={feed.poll_live_s:g}s idle={feed.poll_idle_s:g}s"
             f"{secret}{' base=' + feed.base_url if feed.base_url else ''}"
+            f"{f' max-body={feed.max_body_bytes}' if feed.max_body_bytes else ''}"
         )
 
 

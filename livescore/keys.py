@@ -28,8 +28,25 @@ class Keys:
         """The SAQ queue's name."""
         return f"{self.prefix}:jobs"
 
+    def process(self, ident: str) -> str:
+        """A worker process's heartbeat (``livescore.beats``)."""
+        return f"{self.prefix}:proc:{ident}"
+
+    @property
+    def tick_beat(self) -> str:
+        """When the cron tick last ran (``livescore.beats``)."""
+        return f"{self.prefix}:beat:tick"
+
     def budget(self, feed: str) -> str:
         return f"{self.prefix}:budget:{feed}"
+
+    def feed_pause(self, feed: str) -> str:
+        """Set (with a TTL) while a provider asked us to wait: the feed's polls are skipped."""
+        return f"{self.prefix}:pause:{feed}"
+
+    def feed_in_flight(self, feed: str) -> str:
+        """Held (with a TTL) by the one poll of the feed in flight."""
+        return f"{self.prefix}:lock:feed:{feed}"
 
     def body_hash(self, feed: str, request: str) -> str:
         return f"{self.prefix}:bodyhash:{feed}:{request}"

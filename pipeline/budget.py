@@ -8,6 +8,16 @@ drops members older than the window, counts the rest and either adds one
 (returns 0) or returns the milliseconds until the oldest leaves the window.
 Server time (``TIME``) is used so workers with skewed clocks agree.
 
+``FeedPause``: a provider that says "wait" (429, ``Retry-After``,
+``X-RequestCounter-Reset``: ``providers.errors.Throttled``) pauses its feed for
+every worker: one key ``{prefix}:pause:{feed}`` with that TTL. A pause is only
+ever lengthened, never shortened, by a later throttle. Ticks enqueue no poll
+of a paused feed and a poll already queued skips; no worker ever sleeps on it.
+
+``FeedInFlight``: the lock a poll holds on its feed (``SET NX PX``, released by
+its owner only, with a TTL for a worker that dies), so a feed never has two
+polls in flight, whatever the workers, purposes and slots.
+
 ``RedisBodyHashCache`` implements ``providers.http.BodyHashCache`` with one
 string key per feed and request (``{prefix}:bodyhash:{feed}:{request}``),
 expiring after a day so stale requests do not accumulate.
@@ -60,6 +70,70 @@ if left < 0 then
 end
 return left
 """
+
+
+# KEYS[1] pause key; ARGV: pause ms, value. Lengthen only: a shorter pause never
+# cuts a longer one another worker set.
+_PAUSE = """
+local left = redis.call('PTTL', KEYS[1])
+if left >= tonumber(ARGV[1]) then
+  return left
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+return tonumber(ARGV[1])
+"""
+
+# KEYS[1] lock key; ARGV[1] owner token. Delete only if we still own it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class FeedPause:
+    """Per-feed pauses shared by every worker (see the module docstring)."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._pause: Any = redis.register_script(_PAUSE)
+
+    async def pause(self, feed: str, seconds: float, reason: str) -> float:
+        """Pause ``feed`` for ``seconds`` (or keep a longer pause); the seconds it now lasts."""
+        ms = max(int(seconds * 1000), 1)
+        left = await self._pause(keys=[self._keys.feed_pause(feed)], args=[ms, reason])
+        return int(left) / 1000.0
+
+    async def remaining(self, feed: str) -> float:
+        """Seconds ``feed`` stays paused (0.0: not paused)."""
+        left = int(await self._redis.pttl(self._keys.feed_pause(feed)))
+        return left / 1000.0 if left > 0 else 0.0
+
+
+class FeedInFlight:
+    """The one-poll-per-feed lock (see the module docstring)."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, ttl_s: float) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl_ms = max(int(ttl_s * 1000), 1)
+        self._release: Any = redis.register_script(_RELEASE)
+
+    async def acquire(self, feed: str) -> str | None:
+        """A token when the lock was taken; None when another poll holds it."""
+        token = secrets.token_hex(8)
+        taken = await self._redis.set(
+            self._keys.feed_in_flight(feed), token, nx=True, px=self._ttl_ms
+        )
+        return token if taken else None
+
+    async def held(self, feed: str) -> bool:
+        return bool(await self._redis.exists(self._keys.feed_in_flight(feed)))
+
+    async def release(self, feed: str, token: str) -> None:
+        await self._release(keys=[self._keys.feed_in_flight(feed)], args=[token])
 
 
 class RedisBudget:

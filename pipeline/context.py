@@ -38,6 +38,8 @@ class PipelineContext:
     policy: ReconcilePolicy
     clients: dict[str, tuple[FeedConfig, FeedClient]] = field(default_factory=dict)
     retired: list[FeedClient] = field(default_factory=list)
+    #: polls this process runs right now (``pipeline.jobs.poll`` keeps job slots free)
+    polls_running: int = 0
 
     @classmethod
     async def open(

@@ -1,10 +1,18 @@
 """The SAQ jobs. Thin: each reads its context and calls one pipeline function.
 
 * ``tick`` (cron, every 5 s, unique per tick across workers): for each
-  enabled feed, decides whether its next poll slot is due (``pipeline.cadence``)
-  and enqueues ``poll`` with key ``poll:{feed}:{purpose}:{slot}``.
-* ``poll``: claims its slot in Redis (``SET NX``), so even a retried or
-  duplicated job never polls a feed twice for one slot, then polls.
+  enabled feed that is neither paused nor being polled, decides whether its
+  next poll slot is due (``pipeline.cadence``) and enqueues ``poll`` with key
+  ``poll:{feed}:{purpose}:{slot}``.
+* ``poll``: skips a paused feed, takes the feed's in-flight lock (a feed never
+  has two polls in flight; a poll that finds it held skips without claiming
+  its slot, so the next tick retries it), claims its slot in Redis
+  (``SET NX``), so even a retried or duplicated job never polls a feed twice
+  for one slot, then polls. A provider that says "wait" (``Throttled``)
+  pauses the feed for every worker (``pipeline.budget.FeedPause``): no job
+  ever sleeps on a provider. A worker runs at most ``concurrency -
+  RESERVED_SLOTS`` polls at once, so ticks, sweeps and automation always find
+  a free slot.
 * ``sweep`` (cron, every 15 s): reconciles covered in-play matches (a feed
   that went quiet loses authority, a match with no fresh feed is flagged
   stale), applies overdue status automation and schedules the upcoming
@@ -26,6 +34,7 @@ from livescore.errors import PipelineError, StoreError
 from livescore.logs import kv
 from livescore.model import MatchStatus
 from pipeline import automation, cadence
+from pipeline.budget import FeedInFlight, FeedPause
 from pipeline.context import PipelineContext
 from pipeline.ingest import IngestReport, reconcile_match
 from pipeline.polling import poll_feed
@@ -35,6 +44,7 @@ from providers.errors import (
     MissingSecret,
     PayloadError,
     ProviderError,
+    Throttled,
 )
 from store import coverage
 from store.feeds import get_feed, list_feeds, priorities
@@ -46,6 +56,10 @@ log = logging.getLogger("livescore.pipeline.jobs")
 AUTOMATION_HORIZON = timedelta(seconds=90)
 #: a match about to kick off makes its feeds poll at the live cadence
 SOON = timedelta(minutes=15)
+#: a poll job's timeout; the feed's in-flight lock outlives it a little (a dead worker's lock)
+POLL_TIMEOUT_S = 120
+#: job slots of each worker that polls never take (ticks, sweeps, automation)
+RESERVED_SLOTS = 2
 
 
 def pipeline(ctx: Context) -> PipelineContext:
@@ -58,9 +72,13 @@ async def tick(ctx: Context) -> dict[str, Any]:
     queue = ctx["worker"].queue
     now = clock.now()
     enqueued: list[str] = []
+    paused = FeedPause(pctx.redis, pctx.keys)
+    in_flight = _in_flight(pctx)
     async with pctx.pool.connection() as conn:
         feeds = await list_feeds(conn, enabled_only=True)
         for feed in feeds:
+            if await paused.remaining(feed.name) > 0 or await in_flight.held(feed.name):
+                continue  # the provider asked us to wait, or a poll is still running
             hot = await coverage.feed_is_hot(conn, feed.name, now, SOON)
             budget = pctx.client_for(feed).budget_per_minute
             wanted: list[tuple[str, float]] = [
@@ -79,7 +97,7 @@ async def tick(ctx: Context) -> dict[str, Any]:
                     feed=feed.name,
                     purpose=purpose,
                     slot=slot,
-                    timeout=120,
+                    timeout=POLL_TIMEOUT_S,
                     retries=3,
                     ttl=3600,
                 )
@@ -88,8 +106,33 @@ async def tick(ctx: Context) -> dict[str, Any]:
     return {"enqueued": enqueued}
 
 
+def _in_flight(pctx: PipelineContext) -> FeedInFlight:
+    return FeedInFlight(pctx.redis, pctx.keys, ttl_s=POLL_TIMEOUT_S + 10)
+
+
 async def poll(ctx: Context, *, feed: str, purpose: str, slot: int) -> dict[str, Any]:
     pctx = pipeline(ctx)
+    left = await FeedPause(pctx.redis, pctx.keys).remaining(feed)
+    if left > 0:
+        return {"skipped": f"feed paused for {left:.1f}s more (the provider asked us to wait)"}
+    limit = max(ctx["worker"].concurrency - RESERVED_SLOTS, 1)
+    if pctx.polls_running >= limit:
+        return {"skipped": f"this worker already runs {limit} polls; the next tick retries"}
+    in_flight = _in_flight(pctx)
+    token = await in_flight.acquire(feed)
+    if token is None:
+        return {"skipped": "another poll of this feed is in flight; the next tick retries"}
+    pctx.polls_running += 1
+    try:
+        return await _poll_locked(ctx, pctx, feed=feed, purpose=purpose, slot=slot)
+    finally:
+        pctx.polls_running -= 1
+        await in_flight.release(feed, token)
+
+
+async def _poll_locked(
+    ctx: Context, pctx: PipelineContext, *, feed: str, purpose: str, slot: int
+) -> dict[str, Any]:
     job = ctx["job"]
     # The claim names this job by key AND enqueue time: a retry of this job keeps
     # both and may poll again, but another job for the slot may not, even under
@@ -108,6 +151,10 @@ async def poll(ctx: Context, *, feed: str, purpose: str, slot: int) -> dict[str,
     now = clock.now()
     try:
         outcome = await poll_feed(pctx, config, "live" if purpose == "live" else "today", now)
+    except Throttled as exc:
+        lasts = await FeedPause(pctx.redis, pctx.keys).pause(feed, exc.retry_after_s, str(exc))
+        log.warning(kv("poll.throttled", feed=feed, status=exc.status, paused_s=lasts))
+        return {"paused": lasts, "error": str(exc)}
     except BudgetExhausted as exc:
         log.warning(kv("poll.budget_exhausted", feed=feed, retry_after_s=exc.retry_after_s))
         return {"skipped": str(exc)}

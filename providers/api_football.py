@@ -6,7 +6,7 @@ Requests (secret in the ``x-apisports-key`` header): today
 one match ``GET /fixtures?id=N``. Other ``--competitions`` values (league
 names) are filtered after parsing. A 200 answer can still be an error:
 ``errors.token`` raises ``CredentialsRejected``, ``errors.requests`` /
-``errors.rateLimit`` raise ``BudgetExhausted``, any other error a
+``errors.rateLimit`` raise ``Throttled`` (the feed pauses), any other error a
 ``PayloadError``.
 
 Times: ``fixture.date`` carries an offset; an offset-less value is UTC (the
@@ -58,7 +58,7 @@ from livescore.model import (
     TeamRef,
 )
 from providers.base import Adapter, RawResponse, RequestSpec
-from providers.errors import BudgetExhausted, CredentialsRejected
+from providers.errors import CredentialsRejected, Throttled
 from providers.parsing import (
     ADDED_MAX,
     MINUTE_MAX,
@@ -147,7 +147,7 @@ class ApiFootballAdapter(Adapter):
             if "token" in errors.value:
                 raise CredentialsRejected(self.kind, response.status, self.feed.secret_env)
             if "requests" in errors.value or "rateLimit" in errors.value:
-                raise BudgetExhausted(self.kind, 60.0)
+                raise Throttled(self.kind, 60.0)
         errors.fail(f"provider reported errors: {errors.value!r:.200}")
 
     def _fixture(self, item: Cursor) -> MatchObservation:

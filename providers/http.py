@@ -10,15 +10,25 @@
   never recorded: a ``RawResponse`` carries the request's URL and the adapter's
   own params (never the auth ones), the response headers minus credential
   headers, and any echo of the secret in headers or body is masked as ``***``;
-* **timeouts**: an explicit ``httpx.Timeout`` (``DEFAULT_TIMEOUT``);
+* **timeouts**: an explicit ``httpx.Timeout`` (``DEFAULT_TIMEOUT``) per
+  connect and per read, and an overall deadline on the whole ``send`` (every
+  attempt and backoff, ``DEFAULT_DEADLINE_S``): a body dripped a byte at a
+  time never trips the read timeout, the deadline cuts it (``DeadlineExceeded``);
+* **size cap**: the body is streamed and reading stops past the feed's cap
+  (``FeedConfig.body_cap``, 10 MiB by default; a larger ``Content-Length`` is
+  refused before reading): ``ResponseTooLarge``;
+* **throttling is never slept on**: HTTP 429, and any 5xx with ``Retry-After``,
+  raise ``Throttled(retry_after_s)`` at once, the wait taken from
+  ``Retry-After`` (seconds or an HTTP date) or football-data's
+  ``X-RequestCounter-Reset`` (seconds until its per-minute counter resets),
+  else ``RetryPolicy.default_pause_s``, capped at ``max_pause_s``. The caller
+  pauses the feed (``pipeline.budget.FeedPause``) instead of holding a worker;
 * **retries** (tenacity ``AsyncRetrying``, ``RetryPolicy``): connect/read
-  errors and timeouts, HTTP 5xx and 429 are retried with exponential backoff
-  and jitter. A ``Retry-After`` header (seconds or an HTTP date) and, on 429,
-  football-data's ``X-RequestCounter-Reset`` (seconds until its per-minute
-  counter resets) replace the backoff, capped at ``retry_after_cap_s``. After
-  the last attempt: ``ProviderUnavailable``. 401/403 are never retried:
-  ``CredentialsRejected``. Other 4xx (and 3xx: redirects are not followed, so
-  credentials never travel to another host): ``ProviderHTTPError`` with the status;
+  errors and timeouts and HTTP 5xx are retried with short exponential backoff
+  and jitter, within the deadline. After the last attempt:
+  ``ProviderUnavailable``. 401/403 are never retried: ``CredentialsRejected``.
+  Other 4xx (and 3xx: redirects are not followed, so credentials never travel
+  to another host): ``ProviderHTTPError`` with the status;
 * **request budget** (``RequestBudget``): every attempt first takes a slot
   from the per-feed budget shared by all workers (``MemoryBudget`` here,
   ``pipeline.budget.RedisBudget`` across processes). A spent budget raises
@@ -65,9 +75,12 @@ from providers.base import Adapter, FeedConfig, RawResponse, RequestSpec
 from providers.errors import (
     BudgetExhausted,
     CredentialsRejected,
+    DeadlineExceeded,
     MissingSecret,
     ProviderError,
     ProviderUnavailable,
+    ResponseTooLarge,
+    Throttled,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +89,12 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: Connect fast, allow a slow provider 15 s to answer.
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+#: One ``send`` (every attempt, backoff and byte of the body) ends within this.
+DEFAULT_DEADLINE_S = 20.0
+
+#: Bytes of an error response's body read for its message (the rest is never read).
+_ERROR_DETAIL_BYTES = 1024
 
 #: Response headers never recorded (they can carry credentials or sessions).
 SENSITIVE_HEADERS: frozenset[str] = frozenset(
@@ -123,12 +142,9 @@ class ProviderHTTPError(ProviderError):
 class _Retryable(Exception):
     """One failed attempt that may succeed later (internal to the retry loop)."""
 
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.retry_after = retry_after
 
 
 # -- policies and protocols ---------------------------------------------------------------
@@ -140,10 +156,12 @@ class RetryPolicy:
 
     attempts: int = 4
     backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
+    backoff_max_s: float = 5.0
     jitter_s: float = 0.5
-    #: Upper bound on a provider-requested wait (Retry-After, X-RequestCounter-Reset).
-    retry_after_cap_s: float = 60.0
+    #: Pause after a 429 that says nothing about how long to wait.
+    default_pause_s: float = 60.0
+    #: Upper bound on a provider-requested pause (Retry-After, X-RequestCounter-Reset).
+    max_pause_s: float = 3600.0
 
 
 class RequestBudget(Protocol):
@@ -313,6 +331,7 @@ class FeedClient:
         budget: RequestBudget | None = None,
         body_cache: BodyHashCache | None = None,
         retry: RetryPolicy | None = None,
+        deadline_s: float = DEFAULT_DEADLINE_S,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], datetime] = _clock.now,
         environ: Mapping[str, str] | None = None,
@@ -320,6 +339,8 @@ class FeedClient:
         self.adapter = adapter
         self.feed = adapter.feed
         self.timeout = timeout
+        self.deadline_s = deadline_s
+        self.max_body_bytes = self.feed.body_cap
         self._label = _feed_label(self.feed)
         self._budget = budget if budget is not None else MemoryBudget()
         self._bodies = body_cache if body_cache is not None else MemoryBodyHashCache()
@@ -389,8 +410,9 @@ class FeedClient:
     async def send(self, spec: RequestSpec) -> RawResponse:
         """Send ``spec`` with budget, auth and retries; return the response as received.
 
-        Raises ``MissingSecret``, ``BudgetExhausted``, ``CredentialsRejected``,
-        ``ProviderHTTPError`` or, after the last retry, ``ProviderUnavailable``.
+        Raises ``MissingSecret``, ``BudgetExhausted``, ``Throttled``,
+        ``CredentialsRejected``, ``ProviderHTTPError``, ``ResponseTooLarge``,
+        ``DeadlineExceeded`` or, after the last retry, ``ProviderUnavailable``.
         """
         secret = self._read_secret()
         retrying = AsyncRetrying(
@@ -402,7 +424,12 @@ class FeedClient:
             reraise=True,
         )
         try:
-            return await retrying(self._attempt, spec, secret)
+            # not wait_for: it can swallow a cancellation (see livescore.waiting)
+            async with asyncio.timeout(self.deadline_s):
+                return await retrying(self._attempt, spec, secret)
+        except TimeoutError as exc:
+            log.warning("%s: request cut at the %.1fs deadline", self._label, self.deadline_s)
+            raise DeadlineExceeded(self._label, self.url_for(spec), self.deadline_s) from exc
         except _Retryable as exc:
             raise ProviderUnavailable(
                 self._label,
@@ -455,7 +482,14 @@ class FeedClient:
         params = httpx.QueryParams([*spec.params, *auth_params.items()])
         started = time.perf_counter()
         try:
-            response = await self._client.get(sent_url, params=params, headers=auth_headers)
+            async with self._client.stream(
+                "GET", sent_url, params=params, headers=auth_headers
+            ) as response:
+                latency = time.perf_counter() - started
+                fetched_at = self._clock()
+                self._observe(response, latency, fetched_at)
+                await self._check_status(response, url, secret)
+                raw = await self._read_capped(response, url)
         except (
             httpx.TimeoutException,
             httpx.NetworkError,
@@ -464,23 +498,8 @@ class FeedClient:
         ) as exc:
             detail = _mask(str(exc) or "no detail", secret)
             raise _Retryable(f"{type(exc).__name__}: {detail}") from exc
-        latency = time.perf_counter() - started
-        fetched_at = self._clock()
-        self._observe(response, latency, fetched_at)
-
         status = response.status_code
-        if status in (401, 403):
-            raise CredentialsRejected(self._label, status, self.feed.secret_env)
-        if status == 429 or status >= 500:
-            raise _Retryable(
-                f"HTTP {status}", status=status, retry_after=self._retry_after(response)
-            )
-        if not 200 <= status < 300:
-            detail = _mask(response.text[:200], secret)
-            if 300 <= status < 400:
-                detail = f"redirected to {response.headers.get('location', '?')}"
-            raise ProviderHTTPError(self._label, status, url, detail)
-
+        text = raw.decode(response.encoding or "utf-8", errors="replace")
         return RawResponse(
             feed=self.feed.name,
             kind=self.feed.kind,
@@ -490,10 +509,51 @@ class FeedClient:
             params={k: _mask(v, secret) for k, v in spec.params},
             status=status,
             headers=_recordable_headers(response.headers, secret),
-            body=_mask(response.text, secret),
+            body=_mask(text, secret),
             fetched_at=fetched_at,
             provider_match_id=spec.provider_match_id,
         )
+
+    async def _check_status(self, response: httpx.Response, url: str, secret: str | None) -> None:
+        """Raise for anything but a 2xx, reading at most a little of an error body."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status in (401, 403):
+            raise CredentialsRejected(self._label, status, self.feed.secret_env)
+        requested = self._retry_after(response)
+        if status == 429 or (status >= 500 and requested is not None):
+            pause = self._policy.default_pause_s if requested is None else requested
+            pause = min(max(pause, 1.0), self._policy.max_pause_s)
+            log.warning("%s: HTTP %d, the provider asks for %.1fs; not retrying", self._label,
+                        status, pause)  # fmt: skip
+            raise Throttled(self._label, pause, status=status)
+        if status >= 500:
+            raise _Retryable(f"HTTP {status}", status=status)
+        if 300 <= status < 400:
+            detail = f"redirected to {response.headers.get('location', '?')}"
+        else:
+            head = await _read_prefix(response, _ERROR_DETAIL_BYTES)
+            detail = _mask(
+                head.decode(response.encoding or "utf-8", errors="replace")[:200], secret
+            )
+        raise ProviderHTTPError(self._label, status, url, detail)
+
+    async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
+        """The whole body, or ``ResponseTooLarge`` as soon as it passes the cap
+        (at once when ``Content-Length`` already says so): never more in memory."""
+        cap = self.max_body_bytes
+        declared = _int_header(response.headers, "content-length")
+        if declared is not None and declared > cap:
+            raise ResponseTooLarge(self._label, url, cap, declared)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise ResponseTooLarge(self._label, url, cap)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         now = self._clock()
@@ -504,11 +564,7 @@ class FeedClient:
         return waited
 
     def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            wait = min(exc.retry_after, self._policy.retry_after_cap_s)
-        else:
-            wait = float(self._backoff(state))
+        wait = float(self._backoff(state))
         waits = (*self._stats.retry_waits, wait)[-20:]
         self._stats = replace(self._stats, retry_waits=waits)
         return wait
@@ -541,6 +597,18 @@ class FeedClient:
             provider_remaining=remaining,
             provider_reset_s=float(reset) if reset is not None else None,
         )
+
+
+async def _read_prefix(response: httpx.Response, limit: int) -> bytes:
+    """At most about ``limit`` bytes of the body (the rest is left unread)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
 
 
 def _mask(text: str, secret: str | None) -> str:

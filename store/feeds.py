@@ -7,13 +7,13 @@ from typing import Any
 
 import psycopg
 
-from livescore.errors import Conflict, InvalidChange, NotFound
-from livescore.feeds import FeedConfig
+from livescore.errors import ConfigError, Conflict, InvalidChange, NotFound
+from livescore.feeds import FeedConfig, check_base_url
 from store.db import Conn
 
 _COLUMNS = (
     "name, kind, base_url, secret_env, priority, competitions, poll_live_s, poll_idle_s, "
-    "budget_per_minute, enabled"
+    "budget_per_minute, enabled, max_body_bytes"
 )
 
 
@@ -29,17 +29,22 @@ def _config(row: dict[str, Any]) -> FeedConfig:
         poll_idle_s=float(row["poll_idle_s"]),
         budget_per_minute=row["budget_per_minute"],
         enabled=row["enabled"],
+        max_body_bytes=row["max_body_bytes"],
     )
 
 
 async def add_feed(conn: Conn, feed: FeedConfig) -> FeedConfig:
     try:
+        check_base_url(feed.kind, feed.base_url)
+    except ConfigError as exc:
+        raise InvalidChange(f"feed {feed.name!r} is invalid: {exc}") from exc
+    try:
         await conn.execute(
-            f"INSERT INTO feeds ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO feeds ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 feed.name, feed.kind, feed.base_url, feed.secret_env, feed.priority,
                 list(feed.competitions), feed.poll_live_s, feed.poll_idle_s,
-                feed.budget_per_minute, feed.enabled,
+                feed.budget_per_minute, feed.enabled, feed.max_body_bytes,
             ),
         )  # fmt: skip
     except psycopg.errors.UniqueViolation as exc:

@@ -18,6 +18,7 @@ from providers.errors import (
     CredentialsRejected,
     MissingSecret,
     ProviderUnavailable,
+    Throttled,
 )
 from providers.http import (
     DEFAULT_TIMEOUT,
@@ -175,44 +176,53 @@ async def test_5xx_on_every_attempt_gives_provider_unavailable(
     assert route.call_count == 4
 
 
-# -- 429 and provider-requested waits ------------------------------------------------------
+# -- 429 and provider-requested waits: never slept on, raised as Throttled ------------------
 
 
-async def test_429_retry_after_seconds_is_honoured(respx_mock: respx.MockRouter) -> None:
+async def test_429_retry_after_seconds_raises_throttled_without_sleeping(
+    respx_mock: respx.MockRouter,
+) -> None:
     route = respx_mock.get(f"{BASE}/v4/matches").mock(
         side_effect=[httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200)]
     )
     sleep = FakeSleep()
     async with make_client(sleep=sleep) as client:
-        await client.send(SPEC)
-    assert route.call_count == 2
-    assert sleep.waits == [7.0]
-    assert client.stats.retry_waits == (7.0,)
+        with pytest.raises(Throttled, match=r"HTTP 429.*pauses for 7\.0s") as info:
+            await client.send(SPEC)
+    assert info.value.retry_after_s == 7.0
+    assert info.value.status == 429
+    assert route.call_count == 1
+    assert sleep.waits == []
 
 
-async def test_429_retry_after_http_date_is_honoured(respx_mock: respx.MockRouter) -> None:
+async def test_429_retry_after_http_date_gives_the_pause(respx_mock: respx.MockRouter) -> None:
     when = format_datetime(NOW + timedelta(seconds=30), usegmt=True)
     respx_mock.get(f"{BASE}/v4/matches").mock(
-        side_effect=[httpx.Response(429, headers={"Retry-After": when}), httpx.Response(200)]
+        return_value=httpx.Response(429, headers={"Retry-After": when})
     )
-    sleep = FakeSleep()
-    async with make_client(sleep=sleep) as client:
-        await client.send(SPEC)
-    assert sleep.waits == [30.0]
+    async with make_client() as client:
+        with pytest.raises(Throttled) as info:
+            await client.send(SPEC)
+    assert info.value.retry_after_s == 30.0
 
 
-async def test_retry_after_is_capped(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get(f"{BASE}/v4/matches").mock(
-        side_effect=[httpx.Response(503, headers={"Retry-After": "3600"}), httpx.Response(200)]
+async def test_5xx_with_retry_after_is_throttled_too_and_the_pause_is_capped(
+    respx_mock: respx.MockRouter,
+) -> None:
+    route = respx_mock.get(f"{BASE}/v4/matches").mock(
+        return_value=httpx.Response(503, headers={"Retry-After": "86400"})
     )
     sleep = FakeSleep()
-    policy = RetryPolicy(attempts=2, retry_after_cap_s=20.0, jitter_s=0)
+    policy = RetryPolicy(attempts=2, max_pause_s=900.0, jitter_s=0)
     async with make_client(sleep=sleep, policy=policy) as client:
-        await client.send(SPEC)
-    assert sleep.waits == [20.0]
+        with pytest.raises(Throttled) as info:
+            await client.send(SPEC)
+    assert (info.value.retry_after_s, info.value.status) == (900.0, 503)
+    assert route.call_count == 1
+    assert sleep.waits == []
 
 
-async def test_429_x_requestcounter_reset_is_honoured(respx_mock: respx.MockRouter) -> None:
+async def test_429_x_requestcounter_reset_gives_the_pause(respx_mock: respx.MockRouter) -> None:
     """football-data.org says when its per-minute counter resets instead of Retry-After."""
     limited = httpx.Response(
         429,
@@ -220,21 +230,29 @@ async def test_429_x_requestcounter_reset_is_honoured(respx_mock: respx.MockRout
         json={"message": "You reached your request limit.", "errorCode": 429},
     )
     route = respx_mock.get(f"{BASE}/v4/matches").mock(side_effect=[limited, httpx.Response(200)])
-    sleep = FakeSleep()
-    async with make_client(sleep=sleep) as client:
-        await client.send(SPEC)
-    assert route.call_count == 2
-    assert sleep.waits == [42.0]
+    async with make_client() as client:
+        with pytest.raises(Throttled) as info:
+            await client.send(SPEC)
+    assert route.call_count == 1
+    assert info.value.retry_after_s == 42.0
+    assert client.stats.provider_reset_s == 42.0
 
 
-async def test_429_without_hints_falls_back_to_backoff(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get(f"{BASE}/v4/matches").mock(
-        side_effect=[httpx.Response(429), httpx.Response(429), httpx.Response(200)]
-    )
-    sleep = FakeSleep()
-    async with make_client(sleep=sleep) as client:
-        await client.send(SPEC)
-    assert sleep.waits == [1.0, 2.0]
+async def test_429_without_hints_pauses_for_the_default(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{BASE}/v4/matches").mock(return_value=httpx.Response(429))
+    policy = RetryPolicy(default_pause_s=45.0)
+    async with make_client(policy=policy) as client:
+        with pytest.raises(Throttled) as info:
+            await client.send(SPEC)
+    assert info.value.retry_after_s == 45.0
+
+
+async def test_throttled_is_a_budget_exhaustion(respx_mock: respx.MockRouter) -> None:
+    """Callers that skip on a spent budget (record, ingest) skip on a throttle too."""
+    respx_mock.get(f"{BASE}/v4/matches").mock(return_value=httpx.Response(429))
+    async with make_client() as client:
+        with pytest.raises(BudgetExhausted):
+            await client.send(SPEC)
 
 
 @pytest.mark.parametrize(
