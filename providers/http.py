@@ -551,6 +551,7 @@ class FeedClient:
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > cap:
+                chunks.clear()  # the traceback keeps this frame: not the bytes
                 raise ResponseTooLarge(self._label, url, cap)
             chunks.append(chunk)
         return b"".join(chunks)
