@@ -35,6 +35,8 @@ from edge.instrument import count_unmatched
 from edge.metrics import REGISTRY
 from edge.ratelimit import RateLimiter
 from edge.state import DB_ACQUIRE_TIMEOUT, EdgeApp, EdgeState
+from edge.watch import EVERY as WATCH_EVERY
+from edge.watch import PipelineWatch
 from livescore import logs
 from livescore.config import Settings
 from livescore.keys import Keys
@@ -124,8 +126,11 @@ async def _open(app: EdgeApp) -> None:
         limiter=RateLimiter(redis, keys, settings.rate_limit),
     )
     app.ctx.edge = edge
-    # our own task, not Sanic's: _close ends it after the last request has been served
-    edge.tasks.append(asyncio.create_task(bus.run(), name="livescore.bus"))
+    # supervised loops, not Sanic's tasks: _close ends them after the last request;
+    # each beats, and /health names any that stops beating (edge.health)
+    edge.loops.supervise("bus", lambda loop: bus.run(beat=loop.beat), interval=bus.backoff_max)
+    edge.watch = PipelineWatch(edge.db, redis, keys)
+    edge.loops.supervise("watch", edge.watch.run, interval=WATCH_EVERY * 2)
     REGISTRY.gauge_callback(
         "livescore_cache_matches",
         "Matches cached (each worker's cache counted)",
@@ -144,6 +149,7 @@ async def _close(app: EdgeApp) -> None:
     if edge is None:
         return
     await edge.bus.stop()
+    await edge.loops.stop()
     for task in edge.tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -106,6 +106,7 @@ class ChangeBus:
         self._stopping = asyncio.Event()
         #: True while subscribed; /health reports it.
         self.connected = False
+        self._beat: Callable[[], None] = lambda: None
         self.received = 0
 
     def add_listener(self, fn: Listener) -> None:
@@ -142,10 +143,13 @@ class ChangeBus:
     async def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
-        """Subscribe and dispatch until ``stop()``; reconnect with backoff on any Redis error."""
+    async def run(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Subscribe and dispatch until ``stop()``; reconnect with backoff on any Redis error.
+        ``beat`` is called at least every ``backoff_max`` seconds while it runs."""
+        self._beat = beat
         backoff = 0.2
         while not self._stopping.is_set():
+            beat()
             client = redis_client(self.redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -170,6 +174,7 @@ class ChangeBus:
         next_ping = last_pong + self.ping_every
         while not self._stopping.is_set():
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            self._beat()
             now = time.monotonic()
             if message is not None:
                 if message.get("type") == "pong":

@@ -33,6 +33,7 @@ from sanic import Sanic
 
 from edge.metrics import REGISTRY, Registry, Snapshot, parse_snapshot, render_snapshots
 from livescore.logs import kv
+from livescore.supervise import Loop, Loops
 
 log = logging.getLogger("livescore.edge.metrics")
 
@@ -49,7 +50,7 @@ class MetricsShare:
         self.directory = Path(directory)
         self.registry = registry
         self.pid = os.getpid()
-        self._task: asyncio.Task[None] | None = None
+        self._loops: Loops | None = None
 
     @property
     def path(self) -> Path:
@@ -94,26 +95,27 @@ class MetricsShare:
         own = self.publish()
         return render_snapshots([own, *self.others()])
 
-    def start(self) -> None:
-        """Publish now and then every ``INTERVAL`` seconds (call from the running loop)."""
+    def start(self, loops: Loops) -> None:
+        """Publish now and then every ``INTERVAL`` seconds, as a supervised loop of
+        ``loops`` (call from the running loop)."""
         self.publish()
-        self._task = asyncio.create_task(self._run(), name="livescore.metrics_share")
+        self._loops = loops
+        loops.supervise("metrics_share", self._run, interval=INTERVAL * 2)
 
-    async def _run(self) -> None:
+    async def _run(self, beat: Loop) -> None:
         while True:
             await asyncio.sleep(INTERVAL)
             try:
                 self.publish()
             except Exception:  # a metric callback that raised: try again next time
                 log.exception(kv("edge.metrics_snapshot_failed"))
+            beat.beat()
 
     async def stop(self) -> None:
         """Stop publishing and take this worker's numbers out of the node's."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._loops is not None and "metrics_share" in self._loops.loops:
+            await self._loops.stop("metrics_share")
+        self._loops = None
         with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
 
@@ -124,7 +126,7 @@ def register(app: Sanic[Any, Any], directory: str) -> None:
     async def start(app: Sanic[Any, Any]) -> None:
         share = MetricsShare(directory)  # here: the pid of the process that serves
         app.ctx.metrics_share = share
-        share.start()
+        share.start(app.ctx.edge.loops)
 
     async def stop(app: Sanic[Any, Any]) -> None:
         share: MetricsShare | None = getattr(app.ctx, "metrics_share", None)

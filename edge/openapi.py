@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import Any
 
 from edge.validation import MAX_ID
+from livescore.limits import MAX_JSON_DEPTH, MAX_METADATA_BYTES
 from livescore.model import EventType, MatchStatus, Period
 
 STATUSES = [s.value for s in MatchStatus]
@@ -248,7 +249,10 @@ SCHEMAS: dict[str, Any] = {
             },
             "metadata": {
                 "type": ["object", "null"],
-                "description": "free-form (assist, players, VAR outcome); numbers within ±9.2e18",
+                "description": (
+                    "free-form (assist, players, VAR outcome); numbers within ±9.2e18, "
+                    f"at most {MAX_JSON_DEPTH} levels deep and {MAX_METADATA_BYTES} bytes as JSON"
+                ),
             },
         },
         "required": ["minute", "message"],

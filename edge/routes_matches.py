@@ -18,6 +18,7 @@ import orjson
 from sanic import HTTPResponse, Request
 
 from edge.auth import require_api_key
+from edge.cache import etag_of
 from edge.errors import ConflictError, Gone, NotFoundError, ValidationFailed
 from edge.instrument import add_route
 from edge.responses import cached_json, created_json, read_json
@@ -35,8 +36,10 @@ from edge.validation import (
     query_params,
 )
 from livescore.errors import Conflict, NotFound
+from livescore.limits import MAX_MESSAGE_CHARS, MAX_NAME_CHARS
 from livescore.model import EventType, MatchPatch, MatchStatus, NewEvent, Side
 from livescore.names import name_key
+from store import change_codec
 from store.changes import changes_since, oldest_kept_seq
 from store.db import Conn
 from store.events import list_events
@@ -141,14 +144,15 @@ async def list_changes_route(request: Request, match_id: int) -> HTTPResponse:
         changes = await changes_since(conn, match_id, since, limit=limit + 1)
     more = len(changes) > limit
     changes = changes[:limit]
-    data = [
-        change.message() | {"ts": change.created_at.isoformat() if change.created_at else None}
-        for change in changes
-    ]
-    return read_json(
-        request,
-        {"matchId": match_id, "data": data, "nextSince": changes[-1].seq if more else None},
+    # each change as the bytes the relay published, never decoded and re-encoded
+    body = orjson.dumps(
+        {
+            "matchId": match_id,
+            "data": change_codec.fragments(changes),
+            "nextSince": changes[-1].seq if more else None,
+        }
     )
+    return cached_json(request, body, etag_of(body))
 
 
 # -- writes -----------------------------------------------------------------------------
@@ -264,8 +268,8 @@ async def add_commentary_route(request: Request, match_id: int) -> HTTPResponse:
     minute = fields.integer("minute", low=0, high=200, required=True)
     added = fields.integer("addedTime", low=0, high=60)
     kind = fields.choice("type", EVENT_TYPES, required=True)
-    message = fields.string("message", required=True, max_len=2000)
-    actor = fields.string("actor", max_len=200)
+    message = fields.string("message", required=True, max_len=MAX_MESSAGE_CHARS)
+    actor = fields.string("actor", max_len=MAX_NAME_CHARS)
     metadata = fields.object("metadata")
     team = body.get("team")
     if team is not None and not (team in ("home", "away") or type(team) is int):

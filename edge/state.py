@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 import redis.asyncio as aioredis
@@ -19,7 +19,11 @@ from livescore.config import Settings
 from livescore.errors import StoreError
 from livescore.keys import Keys
 from livescore.runtime import Endpoints
+from livescore.supervise import Loops
 from store.db import Conn, Pool
+
+if TYPE_CHECKING:
+    from edge.watch import PipelineWatch
 
 #: What a database outage looks like from the edge (a pool timeout is a psycopg
 #: OperationalError; StoreError is a refused connection): a 503, an ``unavailable``
@@ -42,6 +46,9 @@ class EdgeState:
     bus: ChangeBus
     caches: Caches
     limiter: RateLimiter
+    #: this worker's supervised loops (bus, watch, keepalive, metrics sharing)
+    loops: Loops = field(default_factory=Loops)
+    watch: PipelineWatch | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def db(self) -> AbstractAsyncContextManager[Conn]:

@@ -20,6 +20,7 @@ import orjson
 from sanic import Request
 
 from edge.errors import BadRequest, UnsupportedMedia, ValidationFailed
+from livescore.limits import MAX_METADATA_BYTES, LimitExceeded, check_json_depth
 
 #: Largest id PostgreSQL's bigint holds; anything above cannot exist.
 MAX_ID = 2**63 - 1
@@ -288,13 +289,26 @@ class Fields:
         return value
 
     def object(self, name: str) -> dict[str, Any] | None:
+        """Free-form JSON (metadata), bounded: ``MAX_JSON_DEPTH`` levels and
+        ``MAX_METADATA_BYTES`` encoded, so every change holding it can be published."""
         value = self.body.get(name)
         if value is None:
             return None
         if not isinstance(value, dict):
             self.error(name, "must be a JSON object")
             return None
-        if b"\\u0000" in orjson.dumps(value):
+        try:
+            check_json_depth(value, name)
+        except LimitExceeded as exc:
+            self.error(name, str(exc))
+            return None
+        encoded = orjson.dumps(value)
+        if len(encoded) > MAX_METADATA_BYTES:
+            self.error(
+                name, f"is {len(encoded)} bytes as JSON; at most {MAX_METADATA_BYTES} are accepted"
+            )
+            return None
+        if b"\\u0000" in encoded:
             self.error(name, "must not contain NUL characters (PostgreSQL cannot store them)")
             return None
         if not _numbers_fit(value):

@@ -53,6 +53,8 @@ from edge.ws_client import MATCH, Session
 from livescore import clock
 from livescore.errors import NotFound
 from livescore.logs import kv
+from livescore.supervise import Loop, Loops
+from store import change_codec
 from store.changes import changes_since, oldest_kept_seq
 from store.db import Conn
 from store.matches import competition_of, current_matches_of_competition, get_match
@@ -86,11 +88,8 @@ class AlreadySubscribed(Exception):
 
 
 def frame_of(change: Change) -> bytes:
-    """The frame of a change read from the log: the same JSON the relay publishes."""
-    ts = change.created_at.isoformat() if change.created_at else None
-    return wp.text_frame(
-        wp.change_frame(change.type, change.match_id, change.seq, change.payload, ts)
-    )
+    """The frame of a change read from the log: the bytes the relay publishes."""
+    return wp.text_frame(change_codec.encode(change))
 
 
 def _lag(raw: bytes) -> float | None:
@@ -158,6 +157,7 @@ class Hub:
         self._probing: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._loops: Loops | None = None
         REGISTRY.gauge_callback(
             "livescore_ws_connections", "Open WebSocket connections", lambda: len(self.sessions)
         )
@@ -174,11 +174,13 @@ class Hub:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the keepalive (call from the running loop)."""
-        self._spawn(self._keepalive())
+    def start(self, loops: Loops) -> None:
+        """Start the keepalive as a supervised loop of ``loops`` (call from the running loop)."""
+        self._loops = loops
+        every = self.ping_interval / max(1, round(self.ping_interval))
+        loops.supervise("keepalive", self._keepalive, interval=max(every, 1.0) * 2)
 
-    async def _keepalive(self) -> None:
+    async def _keepalive(self, beat: Loop) -> None:
         """Check every client every ``ping_interval`` seconds, a slice each second
         (no task per connection): a client that has not answered the previous
         ping is closed with 1011; one whose TCP was quiet for the interval gets
@@ -189,6 +191,7 @@ class Hub:
         tick = 0
         while True:
             await asyncio.sleep(self.ping_interval / slices)
+            beat.beat()
             tick += 1
             for session in list(self.sessions)[tick % slices :: slices]:
                 if not session.closed and not session.keepalive(loop, self.ping_interval):
@@ -220,6 +223,8 @@ class Hub:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._loops is not None and "keepalive" in self._loops.loops:
+            await self._loops.stop("keepalive")
         tasks = list(self._tasks)  # fills included
         for task in tasks:
             task.cancel()

@@ -213,11 +213,6 @@ def error(code: ErrorCode, message: str, **context: Any) -> bytes:
     return orjson.dumps({"type": "error", "code": code, "message": message, **context})
 
 
-def change_frame(kind: str, match_id: int, seq: int, data: dict[str, Any], ts: str | None) -> bytes:
-    """A change as the relay publishes it (used when replaying from the change log)."""
-    return orjson.dumps({"type": kind, "matchId": match_id, "seq": seq, "data": data, "ts": ts})
-
-
 # -- the WebSocket frame ----------------------------------------------------------------
 
 

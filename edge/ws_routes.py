@@ -71,7 +71,7 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
     )
     edge.bus.add_listener(hub.on_message)
     edge.bus.add_gap_listener(hub.on_gap)
-    hub.start()
+    hub.start(edge.loops)
     app.ctx.ws_hub = hub
 
 

@@ -74,6 +74,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LIVESCORE_WS_MAX_SUBSCRIPTIONS", "100", "subscriptions one WebSocket may hold at once"
     ),
+    Setting(
+        "LIVESCORE_RELAY_STALL_AFTER",
+        "10",
+        "seconds a committed change may stay unpublished before /health answers 503",
+    ),
 )
 
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
@@ -106,6 +111,8 @@ class Settings:
     #: How many reverse proxies append to X-Forwarded-For in front of the edge
     #: (0: the peer address is the client; nginx in docker-compose: 1).
     proxies_count: int = 0
+    #: Seconds a committed change may stay unpublished before /health is a 503.
+    relay_stall_after_s: int = 10
 
     @property
     def embedded(self) -> bool:
@@ -188,4 +195,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_queue=_int(env, "LIVESCORE_WS_QUEUE", low=4, high=100_000),
         ws_max_subscriptions=_int(env, "LIVESCORE_WS_MAX_SUBSCRIPTIONS", low=1, high=100_000),
         proxies_count=_int(env, "LIVESCORE_PROXIES_COUNT", low=0, high=10),
+        relay_stall_after_s=_int(env, "LIVESCORE_RELAY_STALL_AFTER", low=1, high=86400),
     )

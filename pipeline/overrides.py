@@ -14,6 +14,7 @@ from typing import Any
 
 from livescore import clock
 from livescore.errors import InvalidChange
+from livescore.limits import MAX_NAME_CHARS, MAX_REASON_CHARS, LimitExceeded, check_text
 from livescore.model import OVERRIDE_SOURCE, MatchPatch, MatchState, MatchStatus, OverrideInfo
 from store import overrides as store_overrides
 from store.db import Conn, atomic
@@ -21,6 +22,16 @@ from store.matches import lock_state
 from store.writes import Change, apply_change
 
 SOURCE = OVERRIDE_SOURCE
+
+
+def _check_audit_text(who: str, reason: str | None) -> None:
+    """The audit trail's texts are bounded (they travel in the published change)."""
+    try:
+        check_text(who, "the operator name ($LIVESCORE_OPERATOR)", limit=MAX_NAME_CHARS)
+        if reason is not None:
+            check_text(reason, "--reason", limit=MAX_REASON_CHARS)
+    except LimitExceeded as exc:
+        raise InvalidChange(str(exc)) from None
 
 
 def _snapshot(state: MatchState) -> dict[str, Any]:
@@ -59,6 +70,7 @@ async def _set(
 ) -> list[Change]:
     if not reason.strip():
         raise InvalidChange("an override needs a reason (--reason TEXT)")
+    _check_audit_text(who, reason)
     async with atomic(conn):
         before, _ = await lock_state(conn, match_id)
         info = OverrideInfo(
@@ -94,6 +106,7 @@ async def _set(
 
 
 async def clear(conn: Conn, match_id: int, *, who: str, reason: str | None = None) -> list[Change]:
+    _check_audit_text(who, reason)
     async with atomic(conn):
         before, _ = await lock_state(conn, match_id)
         if before.override is None:

@@ -14,8 +14,16 @@ in the same database transaction. So:
 * Only one relay publishes at a time (a session advisory lock elects it), so
   per-match order holds with several workers running.
 
-Each message is the WebSocket frame itself: orjson bytes of
-``{"type", "matchId", "seq", "data", "ts"}`` (``ts``: the change's commit time).
+Each message is the WebSocket frame itself, built by ``store.change_codec``:
+``{"type", "matchId", "seq", "data", "ts"}`` (``ts``: the change's commit time),
+with ``data`` the payload's stored JSON text as it is.
+
+A change that still cannot be published (its message cannot be built, or is
+over ``MAX_PUBLISH_BYTES``) costs only its match: the match is held
+(``store.changes.hold``, logged with the row, reported by ``/health``) and its
+later changes wait behind it, while every other match keeps flowing.
+``livescore relay held`` lists held matches, ``livescore relay release`` lets
+one go again.
 The leader also publishes a heartbeat every ``heartbeat_s`` seconds on
 ``Keys.heartbeat_channel`` so edge nodes can tell a dead subscription from a
 quiet one.
@@ -27,8 +35,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
-import orjson
 import psycopg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -38,23 +46,26 @@ from livescore.errors import StoreError
 from livescore.keys import Keys
 from livescore.logs import kv
 from livescore.waiting import wait_event
+from store import change_codec
 from store.changes import (
     claim_unpublished,
+    hold,
     listen_for_changes,
     mark_published,
     try_lead_relay,
 )
-from store.db import Pool, connect
+from store.db import Conn, Pool, connect
 from store.writes import Change
 
 log = logging.getLogger("livescore.pipeline.relay")
 
+#: A message larger than this is never published (Redis disconnects a Pub/Sub
+#: subscriber whose output buffer passes 32 MiB); its match is held instead.
+MAX_PUBLISH_BYTES = 1024 * 1024
 
-def encode(change: Change) -> bytes:
-    """The published message (and WebSocket frame) of a change."""
-    message = change.message()
-    message["ts"] = change.created_at.isoformat() if change.created_at else None
-    return orjson.dumps(message)
+
+def _noop() -> None:
+    return None
 
 
 class Relay:
@@ -68,6 +79,7 @@ class Relay:
         batch: int = 500,
         poll_interval: float = 1.0,
         heartbeat_s: float = 1.0,
+        beat: Callable[[], None] = _noop,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
@@ -77,7 +89,10 @@ class Relay:
         self.poll_interval = poll_interval
         self.heartbeat_s = heartbeat_s
         self.published = 0
+        self.held = 0
         self.is_leader = False
+        #: called at least every ``heartbeat_s`` (led or not): the loop's heartbeat
+        self.beat = beat
         self._wake = asyncio.Event()
 
     async def drain(self) -> int:
@@ -89,13 +104,51 @@ class Relay:
                 if not changes:
                     return total
                 changes.sort(key=lambda c: (c.match_id, c.seq))
+                ready = await self._encode_or_hold(conn, changes)
                 pipe = self.redis.pipeline(transaction=False)
-                for change in changes:
-                    pipe.publish(self.keys.changes_channel, encode(change))
+                for _, message in ready:
+                    pipe.publish(self.keys.changes_channel, message)
                 await pipe.execute()
-                await mark_published(conn, changes, clock.now())
-            total += len(changes)
-            self.published += len(changes)
+                await mark_published(conn, [change for change, _ in ready], clock.now())
+            total += len(ready)
+            self.published += len(ready)
+            self.beat()
+
+    async def _encode_or_hold(
+        self, conn: Conn, changes: list[Change]
+    ) -> list[tuple[Change, bytes]]:
+        """Each change's message; a change that has none holds its match, and the
+        match's later changes in the batch wait behind it (per-match order)."""
+        ready: list[tuple[Change, bytes]] = []
+        stopped: set[int] = set()
+        for change in changes:
+            if change.match_id in stopped:
+                continue
+            try:
+                message = change_codec.encode(change)
+                if len(message) > MAX_PUBLISH_BYTES:
+                    raise change_codec.UnpublishableChange(
+                        f"change {change.match_id}/{change.seq} is {len(message)} bytes, "
+                        f"over the {MAX_PUBLISH_BYTES}-byte publish limit"
+                    )
+            except change_codec.UnpublishableChange as exc:
+                stopped.add(change.match_id)
+                self.held += 1
+                await hold(conn, change.match_id, change.seq, str(exc))
+                log.error(
+                    kv(
+                        "relay.match_held",
+                        match=change.match_id,
+                        seq=change.seq,
+                        type=change.type,
+                        error=exc,
+                        payload=(change.payload_json or b"")[:300],
+                        fix=f"livescore relay release {change.match_id} --skip {change.seq}",
+                    )
+                )
+                continue
+            ready.append((change, message))
+        return ready
 
     async def run(self, stop: asyncio.Event) -> None:
         """Elect, listen, publish until ``stop`` is set. Never raises on a dead
@@ -111,6 +164,7 @@ class Relay:
             except RedisError as exc:
                 log.warning(kv("relay.redis_error", error=exc, retry_s=backoff))
             self.is_leader = False
+            self.beat()  # failing and retrying, not stuck: /health has the error in the log
             await wait_event(stop, backoff)
             backoff = min(backoff * 2, 5.0)
 
@@ -119,7 +173,8 @@ class Relay:
         async with listen:
             if not await try_lead_relay(listen):
                 # another relay leads; wait and try again
-                await wait_event(stop, 2.0)
+                self.beat()
+                await wait_event(stop, min(2.0, self.heartbeat_s))
                 return
             self.is_leader = True
             log.info(kv("relay.leading"))
@@ -147,5 +202,6 @@ class Relay:
             if now - last_beat >= self.heartbeat_s:
                 await self.redis.publish(self.keys.heartbeat_channel, b"1")
                 last_beat = now
+            self.beat()
             self._wake.clear()
             await wait_event(self._wake, min(self.poll_interval, self.heartbeat_s))

@@ -10,15 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
+from redis.exceptions import RedisError
 from saq import CronJob, Queue, Worker
 from saq.types import Context
 
+from livescore import beats
 from livescore.config import Settings
 from livescore.keys import Keys
 from livescore.logs import kv
 from livescore.runtime import Endpoints
+from livescore.supervise import Loop, Loops
+from livescore.waiting import wait_event
 from pipeline.context import PipelineContext
 from pipeline.jobs import FUNCTIONS, sweep, tick
 from pipeline.relay import Relay
@@ -47,28 +52,64 @@ def build_worker(
     own sleeping upkeep tasks against it too, so a stop always takes about this long).
     """
     stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
+    loops = Loops()
+    ident = beats.process_id("worker")
+    started = time.time()
 
     async def startup(ctx: Context) -> None:
         pctx = await PipelineContext.open(settings, endpoints)
         ctx["pipeline"] = pctx  # type: ignore[typeddict-unknown-key]
+        ctx["loops"] = loops  # type: ignore[typeddict-unknown-key]
         if relay:
             runner = Relay(pctx.pool, endpoints.database_url, pctx.redis, pctx.keys)
             ctx["relay"] = runner  # type: ignore[typeddict-unknown-key]
-            tasks.append(asyncio.create_task(runner.run(stop)))
-        log.info(kv("worker.started", queue=queue.name, relay=relay))
+
+            async def run_relay(loop: Loop) -> None:
+                runner.beat = loop.beat
+                await runner.run(stop)
+
+            loops.supervise("relay", run_relay, interval=runner.heartbeat_s * 2)
+
+        async def heartbeat(loop: Loop) -> None:
+            # this process's loops, for every edge node's /health (livescore.beats)
+            while not stop.is_set():
+                try:
+                    await beats.write_process(
+                        pctx.redis, pctx.keys, ident, "worker", started, loops
+                    )
+                except (RedisError, OSError) as exc:
+                    log.warning(kv("worker.heartbeat_failed", error=repr(exc)))
+                loop.beat()
+                await wait_event(stop, beats.PROCESS_BEAT_S)
+
+        loops.supervise("heartbeat", heartbeat, interval=beats.PROCESS_BEAT_S)
+        log.info(kv("worker.started", queue=queue.name, relay=relay, id=ident))
+
+    async def before_process(ctx: Context) -> None:
+        job = ctx.get("job")
+        pctx: PipelineContext | None = ctx.get("pipeline")  # type: ignore[assignment]
+        if job is not None and job.function == "tick" and pctx is not None:
+            try:
+                await beats.mark_tick(pctx.redis, pctx.keys)
+            except (RedisError, OSError) as exc:
+                log.warning(kv("worker.tick_beat_failed", error=repr(exc)))
 
     async def shutdown(ctx: Context) -> None:
         stop.set()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    async with asyncio.timeout(10):  # not wait_for: see livescore.waiting
-                        await task
-                except TimeoutError:
-                    log.warning(kv("worker.relay_stop_timeout", seconds=10))
+        try:
+            async with asyncio.timeout(10):  # not wait_for: see livescore.waiting
+                for name in list(loops.loops):
+                    task = loops.loops[name].task
+                    if task is not None:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await asyncio.shield(task)
+        except TimeoutError:
+            log.warning(kv("worker.loop_stop_timeout", seconds=10))
+        await loops.stop()
         pctx: PipelineContext | None = ctx.get("pipeline")  # type: ignore[assignment]
         if pctx is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await beats.remove_process(pctx.redis, pctx.keys, ident)
             await pctx.close()
         log.info(kv("worker.stopped", queue=queue.name))
 
@@ -85,6 +126,7 @@ def build_worker(
         cron_jobs=cron_jobs,
         startup=startup,
         shutdown=shutdown,
+        before_process=before_process,
         concurrency=concurrency,
         burst=burst,
         dequeue_timeout=1.0 if burst else 0.0,

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import orjson
 
 from store.db import CHANGES_CHANNEL, Conn
 from store.writes import Change
 
+#: The columns of a change read back: the payload as its stored JSON text,
+#: which is what gets published (``store.change_codec``).
+_COLUMNS = "match_id, seq, type, payload::text AS payload_json, source, created_at"
 
-def _change(row: dict[str, object]) -> Change:
+
+def _change(row: dict[str, Any]) -> Change:
     created = row["created_at"]
     assert isinstance(created, datetime) or created is None
+    text: bytes = row["payload_json"].encode()
+    try:
+        payload = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # deeper than any decoder goes (written before the write path's limits):
+        # published as stored all the same; only readers of the dict see {}
+        payload = {}
     return Change(
-        match_id=int(row["match_id"]),  # type: ignore[call-overload]
-        seq=int(row["seq"]),  # type: ignore[call-overload]
+        match_id=int(row["match_id"]),
+        seq=int(row["seq"]),
         type=str(row["type"]),
-        payload=row["payload"],  # type: ignore[arg-type]
-        source=row["source"],  # type: ignore[arg-type]
+        payload=payload,
+        source=row["source"],
         created_at=created,
+        payload_json=text,
     )
 
 
@@ -26,7 +42,7 @@ async def changes_since(
 ) -> list[Change]:
     """The ordered changes of a match with seq > ``since``."""
     cur = await conn.execute(
-        "SELECT match_id, seq, type, payload, source, created_at FROM match_changes "
+        f"SELECT {_COLUMNS} FROM match_changes "
         "WHERE match_id = %s AND seq > %s ORDER BY seq LIMIT %s",
         (match_id, since, limit),
     )
@@ -45,14 +61,15 @@ async def oldest_kept_seq(conn: Conn, match_id: int) -> int | None:
 async def claim_unpublished(conn: Conn, *, limit: int = 500) -> list[Change]:
     """Unpublished changes in seq order per match, locked (SKIP LOCKED) for the
     calling transaction so two relays never publish the same rows at once.
-    Call inside a transaction.
+    Changes of held matches (``hold``) are left alone. Call inside a transaction.
 
     Ordered by (match, seq), not by ``created_at``: a replay records the
     recorded time, so ``created_at`` need not follow commit order, and a batch
     cut by ``limit`` must never hold a match's later seq without its earlier ones."""
     cur = await conn.execute(
-        """SELECT match_id, seq, type, payload, source, created_at FROM match_changes
+        f"""SELECT {_COLUMNS} FROM match_changes
             WHERE published_at IS NULL
+              AND match_id NOT IN (SELECT match_id FROM relay_held)
             ORDER BY match_id, seq
             LIMIT %s
             FOR UPDATE SKIP LOCKED""",
@@ -69,6 +86,83 @@ async def mark_published(conn: Conn, changes: list[Change], at: datetime) -> Non
             WHERE (match_id, seq) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))""",
         (at, [c.match_id for c in changes], [c.seq for c in changes]),
     )
+
+
+# -- held matches: a change the relay could not publish holds its match -------------
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    match_id: int
+    seq: int
+    reason: str
+    held_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "matchId": self.match_id,
+            "seq": self.seq,
+            "reason": self.reason,
+            "heldAt": self.held_at.isoformat(),
+        }
+
+
+async def hold(conn: Conn, match_id: int, seq: int, reason: str) -> None:
+    """Stop publishing ``match_id`` at ``seq`` (its later changes wait behind it)."""
+    await conn.execute(
+        "INSERT INTO relay_held (match_id, seq, reason) VALUES (%s, %s, %s) "
+        "ON CONFLICT (match_id) DO NOTHING",
+        (match_id, seq, reason[:2000]),
+    )
+
+
+async def held(conn: Conn) -> list[Held]:
+    cur = await conn.execute(
+        "SELECT match_id, seq, reason, held_at FROM relay_held ORDER BY held_at, match_id"
+    )
+    return [Held(**row) for row in await cur.fetchall()]
+
+
+async def release(conn: Conn, match_id: int) -> bool:
+    """Let the relay try a held match again; False if it was not held."""
+    cur = await conn.execute("DELETE FROM relay_held WHERE match_id = %s", (match_id,))
+    if cur.rowcount:
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, str(match_id)))
+    return bool(cur.rowcount)
+
+
+async def skip_unpublishable(conn: Conn, match_id: int, seq: int) -> bool:
+    """Mark one change that cannot be published as published without publishing it.
+    Its subscribers see a gap: the edge fills it from the log, fails on the same
+    row, and sends a fresh snapshot. For operators only (``relay release --skip``)."""
+    cur = await conn.execute(
+        "UPDATE match_changes SET published_at = now() "
+        "WHERE match_id = %s AND seq = %s AND published_at IS NULL",
+        (match_id, seq),
+    )
+    return bool(cur.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Unpublished changes of matches that are not held, and the oldest one's age."""
+
+    count: int
+    oldest_age_s: float | None
+    held: list[Held]
+
+
+async def backlog(conn: Conn) -> Backlog:
+    cur = await conn.execute(
+        """SELECT count(*) AS n,
+                  extract(epoch FROM now() - min(committed_at))::float8 AS age
+             FROM match_changes
+            WHERE published_at IS NULL
+              AND match_id NOT IN (SELECT match_id FROM relay_held)"""
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return Backlog(int(row["n"]), row["age"], await held(conn))
 
 
 #: advisory lock id the leading relay holds for its session

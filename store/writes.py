@@ -31,6 +31,7 @@ from livescore.model import (
     NewEvent,
     OverrideInfo,
 )
+from store import change_codec
 from store.db import CHANGES_CHANNEL, Conn, atomic
 from store.shapes import EVENT_SELECT, MATCH_SELECT, event_json, override_from_row, state_from_row
 
@@ -47,10 +48,9 @@ class Change:
     payload: dict[str, Any]
     source: str | None
     created_at: datetime | None = None
-
-    def message(self) -> dict[str, Any]:
-        """The WebSocket message for this change (CONTRACT.md section 5)."""
-        return {"type": self.type, "matchId": self.match_id, "seq": self.seq, "data": self.payload}
+    #: the payload's JSON text as stored, when read back from the change log:
+    #: what ``store.change_codec`` publishes (never decoded and re-encoded)
+    payload_json: bytes | None = None
 
 
 async def apply_change(
@@ -189,6 +189,9 @@ async def _write(
 
     if not changes:
         return []
+    written = [Change(c.match_id, c.seq, c.type, c.payload, c.source, now) for c in changes]
+    for change in written:
+        change_codec.check(change)  # nothing that cannot be published is ever stored
     sets["seq"] = seq
     sets["updated_at"] = now
     columns = ", ".join(f"{name} = %({name})s" for name in sets)
@@ -201,7 +204,7 @@ async def _write(
             [(c.match_id, c.seq, c.type, Jsonb(c.payload), c.source, now) for c in changes],
         )
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, str(state.id)))
-    return [Change(c.match_id, c.seq, c.type, c.payload, c.source, now) for c in changes]
+    return written
 
 
 async def _insert_event(

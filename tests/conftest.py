@@ -61,6 +61,9 @@ class Services:
             LIVESCORE_REDIS_PREFIX=self.prefix,
             LIVESCORE_DATA_DIR=str(self.data_dir),
             LIVESCORE_LOG_LEVEL="INFO",
+            # the run's tests share one database and most write changes with no relay
+            # running: /health's relay-stall check is off unless a test turns it on
+            LIVESCORE_RELAY_STALL_AFTER="86400",
         )
         env.update(self.extra_env)
         env.update(overrides)

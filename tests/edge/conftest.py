@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from livescore.keys import Keys
 from store.apikeys import create_key
+from store.change_codec import encode
 from store.db import Conn, Pool, open_pool
 from store.writes import Change
 from tests.conftest import Services
@@ -211,11 +211,9 @@ async def api_key(conn: Conn) -> str:
 
 
 async def publish(redis: aioredis.Redis, keys: Keys, changes: list[Change]) -> None:
-    """Publish changes exactly as the relay does (pipeline/relay.py ``encode``)."""
+    """Publish changes as the relay does (``store.change_codec``)."""
     for change in changes:
-        message = change.message()
-        message["ts"] = change.created_at.isoformat() if change.created_at else None
-        await redis.publish(keys.changes_channel, orjson.dumps(message))
+        await redis.publish(keys.changes_channel, encode(change))
 
 
 def auth(key: str) -> dict[str, str]:

@@ -23,7 +23,8 @@ from redis.exceptions import RedisError
 from livescore.keys import Keys
 from livescore.model import EventType, MatchPatch, MatchState, NewEvent
 from livescore.runtime import redis_client
-from pipeline.relay import Relay, encode
+from pipeline.relay import Relay
+from store.change_codec import encode
 from store.changes import changes_since
 from store.db import Conn, Pool
 from store.writes import apply_change

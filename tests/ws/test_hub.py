@@ -27,7 +27,8 @@ from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session, heard_within, 
 from edge.ws_hub import Hub
 from edge.ws_routes import watch_state
 from livescore.model import MatchPatch
-from pipeline.relay import encode
+from livescore.supervise import Loops
+from store.change_codec import encode
 from store.db import Conn, Pool
 from store.writes import Change, apply_change
 from tests.factories import Factory
@@ -429,7 +430,7 @@ async def test_keepalive_pings_everyone_and_closes_the_silent(pool: Pool) -> Non
     answering, silent = Client(hub), Client(hub)
     for client in (answering, silent):
         client.session.pings = {}
-    hub.start()
+    hub.start(Loops())
     try:
         for _ in range(40):  # about six ping rounds
             await asyncio.sleep(0.01)
@@ -469,7 +470,7 @@ async def test_keepalive_pings_only_clients_whose_tcp_was_quiet(
     for client in (busy, quiet):
         client.session.pings = {}
     await asyncio.sleep(0.3)  # both handshakes are now older than the interval
-    hub.start()
+    hub.start(Loops())
     try:
         for _ in range(30):  # about 1.5 s: seven rounds
             await asyncio.sleep(0.05)

@@ -1,0 +1,117 @@
+"""Process heartbeats in Redis: how an edge node's ``/health`` sees the
+workers' loops (the relay, the cron tick) that run in other processes.
+
+Each ``livescore worker`` writes ``Keys.process(id)`` every
+``PROCESS_BEAT_S`` seconds: its start time and its supervised loops' reports
+(``livescore.supervise``), with an expiry of ``PROCESS_TTL_S``. A worker that
+stops cleanly deletes it; one killed outright vanishes when the key expires.
+The cron tick, which runs on whichever worker takes it, stamps
+``Keys.tick_beat`` each time it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from livescore.keys import Keys
+from livescore.supervise import Loops
+
+#: How often a worker writes its heartbeat, and how long the key lives.
+PROCESS_BEAT_S = 2.0
+PROCESS_TTL_S = 15
+#: A process whose last heartbeat is older than this is stuck (until its key expires).
+PROCESS_SILENT_AFTER_S = 3 * PROCESS_BEAT_S
+#: The cron tick runs every 5 s; later than this it is reported stuck.
+TICK_STUCK_AFTER_S = 20.0
+
+
+@dataclass(slots=True)
+class ProcessBeat:
+    id: str
+    kind: str
+    started: float
+    at: float
+    loops: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def stuck_loops(self, now: float) -> list[str]:
+        """Loops that reported themselves stuck, or ``heartbeat`` when the process
+        itself stopped writing (paused, its event loop blocked)."""
+        stuck = sorted(name for name, report in self.loops.items() if not report.get("ok"))
+        if now - self.at > PROCESS_SILENT_AFTER_S and "heartbeat" not in stuck:
+            stuck.append("heartbeat")
+        return stuck
+
+
+def process_id(kind: str) -> str:
+    return f"{kind}-{socket.gethostname()}-{os.getpid()}"
+
+
+async def write_process(
+    redis: aioredis.Redis, keys: Keys, ident: str, kind: str, started: float, loops: Loops
+) -> None:
+    body = {
+        "id": ident,
+        "kind": kind,
+        "started": started,
+        "at": time.time(),
+        "loops": {report.name: report.to_json() for report in loops.reports()},
+    }
+    await redis.set(keys.process(ident), orjson.dumps(body), ex=PROCESS_TTL_S)
+
+
+async def remove_process(redis: aioredis.Redis, keys: Keys, ident: str) -> None:
+    await redis.delete(keys.process(ident))
+
+
+async def read_processes(redis: aioredis.Redis, keys: Keys) -> list[ProcessBeat]:
+    """Every process whose heartbeat has not expired (SCAN: a handful of keys)."""
+    found: list[ProcessBeat] = []
+    names = [name async for name in redis.scan_iter(match=keys.process("*"), count=100)]
+    if not names:
+        return found
+    for raw in await redis.mget(names):
+        if raw is None:
+            continue  # expired between the scan and the read
+        try:
+            body = orjson.loads(raw)
+            found.append(
+                ProcessBeat(
+                    str(body["id"]),
+                    str(body["kind"]),
+                    float(body["started"]),
+                    float(body["at"]),
+                    dict(body.get("loops") or {}),
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # not ours (a foreign key under our prefix): nothing to report
+    return sorted(found, key=lambda beat: beat.id)
+
+
+async def mark_tick(redis: aioredis.Redis, keys: Keys) -> None:
+    await redis.set(keys.tick_beat, str(time.time()), ex=3600)
+
+
+async def last_tick(redis: aioredis.Redis, keys: Keys) -> float | None:
+    raw = await redis.get(keys.tick_beat)
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def tick_stuck(workers: list[ProcessBeat], tick_at: float | None, now: float) -> bool:
+    """True when a worker has been up long enough to tick and the tick is late."""
+    if not workers:
+        return False  # nobody could run it: that is "no worker", not a stuck tick
+    up_since = min(worker.started for worker in workers)
+    if now - up_since < TICK_STUCK_AFTER_S:
+        return False
+    return tick_at is None or now - tick_at > TICK_STUCK_AFTER_S
