@@ -6,13 +6,15 @@ segment, so several feeds can point their ``--base-url`` at one server
 Answers are ``Behaviour`` coroutines writing to the socket themselves, so a
 body can be huge without ever being in memory (``huge``), dripped a byte at a
 time (``drip``) or an ordinary reply (``reply``, ``throttle``). The server
-counts requests per segment and the most connections it had open at once.
+counts requests per segment (and when each came) and the most connections
+it had open at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -93,6 +95,8 @@ class MisbehavingProvider:
     def __init__(self) -> None:
         self.routes: dict[str, Behaviour] = {}
         self.requests: Counter[str] = Counter()
+        #: (segment, wall-clock time) of every request, in arrival order
+        self.seen: list[tuple[str, float]] = []
         self.open_now: Counter[str] = Counter()
         self.most_open: Counter[str] = Counter()
         self.url = ""
@@ -126,6 +130,7 @@ class MisbehavingProvider:
             path = head.split(b" ", 2)[1].decode()
             segment = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
             self.requests[segment] += 1
+            self.seen.append((segment, time.time()))
             self.open_now[segment] += 1
             self.most_open[segment] = max(self.most_open[segment], self.open_now[segment])
             behaviour = self.routes.get(segment) or reply(404, '{"message": "no such route"}')
