@@ -118,6 +118,34 @@ async def test_providers_add_list_disable_enable_round_trip(cli: Cli, conn: Conn
     assert (await cli("providers", "add", "x", "--kind", "carrier-pigeon")).returncode == 2
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    ["file:///etc/passwd", "ftp://mirror.example/v4", "gopher://x", "127.0.0.1:9000", "http://"],
+)
+async def test_providers_add_accepts_only_http_and_https_base_urls(
+    cli: Cli, conn: Conn, base_url: str
+) -> None:
+    result = await cli("providers", "add", "bad", "--kind", "football-data",
+                       "--base-url", base_url)  # fmt: skip
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "is not an http:// or https:// URL with a host" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "no feeds configured" in ok(await cli("providers", "list"))
+
+
+async def test_providers_add_max_body_sets_the_feeds_size_cap(cli: Cli, conn: Conn) -> None:
+    ok(await cli("providers", "add", "big", "--kind", "espn", "--base-url",
+                 "https://mirror.example", "--max-body", "20MiB"))  # fmt: skip
+    ok(await cli("providers", "add", "plain", "--kind", "espn"))
+    ok(await cli("providers", "add", "replayed", "--kind", "fixture",
+                 "--base-url", f"{FIXTURES / 'world-cup-day'}#espn"))  # fmt: skip
+    assert (await get_feed(conn, "big")).max_body_bytes == 20 * 1024 * 1024
+    assert (await get_feed(conn, "plain")).max_body_bytes is None  # the 10 MiB default
+    assert "max-body=20971520" in ok(await cli("providers", "list"))
+    bad = await cli("providers", "add", "x", "--kind", "espn", "--max-body", "lots")
+    assert bad.returncode == 2 and "not a size like 10MiB" in bad.stderr
+
+
 # -- providers check -------------------------------------------------------------------------
 
 
