@@ -1,10 +1,16 @@
 """``/ws``: the WebSocket endpoint, wired into an edge app with ``register_ws(app)``.
 
-``register_ws`` sets Sanic's WebSocket limits, adds the route (with an
-Origin check when ``LIVESCORE_WS_ORIGINS`` is set: other origins get a 403
-before the upgrade; clients that send no Origin, i.e. not browsers, pass)
-and listeners that create this worker's ``Hub`` once the server runs
-(``app.ctx.edge`` must exist by then) and stop it on shutdown.
+``register_ws`` sets Sanic's WebSocket limits, adds the route and listeners
+that create this worker's ``Hub`` and ``Admission`` once the server runs
+(``app.ctx.edge`` must exist by then) and stop the hub on shutdown.
+
+Before the upgrade, as plain HTTP answers in the error envelope (``ws_entry``):
+a 403 for an ``Origin`` not in ``LIVESCORE_WS_ORIGINS`` (when set; clients
+that send no Origin, i.e. not browsers, pass), a 400 for any query parameter
+(``/ws`` takes none: the one rule of every route), and the per-address
+admission limits (``Admission``): a 429 ``rate_limited`` beyond
+``LIVESCORE_WS_UPGRADE_RATE`` upgrades, a 429 ``too_many_connections`` at
+``LIVESCORE_WS_MAX_PER_ADDRESS`` open sockets, each with ``Retry-After``.
 
 Each connection is read by one loop: every frame costs a token, is parsed
 (``edge.ws_protocol``) and handled in order; anything wrong is answered
@@ -15,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sanic import Blueprint, HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Request, Sanic
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import CLOSING, OPEN, Protocol, State
@@ -28,7 +35,18 @@ from websockets.server import ServerProtocol
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
-from edge.errors import Forbidden, error_response
+from edge.errors import (
+    ApiError,
+    Forbidden,
+    RateLimited,
+    ServiceUnavailable,
+    error_response,
+    to_api_error,
+)
+from edge.instrument import REQUESTS, client_address
+from edge.metrics import REGISTRY
+from edge.ratelimit import RateLimiter
+from edge.validation import query_params
 from edge.ws_client import Closer, Session
 from edge.ws_hub import Hub
 from livescore.logs import kv
@@ -45,29 +63,121 @@ RATE_ERROR_EVERY = 1.0
 SEND_BUFFER = 32 * 1024
 
 
+#: Seconds a client refused for holding too many sockets is told to wait (plus jitter).
+CROWDED_RETRY_S = 10
+#: The rate-limit scope of /ws upgrades (its own buckets, apart from the REST limit's).
+UPGRADE_SCOPE = "ws"
+
+REFUSED = REGISTRY.counter(
+    "livescore_ws_refused_total",
+    "/ws upgrades answered with an HTTP error instead, by reason",
+    ("reason",),
+)
+
+
 def hub_of(app: Sanic[Any, Any]) -> Hub | None:
     return getattr(app.ctx, "ws_hub", None)
 
 
+class Admission:
+    """Who may open a socket, asked before the upgrade.
+
+    * Upgrade rate per client address: a GCRA bucket of its own (scope
+      ``ws``) in ``edge.ratelimit``, so the limit is shared by every node;
+      like the REST limit it fails open when Redis cannot be asked.
+    * Open sockets per client address, counted by this edge worker in
+      memory: a count in Redis would leak when a node dies with its
+      sockets, and per worker is enough to stop one address from eating a
+      node (with N workers an address may hold N times the limit).
+
+    A slot is taken before the upgrade and given back when the connection
+    ends, however it ends (``ws_entry``'s ``finally``)."""
+
+    def __init__(self, limiter: RateLimiter, max_per_address: int) -> None:
+        self.limiter = limiter
+        self.max_per_address = max_per_address
+        #: Open (or upgrading) sockets per client address on this worker.
+        self.open: dict[str, int] = {}
+
+    def _crowded(self, address: str) -> ApiError | None:
+        if self.open.get(address, 0) < self.max_per_address:
+            return None
+        retry = CROWDED_RETRY_S + random.randint(0, CROWDED_RETRY_S)
+        return RateLimited(
+            f"this address already holds {self.max_per_address} WebSockets on this node; "
+            f"close some or retry in {retry}s",
+            code="too_many_connections",
+            headers={"Retry-After": str(retry)},
+            details={"scope": "ws_connections", "limit": self.max_per_address, "retryAfter": retry},
+        )
+
+    async def admit(self, address: str) -> ApiError | None:
+        """Take a slot for ``address`` (None), or the error to answer with."""
+        crowded = self._crowded(address)
+        if crowded is not None:  # checked first: a full address spends no upgrade token
+            return crowded
+        bucket = self.limiter.bucket(UPGRADE_SCOPE, address)
+        if not self.limiter.spend_leased(bucket):
+            decision = await self.limiter.acquire(bucket)
+            if not decision.allowed:
+                # spread a crowd behind one address over the budget's window
+                rate = self.limiter.limit
+                retry = decision.retry_after + random.randint(0, rate.seconds)
+                return RateLimited(
+                    f"more than {rate.count} WebSocket upgrades per {rate.seconds}s "
+                    f"from this address; retry in {retry}s",
+                    headers={"Retry-After": str(retry)},
+                    details={"scope": "ws_upgrade", "retryAfter": retry},
+                )
+        crowded = self._crowded(address)  # others may have taken slots while we waited
+        if crowded is not None:
+            return crowded
+        self.open[address] = self.open.get(address, 0) + 1
+        return None
+
+    def release(self, address: str) -> None:
+        left = self.open.get(address, 0) - 1
+        if left > 0:
+            self.open[address] = left
+        else:
+            self.open.pop(address, None)
+
+
+#: Sanic's own WebSocket route body: the handshake, then the handler as a task it
+#: cancels on shutdown. ``ws_entry`` calls it after admission so that one
+#: ``try/finally`` spans the whole connection, upgrade included.
+_UPGRADE_ATTR = "_websocket_handler"
+
+
 def register_ws(app: Sanic[Any, Any]) -> None:
     """Add ``/ws`` and the hub's lifecycle to ``app`` (call once, before it runs)."""
+    if not callable(getattr(app, _UPGRADE_ATTR, None)):
+        raise RuntimeError(
+            f"this Sanic has no {_UPGRADE_ATTR}; /ws admission needs the version in pyproject.toml"
+        )
     app.config.WEBSOCKET_MAX_SIZE = wp.MAX_CLIENT_FRAME
     # the hub pings every client itself (one loop per node, not a task per socket)
     app.config.update({"WEBSOCKET_PING_INTERVAL": None})
-    bp = Blueprint("ws")
-    bp.add_websocket_route(ws_handler, PATH, name="ws")
-    bp.on_request(check_origin)
-    app.blueprint(bp)
+    app.enable_websocket()
+    # a plain GET route that performs the upgrade itself (Sanic skips its response
+    # checks for handlers marked is_websocket), so refusals are ordinary HTTP answers
+    setattr(ws_entry, "is_websocket", True)  # noqa: B010
+    app.add_route(ws_entry, PATH, methods=["GET"], name="ws")
     app.after_server_start(start_hub)
     app.before_server_stop(stop_hub)
 
 
 async def start_hub(app: Sanic[Any, Any]) -> None:
     edge = app.ctx.edge
+    settings = edge.settings
+    app.ctx.ws_admission = Admission(
+        RateLimiter(edge.redis, edge.keys, settings.ws_upgrade_rate),
+        settings.ws_max_per_address,
+    )
     hub = Hub(
         edge.db,
-        node=edge.settings.node_id,
-        max_subscriptions=edge.settings.ws_max_subscriptions,
+        node=settings.node_id,
+        max_subscriptions=settings.ws_max_subscriptions,
     )
     edge.bus.add_listener(hub.on_message)
     edge.bus.add_gap_listener(hub.on_gap)
@@ -81,18 +191,65 @@ async def stop_hub(app: Sanic[Any, Any]) -> None:
         await hub.stop()
 
 
-async def check_origin(request: Request) -> HTTPResponse | None:
+def _origin_refused(request: Request) -> ApiError | None:
     allowed = request.app.ctx.edge.settings.ws_origins
     origin = request.headers.get("origin")
     if allowed and origin is not None and origin not in allowed:
         log.info(kv("ws.origin_refused", origin=origin))
-        return error_response(
-            Forbidden(f"origin {origin[:100]!r} may not open {PATH}", code="forbidden_origin")
+        return Forbidden(f"origin {origin[:100]!r} may not open {PATH}", code="forbidden_origin")
+    return None
+
+
+def _refuse(reason: str, error: ApiError) -> HTTPResponse:
+    REFUSED.labels(reason).inc()
+    REQUESTS.labels(PATH, "GET", str(error.status)).inc()
+    return error_response(error)
+
+
+async def ws_entry(request: Request) -> HTTPResponse | None:
+    """``GET /ws``: the checks and admission limits, then the upgrade and the session."""
+    forbidden = _origin_refused(request)
+    if forbidden is not None:
+        return _refuse("origin", forbidden)
+    if request.query_string:
+        try:
+            query_params(request, ())
+        except ApiError as exc:
+            return _refuse("query", exc)
+    admission: Admission | None = getattr(request.app.ctx, "ws_admission", None)
+    if admission is None:
+        return _refuse(
+            "starting",
+            ServiceUnavailable(
+                "the node is still starting; retry shortly",
+                code="starting",
+                headers={"Retry-After": "1"},
+            ),
         )
+    address = client_address(request)
+    refused = await admission.admit(address)
+    if refused is not None:
+        if refused.code == "too_many_connections":
+            log.info(kv("ws.too_many_connections", client=address))
+            return _refuse("connections", refused)
+        return _refuse("rate", refused)
+    upgrade: Callable[..., Awaitable[None]] = getattr(request.app, _UPGRADE_ATTR)
+    try:
+        await upgrade(ws_handler, request)
+    except Exception as exc:  # the handshake failed (after it, Sanic keeps errors inside)
+        if getattr(request.ctx, "ws_upgraded", False):
+            raise
+        error = to_api_error(exc, request)
+        REQUESTS.labels(PATH, "GET", str(error.status)).inc()
+        return error_response(error)
+    finally:
+        admission.release(address)
     return None
 
 
 async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
+    request.ctx.ws_upgraded = True
+    REQUESTS.labels(PATH, "GET", "101").inc()
     hub = hub_of(request.app)
     transport = ws.io_proto.transport if ws.io_proto else None
     if hub is None or transport is None:

@@ -132,9 +132,9 @@ async def release(conn: Conn, match_id: int) -> bool:
 
 
 async def skip_unpublishable(conn: Conn, match_id: int, seq: int) -> bool:
-    """Mark one change that cannot be published as published without publishing it.
-    Its subscribers see a gap: the edge fills it from the log, fails on the same
-    row, and sends a fresh snapshot. For operators only (``relay release --skip``)."""
+    """Mark one change that cannot be published as published without publishing it
+    on the bus; edge workers see the gap and read it from the change log instead.
+    For operators only (``livescore relay release MATCH --skip SEQ``)."""
     cur = await conn.execute(
         "UPDATE match_changes SET published_at = now() "
         "WHERE match_id = %s AND seq = %s AND published_at IS NULL",
