@@ -295,12 +295,17 @@ def _minute(
     display: Cursor, seconds: Cursor, period: Period | None
 ) -> tuple[int | None, int | None]:
     """(minute, added) from a display clock like "90'+8'", else from seconds."""
-    parsed = try_parse_minute(display.opt_str())
+    try:
+        parsed = try_parse_minute(display.opt_str())
+    except ValueError as exc:
+        display.fail(str(exc))
     if parsed is not None:
         return parsed
     value = seconds.opt_float()
-    if value is None or value < 0:
+    if value is None:
         return None, None
+    if value < 0:
+        seconds.fail(f"expected a clock in seconds >= 0, got {value:g}")
     last = _LAST_MINUTE.get(period, MINUTE_MAX) if period else MINUTE_MAX
     minute = min(int(value // 60) + 1, last)
     return minute, None

@@ -55,6 +55,8 @@ YEAR_RANGE = (1900, 2200)
 
 _INT_RE = re.compile(r"[+-]?\d{1,12}")
 _MINUTE_RE = re.compile(r"(\d{1,3})\s*'?\s*(?:\+\s*(\d{1,3})\s*'?)?")
+#: A minute with a minus sign ("-5", "-5'", "- 3"): a broken clock, never "not a minute".
+_NEGATIVE_RE = re.compile(r"\s*[-\u2212]\s*\d")
 _PERIOD_END: dict[Period, int] = {
     Period.FIRST_HALF: 45,
     Period.SECOND_HALF: 90,
@@ -108,15 +110,23 @@ def parse_minute(text: str) -> tuple[int | None, int | None]:
         return None, None
     match = _MINUTE_RE.fullmatch(stripped)
     if match is None:
+        if _NEGATIVE_RE.match(stripped):
+            raise ValueError(f"expected a minute in 0..{MINUTE_MAX}, got {describe(text)}")
         raise ValueError(f"expected a minute like 90+6, got {describe(text)}")
     added = int(match.group(2)) if match.group(2) is not None else None
     return int(match.group(1)), added
 
 
 def try_parse_minute(text: str | None) -> tuple[int | None, int | None] | None:
-    """Like ``parse_minute`` but None when ``text`` is not a minute ("HT", "FT")."""
+    """Like ``parse_minute`` but None when ``text`` is not a minute ("HT", "FT").
+
+    A negative minute ("-5'") is no "HT": it raises ``ValueError`` like any
+    other bad value instead of passing for "no minute here".
+    """
     if text is None:
         return None
+    if _NEGATIVE_RE.match(text):
+        return parse_minute(text)  # raises
     try:
         return parse_minute(text)
     except ValueError:

@@ -358,6 +358,17 @@ def test_scores_arrive_as_strings(
             "missing",
         ),
         (lambda c: c.update(status=[]), "events[0].competitions[0].status", "expected object"),
+        # a negative minute is a bad value, never "no minute, use the seconds"
+        (
+            lambda c: c["details"][0]["clock"].update(displayValue="-5'"),
+            "events[0].competitions[0].details[0].clock.displayValue",
+            'expected a minute in 0..200, got str "-5\'"',
+        ),
+        (
+            lambda c: c["details"][0]["clock"].update(displayValue="?", value=-300.0),
+            "events[0].competitions[0].details[0].clock.value",
+            "expected a clock in seconds >= 0, got -300",
+        ),
     ],
 )
 def test_malformed_events_name_the_field(

@@ -24,6 +24,7 @@ from providers.parsing import (
     parse_timestamp,
     plausible_update,
     subtract_lines,
+    try_parse_minute,
 )
 
 
@@ -71,6 +72,22 @@ def test_parse_minute_splits_stoppage_time(text: str, expected: tuple[int, int |
 def test_parse_minute_refuses_non_minutes(text: str) -> None:
     with pytest.raises(ValueError):
         parse_minute(text)
+
+
+@pytest.mark.parametrize("text", ["-5", "-5'", " - 3 ", "-45'+2'", "\u22125"])
+def test_a_negative_minute_is_refused_even_where_non_minutes_are_tolerated(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected a minute in 0\.\.200"):
+        parse_minute(text)
+    with pytest.raises(ValueError, match=r"expected a minute in 0\.\.200"):
+        try_parse_minute(text)  # "HT" gives None; "-5'" is a broken clock, not "no minute"
+    assert try_parse_minute("HT") is None
+
+
+@pytest.mark.parametrize("value", [-5, -1, "-5", "-5'", -5.0])
+def test_a_negative_minute_is_a_payload_error_naming_the_field(value: object) -> None:
+    with pytest.raises(PayloadError) as caught:
+        Cursor("football-data", {"minute": value}).get("minute").opt_minute()
+    assert caught.value.path == "minute"
 
 
 BERLIN = ZoneInfo("Europe/Berlin")
