@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from livescore import clock
-from livescore.errors import Conflict, NotFound
+from livescore.errors import Conflict, InvalidChange, NotFound
 from livescore.feeds import FeedConfig
 from livescore.model import CompetitionRef, MatchObservation, MatchStatus
 from pipeline import overrides
@@ -272,6 +272,15 @@ async def test_after_clearing_a_too_high_override_the_feeds_lower_score_is_taken
     await ingest(pool, "alpha", obs("alpha", "a-1", score=(1, 0), minute=31), at=T0 + minutes(1))
     match = await get_match(conn, match_id)
     assert (match["homeScore"], match["awayScore"]) == (1, 0), await latest_outcome(conn, "alpha")
+
+
+async def test_an_override_reason_over_the_limit_is_refused_naming_it(
+    conn: Conn, factory: Factory
+) -> None:
+    match = await factory.match()
+    with pytest.raises(InvalidChange, match="--reason is 501 characters long; at most 500"):
+        await overrides.set_score(conn, match["id"], 1, 0, who="ops", reason="r" * 501)
+    assert (await get_match(conn, match["id"]))["override"] is None
 
 
 # -- exactly once ----------------------------------------------------------------------------

@@ -195,3 +195,36 @@ async def test_concurrent_writers_on_different_fields_keep_both(
     async with pool.connection() as conn:
         final = await get_match(conn, match["id"])
     assert (final["status"], final["awayScore"], final["seq"]) == ("live", 1, 3)
+
+
+def _nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("metadata", "says"),
+    [
+        (_nested(300), "cannot be encoded"),  # deeper than any encoder of the message goes
+        ({"blob": "x" * 70_000}, "over the 65536-byte limit"),
+    ],
+    ids=["too-deep", "too-large"],
+)
+async def test_a_change_that_could_not_be_published_is_refused_before_it_commits(
+    conn: Conn, factory: Factory, metadata: dict[str, object], says: str
+) -> None:
+    """Every stored change can be published: the write path encodes each new
+    change once before committing and refuses the write otherwise (issue 10)."""
+    match = await factory.match()
+    event = NewEvent(
+        type=EventType.TEXT, minute=1, added_time=None, side=None, actor=None,
+        message="m", metadata=metadata, source="test",
+    )  # fmt: skip
+    with pytest.raises(InvalidChange, match=says):
+        await apply_change(conn, match["id"], MatchPatch(source="test", new_events=(event,)))
+    assert await log_of(conn, match["id"]) == []
+    cur = await conn.execute("SELECT count(*) AS n FROM events WHERE match_id = %s", (match["id"],))
+    row = await cur.fetchone()
+    assert row is not None and row["n"] == 0
