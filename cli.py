@@ -504,6 +504,8 @@ def replay_cmd(app: App, directory: str, speed: float, from_now: bool) -> None:
         f"{len(report.changes)} changes, {len(report.rejected)} rejected, "
         f"{len(report.ambiguous)} ambiguous, {result.malformed} malformed"
     )
+    if result.error_responses:
+        click.echo(f"  {result.error_summary()} (skipped: they hold no matches)")
     for match in matches:
         click.echo(
             f"  #{match['id']:<4} {match['homeTeam']['name']} {match['homeScore']}-"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,7 +43,7 @@ from pipeline.context import PipelineContext
 from pipeline.ingest import IngestReport, ingest_observations
 from pipeline.relay import Relay
 from providers.base import Adapter
-from providers.errors import PayloadError
+from providers.errors import ErrorResponse, PayloadError, describe_status
 from providers.fixture import FixtureFeed
 from providers.registry import adapter_for
 from store import feeds as store_feeds
@@ -56,6 +57,8 @@ class ReplayProgress:
     responses: int = 0
     total: int = 0
     malformed: int = 0
+    #: recorded HTTP error responses (a 429, a 500...) by status: skipped, not malformed
+    error_responses: Counter[int] = field(default_factory=Counter)
     report: IngestReport = field(default_factory=IngestReport)
     started: float = field(default_factory=time.monotonic)
 
@@ -74,6 +77,17 @@ class ReplayProgress:
             f"{len(self.report.touched_matches)} matches, "
             f"{len(self.report.changes)} changes applied, {self.rate:.0f} changes/s"
         )
+
+    def error_summary(self) -> str:
+        """``"2 recorded error responses: HTTP 429 (rate limited) x2"``, or ``""``."""
+        total = sum(self.error_responses.values())
+        if not total:
+            return ""
+        kinds = ", ".join(
+            f"{describe_status(status)} x{count}"
+            for status, count in sorted(self.error_responses.items())
+        )
+        return f"{total} recorded error response{'s' if total > 1 else ''}: {kinds}"
 
 
 async def register_feeds(conn: Conn, recording: FixtureFeed) -> dict[str, FeedConfig]:
@@ -134,6 +148,10 @@ async def replay(
             progress.responses += 1
             try:
                 parsed = adapters[response.feed].parse_report(response)
+            except ErrorResponse as exc:
+                progress.error_responses[exc.status] += 1
+                log.warning(kv("replay.error_response", feed=response.feed, error=exc))
+                continue
             except PayloadError as exc:
                 progress.malformed += 1
                 log.error(kv("replay.malformed", feed=response.feed, error=exc))

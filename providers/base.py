@@ -24,7 +24,7 @@ import orjson
 
 from livescore.feeds import FEED_KINDS, FeedConfig
 from livescore.model import MatchObservation
-from providers.errors import PayloadError, ProviderError
+from providers.errors import ErrorResponse, PayloadError, ProviderError
 
 __all__ = [
     "FEED_KINDS",
@@ -151,7 +151,12 @@ class Adapter(ABC):
         provider error) raises ``PayloadError``. A malformed *match* inside an
         otherwise good response does not cost the others: it is returned in
         ``errors`` (to be logged and counted) and every other match is parsed.
+
+        A response that is an HTTP error (only a recording holds those: a live
+        one is turned into an error when it arrives) raises ``ErrorResponse``.
         """
+        if not 200 <= response.status < 300:
+            raise ErrorResponse(self.kind, response.status, response.url)
         try:
             payload = response.json()
         except orjson.JSONDecodeError as exc:

@@ -2,6 +2,7 @@
 
 ProviderError                 base; carries the provider (feed kind) name
 ├── PayloadError              a response is malformed; names the field path
+├── ErrorResponse             a (recorded) response is an HTTP error: nothing to parse
 ├── CredentialsRejected       401/403: fix the secret, retrying will not help
 ├── MissingSecret             the feed names an env var that is not set
 ├── ProviderUnavailable       connect errors / 5xx after every retry
@@ -33,6 +34,42 @@ class PayloadError(ProviderError):
         super().__init__(provider, f"malformed payload at {path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+def describe_status(status: int) -> str:
+    """``429`` -> ``"HTTP 429 (rate limited)"``: what an HTTP status means for a feed."""
+    named = {
+        401: "credentials rejected",
+        403: "credentials rejected",
+        404: "not found",
+        425: "too early",
+        429: "rate limited",
+    }
+    if status in named:
+        meaning = named[status]
+    elif 500 <= status < 600:
+        meaning = "provider error"
+    elif 300 <= status < 400:
+        meaning = "redirect"
+    elif 400 <= status < 500:
+        meaning = "request refused"
+    else:
+        meaning = "unexpected status"
+    return f"HTTP {status} ({meaning})"
+
+
+class ErrorResponse(ProviderError):
+    """A response that is an HTTP error (a recorded 429 or 500, say) reached a
+    parser: it is reported as what it is, never as a malformed payload."""
+
+    def __init__(self, provider: str, status: int, url: str) -> None:
+        super().__init__(
+            provider,
+            f"recorded response was {describe_status(status)} from {url}; "
+            "it holds no matches, skipped",
+        )
+        self.status = status
+        self.url = url
 
 
 class CredentialsRejected(ProviderError):

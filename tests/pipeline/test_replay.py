@@ -5,6 +5,8 @@ idempotence over itself."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from livescore.names import name_key
 from pipeline.context import PipelineContext
 from pipeline.replay import ReplayProgress, replay
 from providers.fixture import FixtureFeed
+from providers.recording import RecordingWriter
 from store import crosswalk
 from store.changes import changes_since
 from store.db import Conn, Pool
@@ -148,3 +151,31 @@ def test_every_shipped_recording_states_what_its_replay_must_end_with() -> None:
     for name in NAMES:
         assert expectations(name), name
         assert Path(FIXTURES / name / "responses.jsonl").stat().st_size > 0
+
+
+async def test_a_recorded_429_or_500_is_reported_as_an_error_response_not_as_malformed(
+    pctx: PipelineContext, conn: Conn, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = "cup-final-shootout"
+    copy = tmp_path / name
+    shutil.copytree(FIXTURES / name, copy)
+    recording = FixtureFeed(copy)
+    first = recording.responses[0]
+    with RecordingWriter(copy) as writer:
+        writer.write(replace(first, status=429, headers={"retry-after": "60"},
+                             body='{"message": "Too many requests"}'))  # fmt: skip
+        writer.write(replace(first, status=500, body="<html>Internal Server Error</html>"))
+    progress = await replay(pctx, copy, speed=0)
+    assert progress.responses == progress.total == len(recording.responses) + 2
+    assert progress.malformed == 0
+    assert progress.error_responses == {429: 1, 500: 1}
+    assert progress.error_summary() == (
+        "2 recorded error responses: HTTP 429 (rate limited) x1, HTTP 500 (provider error) x1"
+    )
+    logged = [r.getMessage() for r in caplog.records if "replay.error_response" in r.getMessage()]
+    assert len(logged) == 2
+    assert any("recorded response was HTTP 429 (rate limited)" in line for line in logged)
+    # everything else replayed as before
+    (expected,) = expectations(name)
+    match = await get_match(conn, await canonical_match(conn, name, expected))
+    assert match["status"] == expected["status"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from livescore.model import EventType, MatchStatus
 from providers.api_football import ApiFootballAdapter
 from providers.base import FEED_KINDS, Adapter, FeedConfig
-from providers.errors import ProviderError
+from providers.errors import ErrorResponse, PayloadError, ProviderError
 from providers.espn import EspnAdapter
 from providers.football_data import FootballDataAdapter
 from providers.registry import ADAPTERS, adapter_for, register
@@ -116,6 +117,25 @@ def test_every_stored_payload_keeps_the_contract(kind: str, name: str) -> None:
                 assert event.type in (EventType.PENALTY_GOAL, EventType.MISSED_PENALTY)
     # re-parsing the same response gives the same observations, keys included
     assert adapter.parse(response) == observations
+
+
+@pytest.mark.parametrize("kind", REAL_KINDS)
+@pytest.mark.parametrize(
+    ("status", "meaning"), [(429, "rate limited"), (500, "provider error"), (404, "not found")]
+)
+def test_an_http_error_response_is_reported_as_what_it_is(
+    kind: str, status: int, meaning: str
+) -> None:
+    """Only a recording holds one (live errors are raised on arrival); its body,
+    even a valid-looking one, is never parsed as matches nor called malformed."""
+    stored = next(name for k, name in STORED if k == kind)
+    response = replace(recorded_response(kind, stored), status=status)
+    adapter = ADAPTERS[kind](FeedConfig(name=kind, kind=kind))
+    with pytest.raises(ErrorResponse) as caught:
+        adapter.parse_report(response)
+    assert f"recorded response was HTTP {status} ({meaning})" in str(caught.value)
+    assert not isinstance(caught.value, PayloadError)
+    assert caught.value.status == status
 
 
 def test_one_malformed_match_does_not_cost_the_others_in_ingestion() -> None:
