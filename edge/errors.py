@@ -13,13 +13,14 @@ Every error response, whatever raised it, is::
     ├── Gone                410  the change log no longer holds what was asked
     ├── UnsupportedMedia    415  a body that is not application/json
     ├── ValidationFailed    422  a well-formed body the rules refuse
-    ├── RateLimited         429  with Retry-After
+    ├── RateLimited         429  with Retry-After (REST, /ws upgrades and sockets)
     └── ServiceUnavailable  503  PostgreSQL (or another dependency) is down
 
 ``to_api_error`` maps everything else at the boundary: Sanic's own errors
-(404 route, 405, 413, ...), store errors (NotFound, Conflict, InvalidChange),
-database outages (503), and anything unexpected (500, logged with its
-traceback, answered with a generic message).
+(404 route, 405, 413, 431 for headers over 8 KiB, 426 for a plain GET on /ws,
+...), store errors (NotFound, Conflict, InvalidChange), database outages
+(503), and anything unexpected (500, logged with its traceback, answered
+with a generic message).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import orjson
 import psycopg
 from sanic import HTTPResponse, Request
 from sanic.exceptions import SanicException
+from sanic.http import Http
 
 from livescore.errors import Conflict, InvalidChange, NotFound, StoreError
 from livescore.logs import kv
@@ -113,12 +115,21 @@ _SANIC_CODES = {
     413: "payload_too_large",
     416: "range_not_satisfiable",
     417: "expectation_failed",
+    426: "upgrade_required",
+    431: "request_header_fields_too_large",
     503: "service_unavailable",
 }
 
 
+#: Sanic's words for a request line plus headers over ``REQUEST_MAX_HEADER_SIZE``:
+#: it raises the 413 of an oversized body, which would blame the wrong part.
+_HEADER_TOO_LARGE = "Request header exceeds the size limit"
+
+
 def _sanic_error(exc: SanicException, request: Request | None) -> ApiError:
     status = int(exc.status_code)
+    if status == 413 and str(exc) == _HEADER_TOO_LARGE:
+        status = 431
     code = _SANIC_CODES.get(status, "http_error")
     headers: dict[str, str] = {}
     if status == 404:
@@ -131,6 +142,16 @@ def _sanic_error(exc: SanicException, request: Request | None) -> ApiError:
             headers["Allow"] = ", ".join(allowed)
     elif status == 413:
         message = "request body too large; the limit is 64 KiB"
+    elif status == 431:
+        limit = Http.HEADER_MAX_SIZE or 8192  # set from REQUEST_MAX_HEADER_SIZE at start
+        message = (
+            f"request headers too large; the request line and headers may take "
+            f"{int(limit) // 1024} KiB together"
+        )
+    elif status == 426:
+        message = f"{request.path if request is not None else 'this path'} is a WebSocket: "
+        message += "send an Upgrade: websocket handshake"
+        headers["Upgrade"] = "websocket"
     else:
         message = str(exc) or "the request could not be handled"
     error = ApiError(message, headers=headers, code=code)

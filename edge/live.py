@@ -10,6 +10,7 @@ from importlib import resources
 from sanic import HTTPResponse, Request
 
 from edge.cache import etag_of
+from edge.instrument import add_route
 from edge.responses import not_modified
 from edge.state import EdgeApp
 
@@ -32,4 +33,5 @@ async def live_page(request: Request) -> HTTPResponse:
 
 
 def register(app: EdgeApp) -> None:
-    app.add_route(live_page, "/", methods=["GET"], name="live_page")
+    # ?date=YYYY-MM-DD is read by the page's script (a bad one shows today)
+    add_route(app, live_page, "/", ["GET"], name="live_page", query=("date",))

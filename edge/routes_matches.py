@@ -51,6 +51,8 @@ SPORT = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 STATUSES = tuple(s.value for s in MatchStatus)
 EVENT_TYPES = tuple(e.value for e in EventType)
 LIST_PARAMS = ("status", "competition", "date", "team", "limit", "cursor")
+COMMENTARY_PARAMS = ("limit", "before")
+CHANGES_PARAMS = ("since", "limit")
 CREATE_FIELDS = ("sport", "homeTeam", "awayTeam", "startTime", "endTime", "competition")
 EVENT_FIELDS = ("minute", "addedTime", "type", "message", "actor", "team", "metadata")
 
@@ -110,7 +112,7 @@ async def get_match_route(request: Request, match_id: int) -> HTTPResponse:
 
 async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
-    params = query_params(request, ("limit", "before"))
+    params = query_params(request, COMMENTARY_PARAMS)
     limit = int_param_or(params, "limit", low=1, high=200, default=50)
     before = id_param(params, "before")
     edge = state(request)
@@ -126,7 +128,7 @@ async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse
 
 async def list_changes_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
-    params = query_params(request, ("since", "limit"))
+    params = query_params(request, CHANGES_PARAMS)
     since = int_param_or(params, "since", low=0, high=MAX_ID, default=0)
     limit = int_param_or(params, "limit", low=1, high=1000, default=100)
     edge = state(request)
@@ -298,11 +300,20 @@ async def add_commentary_route(request: Request, match_id: int) -> HTTPResponse:
 
 
 def register(app: EdgeApp) -> None:
-    add_route(app, list_matches_route, "/api/matches", ["GET"], name="matches.list")
+    add_route(
+        app, list_matches_route, "/api/matches", ["GET"], name="matches.list", query=LIST_PARAMS
+    )
     add_route(app, create_match_route, "/api/matches", ["POST"], name="matches.create")
     add_route(app, get_match_route, "/api/matches/<match_id:int>", ["GET"], name="matches.get")
     commentary = "/api/matches/<match_id:int>/commentary"
-    add_route(app, list_commentary_route, commentary, ["GET"], name="commentary.list")
+    add_route(
+        app,
+        list_commentary_route,
+        commentary,
+        ["GET"],
+        name="commentary.list",
+        query=COMMENTARY_PARAMS,
+    )
     add_route(app, add_commentary_route, commentary, ["POST"], name="commentary.add")
     changes = "/api/matches/<match_id:int>/changes"
-    add_route(app, list_changes_route, changes, ["GET"], name="changes.list")
+    add_route(app, list_changes_route, changes, ["GET"], name="changes.list", query=CHANGES_PARAMS)

@@ -10,16 +10,17 @@ from edge.state import EdgeApp, state
 from edge.validation import id_param, query_params
 from store.reference import list_competitions, list_teams
 
+TEAMS_PARAMS = ("competition",)
+
 
 async def competitions_route(request: Request) -> HTTPResponse:
-    query_params(request, ())
     async with state(request).db() as conn:
         rows = await list_competitions(conn)
     return read_json(request, {"data": rows})
 
 
 async def teams_route(request: Request) -> HTTPResponse:
-    params = query_params(request, ("competition",))
+    params = query_params(request, TEAMS_PARAMS)
     competition = id_param(params, "competition")
     async with state(request).db() as conn:
         rows = await list_teams(conn, competition)
@@ -28,4 +29,4 @@ async def teams_route(request: Request) -> HTTPResponse:
 
 def register(app: EdgeApp) -> None:
     add_route(app, competitions_route, "/api/competitions", ["GET"], name="competitions")
-    add_route(app, teams_route, "/api/teams", ["GET"], name="teams")
+    add_route(app, teams_route, "/api/teams", ["GET"], name="teams", query=TEAMS_PARAMS)

@@ -79,6 +79,16 @@ SETTINGS: tuple[Setting, ...] = (
         "10",
         "seconds a committed change may stay unpublished before /health answers 503",
     ),
+    Setting(
+        "LIVESCORE_WS_UPGRADE_RATE",
+        "200/10",
+        "/ws upgrades allowed per client address, shared by every node: COUNT/SECONDS",
+    ),
+    Setting(
+        "LIVESCORE_WS_MAX_PER_ADDRESS",
+        "5000",
+        "open WebSockets allowed per client address on each edge worker",
+    ),
 )
 
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
@@ -113,6 +123,10 @@ class Settings:
     proxies_count: int = 0
     #: Seconds a committed change may stay unpublished before /health is a 503.
     relay_stall_after_s: int = 10
+    #: /ws upgrades per client address (a Redis bucket shared by every node).
+    ws_upgrade_rate: RateLimit = RateLimit(200, 10)
+    #: Open WebSockets per client address, counted by each edge worker.
+    ws_max_per_address: int = 5000
 
     @property
     def embedded(self) -> bool:
@@ -196,4 +210,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_max_subscriptions=_int(env, "LIVESCORE_WS_MAX_SUBSCRIPTIONS", low=1, high=100_000),
         proxies_count=_int(env, "LIVESCORE_PROXIES_COUNT", low=0, high=10),
         relay_stall_after_s=_int(env, "LIVESCORE_RELAY_STALL_AFTER", low=1, high=86400),
+        ws_upgrade_rate=_rate(env, "LIVESCORE_WS_UPGRADE_RATE"),
+        ws_max_per_address=_int(env, "LIVESCORE_WS_MAX_PER_ADDRESS", low=1, high=10_000_000),
     )
