@@ -284,7 +284,7 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 
 ERRORS: dict[str, dict[str, Any]] = {
-    "400": _error("malformed query, JSON or cursor"),
+    "400": _error("malformed query, JSON or cursor; an unknown or repeated query parameter"),
     "401": _error(
         "no usable Authorization: Bearer header",
         {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
@@ -298,6 +298,7 @@ ERRORS: dict[str, dict[str, Any]] = {
     "415": _error("body is not application/json"),
     "422": _error("body breaks the rules; details.errors lists each field"),
     "429": _error("rate limit reached (per client address and per API key)", _RETRY),
+    "431": _error("request line and headers over 8 KiB together"),
     "500": _error("unexpected failure (logged); the message is generic"),
     "503": _error("PostgreSQL unreachable", _RETRY),
 }
@@ -315,7 +316,7 @@ def _read(schema: str, description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: str) -> dict[str, Any]:
-    return {code: ERRORS[code] for code in (*codes, "429", "500", "503")}
+    return {code: ERRORS[code] for code in (*codes, "429", "431", "500", "503")}
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -349,6 +350,8 @@ def _paths() -> dict[str, Any]:
                         "description": "a dependency is down",
                         "content": {"application/json": {"schema": _ref("Health")}},
                     },
+                    "400": ERRORS["400"],
+                    "431": ERRORS["431"],
                 },
             }
         },
@@ -362,6 +365,8 @@ def _paths() -> dict[str, Any]:
                         "description": "metrics",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
+                    "400": ERRORS["400"],
+                    "431": ERRORS["431"],
                     "500": ERRORS["500"],
                 },
             }
@@ -376,7 +381,35 @@ def _paths() -> dict[str, Any]:
                         "description": "OpenAPI 3.1",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
-                    **_errors(),
+                    **_errors("400"),
+                },
+            }
+        },
+        "/ws": {
+            "get": {
+                "operationId": "webSocket",
+                "summary": "The WebSocket endpoint (JSON frames; see README, WebSocket /ws)",
+                "description": (
+                    "Send a WebSocket handshake (Upgrade: websocket). Refusals come before "
+                    "the upgrade, as HTTP errors: 403 for an Origin not allowed, 400 for any "
+                    "query parameter, 429 rate_limited beyond the per-address upgrade budget "
+                    "(LIVESCORE_WS_UPGRADE_RATE, shared by every node) or "
+                    "too_many_connections at LIVESCORE_WS_MAX_PER_ADDRESS open sockets (per "
+                    "edge worker), 503 while the node starts; 429 and 503 carry Retry-After."
+                ),
+                "tags": ["websocket"],
+                "responses": {
+                    "101": {"description": "switching protocols: the WebSocket is open"},
+                    "403": _error("the Origin is not in LIVESCORE_WS_ORIGINS"),
+                    "426": _error(
+                        "not a WebSocket handshake",
+                        {"Upgrade": {"schema": {"type": "string"}, "required": True}},
+                    ),
+                    "429": _error(
+                        "upgrade budget or open-socket cap of this address reached", _RETRY
+                    ),
+                    "503": _error("the node is still starting", _RETRY),
+                    **{code: ERRORS[code] for code in ("400", "431", "500")},
                 },
             }
         },
@@ -527,7 +560,10 @@ def document() -> dict[str, Any]:
                 '{"error": {"code", "message", "details"}}. Reads carry ETag and answer 304 '
                 "to If-None-Match; Cache-Control is no-cache. Writes need "
                 "Authorization: Bearer <api key>. Rate limits are per client address and "
-                "per API key, shared by every node (429 with Retry-After)."
+                "per API key, shared by every node (429 with Retry-After). Every GET route "
+                "answers HEAD (same status and headers, no body). Every route refuses a "
+                "query parameter it does not list, or one given twice (400 "
+                "invalid_parameter). Request line and headers over 8 KiB: 431."
             ),
         },
         "paths": _paths(),
