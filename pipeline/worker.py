@@ -21,6 +21,7 @@ from livescore import beats
 from livescore.config import Settings
 from livescore.keys import Keys
 from livescore.logs import kv
+from livescore.reachable import wait_for_redis
 from livescore.runtime import Endpoints
 from livescore.supervise import Loop, Loops
 from livescore.waiting import wait_event
@@ -135,7 +136,8 @@ def build_worker(
 
 
 async def run_worker(settings: Settings, endpoints: Endpoints) -> None:
-    """Run until SIGINT/SIGTERM."""
+    """Run until SIGINT/SIGTERM; until Redis answers, wait (one log line per try)."""
+    await wait_for_redis(endpoints.redis_url)
     queue = make_queue(endpoints.redis_url, Keys(settings.redis_prefix))
     worker = build_worker(settings, endpoints, queue)
     try:

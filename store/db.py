@@ -20,11 +20,21 @@ Pool = AsyncConnectionPool[Conn]
 CHANGES_CHANNEL = "livescore_changes"
 
 
+#: Seconds a first connection may take before a command gives up (libpq's minimum is 2).
+CONNECT_TIMEOUT_S = 2
+
+
 async def open_pool(
     dsn: str, *, min_size: int = 1, max_size: int = 10, name: str = "livescore"
 ) -> Pool:
     """Open a pool of dict-row connections, checked before each use so a
-    PostgreSQL restart is invisible to callers (STACK-NOTES)."""
+    PostgreSQL restart is invisible to callers (STACK-NOTES).
+
+    One plain connection is tried first: a server that is not there fails at
+    once with its own reason (``StoreError``, one line), instead of the pool
+    retrying in the background for 15 s and logging a warning per retry."""
+    probe = await connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)
+    await probe.close()
     pool: Pool = AsyncConnectionPool(
         dsn,
         min_size=min_size,
@@ -40,7 +50,7 @@ async def open_pool(
     except Exception as exc:
         await pool.close()
         raise StoreError(
-            f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}; "
+            f"cannot connect to PostgreSQL at {redact(dsn)}: {one_line(exc)}; "
             "check DATABASE_URL (or unset it for the embedded server)"
         ) from exc
     return pool
@@ -54,9 +64,14 @@ async def connect(dsn: str, **kwargs: Any) -> Conn:
         )
     except psycopg.OperationalError as exc:
         raise StoreError(
-            f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}; check DATABASE_URL"
+            f"cannot connect to PostgreSQL at {redact(dsn)}: {one_line(exc)}; check DATABASE_URL"
         ) from exc
     return conn
+
+
+def one_line(exc: BaseException) -> str:
+    """libpq's messages span lines ("...refused\n\tIs the server running..."): one line."""
+    return " ".join(str(exc).split())
 
 
 def redact(dsn: str) -> str:
