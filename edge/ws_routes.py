@@ -30,6 +30,7 @@ from typing import Any
 from sanic import HTTPResponse, Request, Sanic
 from sanic.server.websockets.impl import WebsocketImplProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame
 from websockets.protocol import CLOSING, OPEN, Protocol, State
 from websockets.server import ServerProtocol
 
@@ -183,6 +184,12 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
     edge.bus.add_gap_listener(hub.on_gap)
     hub.start(edge.loops)
     app.ctx.ws_hub = hub
+    # what leaks when connections go away without their tasks ending shows here
+    REGISTRY.gauge_callback(
+        "livescore_event_loop_tasks",
+        "asyncio tasks alive in the edge workers' event loops",
+        lambda: len(asyncio.all_tasks()),
+    )
 
 
 async def stop_hub(app: Sanic[Any, Any]) -> None:
@@ -284,6 +291,56 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
         await _linger(ws)
     finally:
         hub.detach(session)
+        stop_reading(ws)
+
+
+class _DropFrames:
+    """Stands in for Sanic's frame assembler once the handler no longer reads:
+    every frame is dropped at once."""
+
+    async def put(self, frame: Frame) -> None:
+        return None
+
+    async def get(self, *_: object) -> None:
+        return None
+
+
+def stop_reading(ws: WebsocketImplProtocol) -> None:
+    """Release the frames that arrived after the handler stopped reading.
+
+    Sanic hands each received frame to its assembler from a task it keeps no
+    reference to (``data_received`` -> ``async_data_received``), and the
+    assembler's ``put`` waits until a ``recv`` takes the message. A client
+    that sent frames while its handler was busy (a subscribe reading the
+    database) and then left leaves those tasks waiting forever: when the
+    connection's objects are collected, each one is logged as "Task was
+    destroyed but it is pending!" (1,000 clients leaving at once: a flood).
+    So, when the handler ends: later frames are dropped by a stand-in, and
+    the ``put`` already waiting is told its message was taken."""
+    assembler = getattr(ws, "assembler", None)
+    fetched = getattr(assembler, "message_fetched", None)
+    if not isinstance(fetched, asyncio.Event):
+        if not _assembler_warned:
+            _warn_assembler(type(assembler))
+        return
+    setattr(ws, "assembler", _DropFrames())  # noqa: B010 (Sanic types it as its own class)
+    fetched.set()
+
+
+_assembler_warned = False
+
+
+def _warn_assembler(kind: type) -> None:
+    global _assembler_warned
+    _assembler_warned = True
+    log.warning(
+        kv(
+            "ws.assembler_unknown",
+            assembler=kind.__qualname__,
+            effect="frames sent just before a client leaves may log 'Task was destroyed'",
+            fix="pin websockets/sanic to the versions in pyproject.toml",
+        )
+    )
 
 
 #: Close codes for a client that is reading but misbehaving: it should get to
