@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from livescore import clock
 from livescore.feeds import FeedConfig
 from pipeline.context import PipelineContext
-from providers.errors import PayloadError, ProviderError
+from pipeline.polling import pause_feed
+from providers.errors import PayloadError, ProviderError, Throttled
 from providers.http import FeedStats
 
 
@@ -60,6 +61,9 @@ async def check_feed(ctx: PipelineContext, feed: FeedConfig) -> CheckResult:
             error = f"{len(parsed.errors)} malformed match(es) set aside, first: {parsed.errors[0]}"
     except PayloadError as exc:
         error = f"{exc} (the provider answered, but we cannot read it)"
+    except Throttled as exc:
+        await pause_feed(ctx, feed.name, exc)  # the workers hold off too
+        error = str(exc)
     except ProviderError as exc:
         error = str(exc)
     return CheckResult(

@@ -151,10 +151,9 @@ async def _poll_locked(
     now = clock.now()
     try:
         outcome = await poll_feed(pctx, config, "live" if purpose == "live" else "today", now)
-    except Throttled as exc:
-        lasts = await FeedPause(pctx.redis, pctx.keys).pause(feed, exc.retry_after_s, str(exc))
-        log.warning(kv("poll.throttled", feed=feed, status=exc.status, paused_s=lasts))
-        return {"paused": lasts, "error": str(exc)}
+    except Throttled as exc:  # poll_feed paused the feed for every worker
+        lasts = await FeedPause(pctx.redis, pctx.keys).remaining(feed)
+        return {"paused": round(lasts, 1), "error": str(exc)}
     except BudgetExhausted as exc:
         log.warning(kv("poll.budget_exhausted", feed=feed, retry_after_s=exc.retry_after_s))
         return {"skipped": str(exc)}

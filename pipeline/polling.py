@@ -9,6 +9,9 @@
   fetched by id, not assumed over.
 * A malformed payload is logged and counted, nothing is ingested from it,
   and the worker keeps going.
+* A provider that says "wait" (``Throttled``: 429, ``Retry-After``...) pauses
+  the feed for every worker (``pipeline.budget.FeedPause``) before the error
+  goes up: the poll ends at once, no one sleeps.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import orjson
 
 from livescore.feeds import FeedConfig
 from livescore.logs import kv
+from pipeline.budget import FeedPause
 from pipeline.context import PipelineContext
 from pipeline.ingest import IngestReport, ingest_observations
 from providers.base import Purpose, RequestSpec
-from providers.errors import PayloadError
+from providers.errors import PayloadError, Throttled
 from providers.http import request_key
 from store import coverage, observations
 from store.feeds import priorities
@@ -43,6 +47,23 @@ class PollOutcome:
 
 
 async def poll_feed(
+    ctx: PipelineContext, feed: FeedConfig, purpose: Purpose, now: datetime
+) -> PollOutcome:
+    try:
+        return await _poll_feed(ctx, feed, purpose, now)
+    except Throttled as exc:
+        await pause_feed(ctx, feed.name, exc)
+        raise
+
+
+async def pause_feed(ctx: PipelineContext, feed: str, exc: Throttled) -> float:
+    """Pause ``feed`` for every worker as the provider asked; the seconds it now lasts."""
+    lasts = await FeedPause(ctx.redis, ctx.keys).pause(feed, exc.retry_after_s, str(exc))
+    log.warning(kv("poll.throttled", feed=feed, status=exc.status, paused_s=lasts))
+    return lasts
+
+
+async def _poll_feed(
     ctx: PipelineContext, feed: FeedConfig, purpose: Purpose, now: datetime
 ) -> PollOutcome:
     client = ctx.client_for(feed)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from livescore import clock
 from livescore.keys import Keys
@@ -201,6 +202,19 @@ async def test_providers_check_shows_the_retry_after_a_server_error(
     assert "  budget left: 8 of 10/min (shared)" in out.splitlines()
     assert "  parsed: 3 matches" in out.splitlines()
     assert len(http_server.requests) == 2
+
+
+async def test_providers_check_on_a_throttling_provider_says_so_and_pauses_the_feed(
+    cli: Cli, http_server: ScriptedServer, keys: Keys, redis: aioredis.Redis
+) -> None:
+    http_server.default = Reply(429, '{"message": "slow down"}', {"retry-after": "120"})
+    await add_feed(cli, http_server)
+    result = await cli("providers", "check", "fd-local")
+    assert result.returncode == 1
+    assert "  status: HTTP 429" in result.stdout.splitlines()
+    assert "rate limited by the provider (HTTP 429); the feed pauses for 120.0s" in result.stdout
+    assert len(http_server.requests) == 1  # not retried, not slept on
+    assert 110 < await redis.pttl(keys.feed_pause("fd-local")) / 1000 <= 120
 
 
 # -- ingest --once ---------------------------------------------------------------------------
