@@ -71,6 +71,7 @@ from tenacity import (
 )
 
 from livescore import clock as _clock
+from livescore.logs import kv
 from providers.base import Adapter, FeedConfig, RawResponse, RequestSpec
 from providers.errors import (
     BudgetExhausted,
@@ -428,7 +429,8 @@ class FeedClient:
             async with asyncio.timeout(self.deadline_s):
                 return await retrying(self._attempt, spec, secret)
         except TimeoutError as exc:
-            log.warning("%s: request cut at the %.1fs deadline", self._label, self.deadline_s)
+            log.warning(kv("http.deadline", feed=self._label, url=self.url_for(spec),
+                           deadline_s=self.deadline_s))  # fmt: skip
             raise DeadlineExceeded(self._label, self.url_for(spec), self.deadline_s) from exc
         except _Retryable as exc:
             raise ProviderUnavailable(
@@ -498,6 +500,13 @@ class FeedClient:
         ) as exc:
             detail = _mask(str(exc) or "no detail", secret)
             raise _Retryable(f"{type(exc).__name__}: {detail}") from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            # a feed stored before base URLs were checked (providers add takes http/https only)
+            raise ProviderError(
+                self._label,
+                f"cannot request {_mask(url, secret)}: {exc}; "
+                "give the feed an http:// or https:// --base-url",
+            ) from exc
         status = response.status_code
         text = raw.decode(response.encoding or "utf-8", errors="replace")
         return RawResponse(
@@ -525,8 +534,7 @@ class FeedClient:
         if status == 429 or (status >= 500 and requested is not None):
             pause = self._policy.default_pause_s if requested is None else requested
             pause = min(max(pause, 1.0), self._policy.max_pause_s)
-            log.warning("%s: HTTP %d, the provider asks for %.1fs; not retrying", self._label,
-                        status, pause)  # fmt: skip
+            log.warning(kv("http.throttled", feed=self._label, status=status, pause_s=pause))
             raise Throttled(self._label, pause, status=status)
         if status >= 500:
             raise _Retryable(f"HTTP {status}", status=status)

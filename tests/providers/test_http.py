@@ -17,6 +17,7 @@ from providers.errors import (
     BudgetExhausted,
     CredentialsRejected,
     MissingSecret,
+    ProviderError,
     ProviderUnavailable,
     Throttled,
 )
@@ -423,6 +424,14 @@ async def test_base_url_is_honoured(respx_mock: respx.MockRouter) -> None:
     assert route.call_count == 1
     assert route.calls.last.request.url.params["date"] == "2022-09-04"
     assert response.url == "http://mirror.local:8080/proxy/v4/matches"
+
+
+@pytest.mark.parametrize("base_url", ["ftp://mirror.test/v4", "file:///etc"])
+async def test_a_stored_non_http_base_url_is_a_clear_provider_error(base_url: str) -> None:
+    feed = FeedConfig(name="fd", kind="test-feed", base_url=base_url, secret_env="TOK")
+    async with make_client(TokenAdapter(feed)) as client:
+        with pytest.raises(ProviderError, match=r"give the feed an http:// or https:// --base-url"):
+            await client.send(SPEC)
 
 
 async def test_injected_transport_is_used() -> None:
