@@ -78,6 +78,32 @@ async def test_upgrades_beyond_the_rate_get_a_429_before_the_upgrade(edges: Edge
     assert metric(node, 'livescore_ws_refused_total{reason="rate"}') == 2
 
 
+async def test_a_crowd_behind_one_address_gets_in_paced_by_retry_after(
+    edges: EdgeFactory,
+) -> None:
+    """60 clients behind one NAT against a budget of 20 (then 10 a second): each
+    refused one waits its Retry-After and tries again; all are in within seconds."""
+    (node,) = edges(1, LIVESCORE_WS_UPGRADE_RATE="20/2")
+    started = asyncio.get_running_loop().time()
+    tries = 0
+
+    async def fan() -> ClientConnection:
+        nonlocal tries
+        while True:
+            tries += 1
+            try:
+                return await open_ws(node)
+            except InvalidStatus as exc:
+                assert exc.response.status_code == 429
+                await asyncio.sleep(int(exc.response.headers["Retry-After"]))
+
+    crowd = await asyncio.gather(*(fan() for _ in range(60)))
+    async with sockets(list(crowd)):
+        took = asyncio.get_running_loop().time() - started
+    assert took < 15, took  # ideal: (60 - 20) / 10 = 4 s
+    assert tries < 60 * 3, f"{tries} tries: Retry-After should spread the crowd out"
+
+
 async def test_the_upgrade_budget_is_shared_by_every_node(edges: EdgeFactory) -> None:
     a, b = edges(2, LIVESCORE_WS_UPGRADE_RATE="4/3600")
     async with sockets([await open_ws(node) for node in (a, b, a, b)]):
