@@ -2,7 +2,8 @@
 
 In ONE transaction it locks the match row (``SELECT ... FOR UPDATE``, so
 concurrent writers on one match queue up instead of losing updates),
-computes what the patch really changes, takes the match's next ``seq`` for
+computes what the patch really changes (``store.write_plan.plan``, a pure
+function of the state and the patch), takes the match's next ``seq`` for
 each change, updates the row, appends the change-log rows and signals the
 relay with ``NOTIFY`` (delivered at commit). A patch that changes nothing
 writes nothing and consumes no seq.
@@ -18,22 +19,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from livescore import clock
 from livescore.errors import InvalidChange, NotFound
 from livescore.model import (
-    OVERRIDE_SOURCE,
-    RELEASED_SOURCE,
     MatchPatch,
     MatchState,
-    MatchStatus,
     NewEvent,
     OverrideInfo,
 )
 from store import change_codec
 from store.db import CHANGES_CHANNEL, Conn, atomic
-from store.shapes import EVENT_SELECT, MATCH_SELECT, event_json, override_from_row, state_from_row
+from store.shapes import EVENT_SELECT, MATCH_SELECT, event_json, state_from_row
+from store.write_plan import plan
 
 PatchFn = Callable[[MatchState], "MatchPatch | Awaitable[MatchPatch | None] | None"]
 
@@ -93,19 +93,43 @@ def _validate(patch: MatchPatch) -> None:
 async def _write(
     conn: Conn, row: dict[str, Any], state: MatchState, patch: MatchPatch, now: datetime
 ) -> list[Change]:
-    seq = state.seq
-    changes: list[Change] = []
+    """Events through SQL (they need the table), everything else planned by the
+    pure ``store.write_plan.plan``, then the row, the override and the log written."""
+    events = await _write_events(conn, row, state, patch, now)
+    planned = plan(state, patch, now, events)
+    if planned.empty:
+        return []
+    written = [
+        Change(state.id, c.seq, c.type, c.payload, patch.source, now) for c in planned.changes
+    ]
+    for change in written:
+        change_codec.check(change)  # nothing that cannot be published is ever stored
+    await _update_match(conn, state.id, planned.sets)
+    if planned.override is not None:
+        await _store_override(conn, state.id, planned.override)
+    elif planned.delete_override:
+        await conn.execute("DELETE FROM overrides WHERE match_id = %s", (state.id,))
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO match_changes (match_id, seq, type, payload, source, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [(c.match_id, c.seq, c.type, Jsonb(c.payload), c.source, now) for c in written],
+        )
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, str(state.id)))
+    return written
 
-    def add(kind: str, payload: dict[str, Any]) -> None:
-        nonlocal seq
-        seq += 1
-        changes.append(Change(state.id, seq, kind, payload, patch.source))
 
-    # 1. events first: a goal's commentary arrives before the score it changes
+async def _write_events(
+    conn: Conn, row: dict[str, Any], state: MatchState, patch: MatchPatch, now: datetime
+) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """Insert the patch's new events and retract the events it names; the
+    ``(type, payload)`` of each that did something, in order (each new event
+    takes the seq its ``commentary:new`` change will have)."""
+    done: list[tuple[str, dict[str, Any]]] = []
     for event in patch.new_events:
-        inserted = await _insert_event(conn, row, event, seq + 1, now)
+        inserted = await _insert_event(conn, row, event, state.seq + len(done) + 1, now)
         if inserted is not None:
-            add("commentary:new", inserted)
+            done.append(("commentary:new", inserted))
     if patch.retract_event_keys:
         cur = await conn.execute(
             "UPDATE events SET retracted = true WHERE match_id = %s "
@@ -113,98 +137,27 @@ async def _write(
             (state.id, list(patch.retract_event_keys)),
         )
         ids = sorted(r["id"] for r in await cur.fetchall())
-        for event_id in ids:
-            cur = await conn.execute(EVENT_SELECT + " WHERE e.id = %s", (event_id,))
-            event_row = await cur.fetchone()
-            assert event_row is not None
-            add("commentary:update", event_json(event_row))
+        if ids:
+            cur = await conn.execute(EVENT_SELECT + " WHERE e.id = ANY(%s) ORDER BY e.id", (ids,))
+            done.extend(("commentary:update", event_json(r)) for r in await cur.fetchall())
+    return tuple(done)
 
-    # 2. the match row
-    sets: dict[str, Any] = {}
-    score_changed = False
-    if (
-        patch.home_score is not None
-        and patch.away_score is not None
-        and (patch.home_score, patch.away_score) != (state.home_score, state.away_score)
-    ):
-        sets["home_score"], sets["away_score"] = patch.home_score, patch.away_score
-        sets["score_source"] = patch.source
-        score_changed = True
-    if patch.breakdown is not None and patch.breakdown != state.breakdown:
-        sets["breakdown"] = Jsonb(patch.breakdown.to_json())
-        score_changed = True
-    if patch.clock is not None and patch.clock != state.clock:
-        sets["clock_minute"] = patch.clock.minute
-        sets["clock_added"] = patch.clock.added_time
-        sets["clock_period"] = patch.clock.period.value if patch.clock.period else None
-        score_changed = True
-    stats_changed = patch.stats is not None and patch.stats != state.stats
-    if stats_changed:
-        sets["stats"] = Jsonb(patch.stats)
-        score_changed = True
-    if score_changed:
-        new_clock = patch.clock if patch.clock is not None else state.clock
-        new_breakdown = patch.breakdown if patch.breakdown is not None else state.breakdown
-        payload: dict[str, Any] = {
-            "homeScore": sets.get("home_score", state.home_score),
-            "awayScore": sets.get("away_score", state.away_score),
-            "breakdown": new_breakdown.to_json(),
-            "clock": new_clock.to_json(),
-        }
-        if stats_changed:
-            payload["stats"] = patch.stats
-        add("score:update", payload)
 
-    if patch.status is not None and patch.status != state.status:
-        sets["status"] = patch.status.value
-        sets["status_source"] = patch.source
-        if patch.status is MatchStatus.FINISHED:
-            sets["finished_at"] = now
-        new_clock = patch.clock if patch.clock is not None else state.clock
-        add(
-            "match:status",
-            {
-                "status": patch.status.value,
-                "previous": state.status.value,
-                "clock": new_clock.to_json(),
-            },
-        )
+#: ``matches`` columns holding JSON (wrapped for psycopg when written)
+_JSON_COLUMNS = frozenset({"breakdown", "stats"})
 
-    update: dict[str, Any] = {}
-    if patch.start_time is not None and patch.start_time != state.start_time:
-        sets["start_time"] = patch.start_time
-        update["startTime"] = patch.start_time.isoformat()
-    if patch.override is not None:
-        update["override"] = await _set_override(conn, state.id, patch.override)
-    elif patch.clear_override and state.override is not None:
-        await conn.execute("DELETE FROM overrides WHERE match_id = %s", (state.id,))
-        update["override"] = None
-        # what the override set is vouched for by nobody now: feeds take over
-        if state.score_source == OVERRIDE_SOURCE:
-            sets["score_source"] = RELEASED_SOURCE
-        if state.status_source == OVERRIDE_SOURCE:
-            sets["status_source"] = RELEASED_SOURCE
-    if update:
-        add("match:update", update)
 
-    if not changes:
-        return []
-    written = [Change(c.match_id, c.seq, c.type, c.payload, c.source, now) for c in changes]
-    for change in written:
-        change_codec.check(change)  # nothing that cannot be published is ever stored
-    sets["seq"] = seq
-    sets["updated_at"] = now
-    columns = ", ".join(f"{name} = %({name})s" for name in sets)
-    sets["id"] = state.id
-    await conn.execute(f"UPDATE matches SET {columns} WHERE id = %(id)s", sets)
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO match_changes (match_id, seq, type, payload, source, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            [(c.match_id, c.seq, c.type, Jsonb(c.payload), c.source, now) for c in changes],
-        )
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, str(state.id)))
-    return written
+async def _update_match(conn: Conn, match_id: int, sets: dict[str, Any]) -> None:
+    """``UPDATE matches SET <planned columns> WHERE id = match_id``, composed with
+    ``psycopg.sql`` (column names are identifiers, never interpolated text)."""
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in sets
+    )
+    values = {name: Jsonb(v) if name in _JSON_COLUMNS else v for name, v in sets.items()}
+    query = sql.SQL("UPDATE matches SET {} WHERE id = {}").format(
+        assignments, sql.Placeholder("match_id")
+    )
+    await conn.execute(query, {**values, "match_id": match_id})
 
 
 async def _insert_event(
@@ -236,18 +189,15 @@ async def _insert_event(
     return event_json(inserted | {"team_name": team_name})
 
 
-async def _set_override(conn: Conn, match_id: int, ov: OverrideInfo) -> dict[str, Any]:
-    """Upsert the match's override; returns the resulting override's JSON."""
-    cur = await conn.execute(
+async def _store_override(conn: Conn, match_id: int, ov: OverrideInfo) -> None:
+    """Store the match's override as planned (already merged with the current one)."""
+    await conn.execute(
         """INSERT INTO overrides (match_id, status, home_score, away_score, who, reason, since)
            VALUES (%s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (match_id) DO UPDATE SET
-             status = COALESCE(EXCLUDED.status, overrides.status),
-             home_score = COALESCE(EXCLUDED.home_score, overrides.home_score),
-             away_score = COALESCE(EXCLUDED.away_score, overrides.away_score),
-             who = EXCLUDED.who, reason = EXCLUDED.reason, since = EXCLUDED.since
-           RETURNING status AS ov_status, home_score AS ov_home, away_score AS ov_away,
-                     who AS ov_who, reason AS ov_reason, since AS ov_since""",
+             status = EXCLUDED.status, home_score = EXCLUDED.home_score,
+             away_score = EXCLUDED.away_score, who = EXCLUDED.who,
+             reason = EXCLUDED.reason, since = EXCLUDED.since""",
         (
             match_id,
             ov.status.value if ov.status else None,
@@ -258,7 +208,3 @@ async def _set_override(conn: Conn, match_id: int, ov: OverrideInfo) -> dict[str
             ov.since,
         ),
     )
-    row = await cur.fetchone()
-    stored = override_from_row(row) if row else None
-    assert stored is not None
-    return stored.to_json()
