@@ -138,6 +138,9 @@ class Bench:
             REDIS_URL=self.endpoints.redis_url,
             LIVESCORE_REDIS_PREFIX=self.prefix,
             LIVESCORE_RATE_LIMIT="100000000/60",
+            # every load-generator socket comes from 127.0.0.1: lift the per-address /ws limits
+            LIVESCORE_WS_UPGRADE_RATE="100000000/60",
+            LIVESCORE_WS_MAX_PER_ADDRESS="10000000",
             LIVESCORE_LOG_LEVEL="WARNING",
             **extra,
         )
