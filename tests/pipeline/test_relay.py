@@ -17,12 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from livescore import supervise
 from livescore.keys import Keys
 from livescore.model import EventType, MatchPatch, MatchState, NewEvent
 from livescore.runtime import redis_client
+from livescore.supervise import Loop, Loops
 from pipeline.relay import Relay
 from store.change_codec import encode
 from store.changes import changes_since
@@ -388,5 +391,53 @@ async def test_a_relay_that_cannot_reach_postgres_keeps_retrying(
         await eventually(lambda: heard_everything(collector, expected), what="every change")
     finally:
         await relay.stop()
+        await collector.stop()
+        await redis.aclose()
+
+
+async def test_a_relay_poisoned_by_a_bug_is_restarted_by_its_supervisor_and_loses_nothing(
+    pool: Pool,
+    conn: Conn,
+    factory: Factory,
+    services: Services,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unexpected exception (not a dead dependency) escapes ``Relay.run``: the
+    worker's supervisor logs it, starts the relay again, and every change goes out."""
+    monkeypatch.setattr(supervise, "BACKOFF_FIRST", 0.05)
+    ids = await matches(factory, 2)
+    collector = Collector(services.redis_url, keys)
+    await collector.start()
+    redis = redis_client(services.redis_url)
+    relay = Relay(pool, services.database_url, redis, keys, poll_interval=0.2, heartbeat_s=0.5)
+    real_drain = relay.drain
+    poisoned = [True]
+
+    async def drain() -> int:
+        if poisoned:
+            poisoned.clear()
+            raise RuntimeError("a bug in drain")
+        return await real_drain()
+
+    relay.drain = drain  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    loops = Loops()
+
+    async def run(loop: Loop) -> None:
+        relay.beat = loop.beat
+        await relay.run(stop)
+
+    loops.supervise("relay", run, interval=1.0)
+    try:
+        await Writer(conn, ids).write(6)
+        expected = await committed(conn)
+        await eventually(lambda: heard_everything(collector, expected), what="every change")
+        (report,) = loops.reports()
+        assert report.restarts == 1 and report.last_error == "RuntimeError: a bug in drain"
+        assert report.ok
+    finally:
+        stop.set()
+        await bounded(loops.stop(), 15, "the relay to stop")
         await collector.stop()
         await redis.aclose()

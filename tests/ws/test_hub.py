@@ -26,6 +26,7 @@ from edge.bus import ChangeMessage, parse
 from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session, heard_within, tcp_socket
 from edge.ws_hub import Hub
 from edge.ws_routes import watch_state
+from livescore import supervise
 from livescore.model import MatchPatch
 from livescore.supervise import Loops
 from store.change_codec import encode
@@ -541,3 +542,36 @@ def test_watch_state_tells_at_once_when_the_websocket_already_left_open() -> Non
     left: list[bool] = []
     watch_state(proto, lambda: left.append(True))
     assert left == [True]
+
+
+async def test_a_keepalive_poisoned_by_a_bug_is_restarted_and_keeps_pinging(
+    pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervise, "BACKOFF_FIRST", 0.01)
+    hub = Hub(pool.connection, node="test", max_subscriptions=10, ping_interval=0.05)
+    client = Client(hub)
+    client.session.pings = {}
+    real_keepalive = Session.keepalive
+    poisoned = [True]
+
+    def keepalive(session: Session, loop: asyncio.AbstractEventLoop, interval: float) -> bool:
+        if poisoned:
+            poisoned.clear()
+            raise RuntimeError("a bug in keepalive")
+        return real_keepalive(session, loop, interval)
+
+    monkeypatch.setattr(Session, "keepalive", keepalive)
+    loops = Loops()
+    hub.start(loops)
+    try:
+        for _ in range(60):
+            await asyncio.sleep(0.01)
+            pong = client.session.pings.get(PING_DATA) if client.session.pings else None
+            if pong is not None and not pong.done():
+                pong.set_result(None)
+        (report,) = loops.reports()
+        assert report.restarts == 1 and report.ok
+        assert bytes(client.transport.data).count(PING_FRAME) >= 2
+        assert client.closes == []
+    finally:
+        await hub.stop()
