@@ -7,6 +7,7 @@ COPY providers ./providers
 COPY pipeline ./pipeline
 COPY edge ./edge
 COPY store ./store
+COPY commands ./commands
 COPY fixtures ./fixtures
 RUN pip install --no-cache-dir .
 USER nobody

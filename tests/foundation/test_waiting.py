@@ -16,7 +16,7 @@ import pytest
 from livescore.waiting import wait_event
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ["livescore", "providers", "pipeline", "edge", "store", "cli.py"]
+PRODUCT = ["livescore", "providers", "pipeline", "edge", "store", "cli.py", "commands"]
 
 
 async def test_wait_event_says_whether_the_event_was_set() -> None:
