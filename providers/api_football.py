@@ -58,11 +58,11 @@ from livescore.model import (
     TeamRef,
 )
 from providers.base import Adapter, RawResponse, RequestSpec
+from providers.cursor import Cursor
 from providers.errors import CredentialsRejected, Throttled
 from providers.parsing import (
     ADDED_MAX,
     MINUTE_MAX,
-    Cursor,
     EventKeys,
     competition_wanted,
     goals_agree,

@@ -62,9 +62,9 @@ from livescore.model import (
     TeamRef,
 )
 from providers.base import Adapter, RawResponse, RequestSpec
+from providers.cursor import Cursor
 from providers.parsing import (
     MINUTE_MAX,
-    Cursor,
     EventKeys,
     competition_wanted,
     goals_agree,

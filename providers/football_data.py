@@ -56,10 +56,10 @@ from livescore.model import (
     TeamRef,
 )
 from providers.base import Adapter, RawResponse, RequestSpec
+from providers.cursor import Cursor
 from providers.parsing import (
     ADDED_MAX,
     MINUTE_MAX,
-    Cursor,
     EventKeys,
     add_lines,
     goals_agree,

@@ -53,8 +53,8 @@ from livescore.model import (
     TeamRef,
 )
 from providers.base import Adapter, RawResponse, RequestSpec
+from providers.cursor import Cursor
 from providers.parsing import (
-    Cursor,
     competition_wanted,
     local_zone,
     normalize_clock,

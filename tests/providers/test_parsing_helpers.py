@@ -10,9 +10,9 @@ import pytest
 
 from livescore.model import Clock, EventObservation, EventType, Period, ScoreLine
 from providers.base import FeedConfig
+from providers.cursor import Cursor
 from providers.errors import PayloadError
 from providers.parsing import (
-    Cursor,
     EventKeys,
     add_lines,
     competition_wanted,
