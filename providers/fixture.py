@@ -14,13 +14,14 @@ Two ways to use a recording (``providers.recording`` documents the format):
 2. **A feed of kind "fixture"** (``providers add NAME --kind fixture
    --base-url fixtures/NAME[#FEED]``) is polled like a real feed by
    ``FeedClient``: ``FixtureAdapter`` builds requests ``/today``, ``/live``
-   and ``/match/{id}``, and its transport answers each with the latest
-   recorded response of that feed and purpose (and match id) fetched at or
-   before the replay clock; parsing is delegated to the recorded kind's
-   adapter. ``#FEED`` picks one recorded feed; without it the feed with the
-   fixture feed's own name is used, or the only one. Before the first
-   recorded response of a purpose the transport answers 425 (too early);
-   for a purpose never recorded, 404.
+   and ``/match/{id}``, and its ``transport()`` (which ``FeedClient`` uses
+   instead of the network) answers each with the latest recorded response of
+   that feed and purpose (and match id) fetched at or before the replay
+   clock. Parsing is delegated to the recorded kind's adapter (built by
+   ``providers.kinds``) through its public ``parse_report``. ``#FEED`` picks
+   one recorded feed; without it the feed with the fixture feed's own name is
+   used, or the only one. Before the first recorded response of a purpose the
+   transport answers 425 (too early); for a purpose never recorded, 404.
 
 ``ReplayClock`` maps wall time onto recorded time: it starts at the
 recording's first response and runs ``speed`` times as fast as real time
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import importlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -45,6 +45,7 @@ from livescore.model import MatchObservation
 from providers.base import Adapter, FeedConfig, ParseReport, Purpose, RawResponse, RequestSpec
 from providers.errors import ProviderError
 from providers.http import WIRE_HEADERS, Sleep
+from providers.kinds import build_adapter
 from providers.recording import RecordedFeed, Recording, load_recording
 
 _Key = tuple[str, str, str | None]  # (feed, purpose, provider_match_id)
@@ -215,7 +216,7 @@ class FixtureAdapter(Adapter):
         self.recording = recording or FixtureFeed(directory)
         self.recorded = self._pick_feed(wanted)
         self.clock = clock or ReplayClock(self.recording.start)
-        self.inner = inner or _adapter_for(
+        self.inner = inner or build_adapter(
             self.recorded.to_config(
                 name=feed.name,
                 priority=feed.priority,
@@ -259,18 +260,12 @@ class FixtureAdapter(Adapter):
     def auth(self, secret: str | None) -> tuple[dict[str, str], dict[str, str]]:
         return {}, {}
 
-    def parse(self, response: RawResponse) -> list[MatchObservation]:
-        return self.inner.parse(replace(response, kind=self.inner.kind))
-
     def parse_report(self, response: RawResponse) -> ParseReport:
+        """The inner adapter's ``parse_report`` (``parse``, inherited, raises its
+        first error): the same code a live feed of the recorded kind runs."""
         return self.inner.parse_report(replace(response, kind=self.inner.kind))
 
     def _parse(self, payload: Any, response: RawResponse) -> list[MatchObservation]:
-        return self.inner._parse(payload, replace(response, kind=self.inner.kind))
-
-
-def _adapter_for(feed: FeedConfig) -> Adapter:
-    # Imported at call time: the registry imports this module to register the kind.
-    registry = importlib.import_module("providers.registry")
-    adapter: Adapter = registry.adapter_for(feed)
-    return adapter
+        # Adapter.parse_report is _parse's only caller and is replaced above:
+        # whole responses go to the inner adapter's public interface.
+        raise NotImplementedError("a fixture feed parses through its inner adapter")

@@ -41,7 +41,9 @@
 
 Sleeping goes through an injectable ``sleep`` and the wall clock through
 ``clock`` so tests never really wait. The transport is injectable too
-(``httpx.MockTransport``, respx, or a fixture feed's replay transport).
+(``httpx.MockTransport``, respx); by default it is the network, or the
+adapter's own when it has one (``OwnTransport``: a fixture feed replays its
+recording).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 from urllib.parse import urlencode
 
 import httpx
@@ -177,6 +179,14 @@ class RequestBudget(Protocol):
     async def remaining(self, feed: str, per_minute: int) -> int:
         """Slots left in the current window (no slot is taken)."""
         ...
+
+
+@runtime_checkable
+class OwnTransport(Protocol):
+    """An adapter that answers its own requests instead of the network: a
+    ``fixture`` feed serves its recording (``providers.fixture.FixtureAdapter``)."""
+
+    def transport(self) -> httpx.AsyncBaseTransport: ...
 
 
 class BodyHashCache(Protocol):
@@ -354,8 +364,8 @@ class FeedClient:
             max=self._policy.backoff_max_s,
             jitter=self._policy.jitter_s,
         )
-        if transport is None:
-            transport = _default_transport(adapter)
+        if transport is None and isinstance(adapter, OwnTransport):
+            transport = adapter.transport()
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
@@ -633,12 +643,3 @@ def _recordable_headers(headers: httpx.Headers, secret: str | None) -> dict[str,
             continue
         out[name] = _mask(", ".join(headers.get_list(name)), secret)
     return out
-
-
-def _default_transport(adapter: Adapter) -> httpx.AsyncBaseTransport | None:
-    """A fixture feed replays its recording; every other kind uses the network."""
-    from providers.fixture import FixtureAdapter
-
-    if isinstance(adapter, FixtureAdapter):
-        return adapter.transport()
-    return None

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,8 @@ PURE_MODULES = [
     "store/write_plan.py",
     "providers/base.py",
     "providers/parsing.py",
+    "providers/cursor.py",
+    "providers/kinds.py",
     "providers/football_data.py",
     "providers/api_football.py",
     "providers/espn.py",
@@ -107,3 +110,59 @@ def test_sql_lives_in_store() -> None:
     ]
     offenders = {str(p.relative_to(ROOT)): sql_calls(p) for p in files}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def provider_import_graph() -> dict[str, set[str]]:
+    """Each module of providers/ -> the providers modules it imports, anywhere in
+    it (imports inside functions count: a lazy import still closes a cycle)."""
+    paths = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in sorted((ROOT / "providers").rglob("*.py"))
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: resolve against this module's package
+                    package = name.split(".")
+                    if path.name != "__init__.py":
+                        package.pop()
+                    package = package[: len(package) - node.level + 1]
+                    base = ".".join([*package, *([base] if base else [])])
+                targets |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+        graph[name] = {t for t in targets if t in paths and t != name}
+    return graph
+
+
+def test_providers_import_graph_is_acyclic() -> None:
+    graph = provider_import_graph()
+    assert "providers.fixture" in graph["providers.registry"]  # lazy imports are seen
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import cycle in providers/: {' -> '.join(exc.args[1])}")
+
+
+def test_providers_import_nothing_by_name_string() -> None:
+    """No importlib or __import__ in providers/: every import is one mypy and the
+    graph above can see."""
+    offenders: dict[str, list[int]] = {}
+    for path in sorted((ROOT / "providers").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                (
+                    isinstance(node, ast.Import)
+                    and any(a.name.split(".")[0] == "importlib" for a in node.names)
+                )
+                or (
+                    isinstance(node, ast.ImportFrom)
+                    and (node.module or "").split(".")[0] == "importlib"
+                )
+                or (isinstance(node, ast.Name) and node.id == "__import__")
+            ):
+                offenders.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert offenders == {}

@@ -86,7 +86,15 @@ def test_requests_are_pure_data(kind: str) -> None:
 def test_normalization_modules_import_no_io_libraries() -> None:
     modules = ", ".join(
         f"providers.{name}"
-        for name in ("parsing", "football_data", "api_football", "espn", "thesportsdb")
+        for name in (
+            "parsing",
+            "cursor",
+            "kinds",
+            "football_data",
+            "api_football",
+            "espn",
+            "thesportsdb",
+        )
     )
     code = (
         f"import sys, {modules}\n"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from livescore.model import MatchStatus
-from providers.base import FeedConfig
-from providers.errors import ProviderError
+from livescore.model import MatchObservation, MatchStatus
+from providers.api_football import ApiFootballAdapter
+from providers.base import FeedConfig, ParseReport, RawResponse
+from providers.errors import PayloadError, ProviderError
 from providers.fixture import FixtureAdapter, FixtureFeed, ReplayClock, split_base_url
 from providers.http import FeedClient, ProviderHTTPError
 from providers.registry import adapter_for
@@ -179,3 +182,32 @@ async def test_fixture_responses_keep_the_recorded_headers_and_body() -> None:
     )
     statuses = {o.provider_match_id: o.status for o in adapter.parse(response)}
     assert statuses["416331"] is MatchStatus.POSTPONED
+
+
+class PublicOnly(ApiFootballAdapter):
+    """An inner adapter that answers ``parse_report`` itself; its ``_parse`` must not run."""
+
+    def __init__(self, feed: FeedConfig) -> None:
+        super().__init__(feed)
+        self.seen: list[RawResponse] = []
+
+    def parse_report(self, response: RawResponse) -> ParseReport:
+        self.seen.append(response)
+        return ParseReport([], (PayloadError(self.kind, "response[0]", "malformed"),))
+
+    def _parse(self, payload: Any, response: RawResponse) -> list[MatchObservation]:
+        raise AssertionError("the fixture adapter reached into its inner adapter's _parse")
+
+
+def test_a_fixture_feed_parses_through_the_inner_adapters_public_interface() -> None:
+    recording = FixtureFeed(CUP)
+    inner = PublicOnly(FeedConfig(name="cup", kind="api-football"))
+    adapter = FixtureAdapter(
+        FeedConfig(name="cup", kind="fixture", base_url=str(CUP)), recording=recording, inner=inner
+    )
+    response = recording.responses[-1]
+    report = adapter.parse_report(replace(response, kind="fixture"))
+    assert [str(e) for e in report.errors] == [str(e) for e in inner.parse_report(response).errors]
+    with pytest.raises(PayloadError, match=r"response\[0\]"):  # strict parse: the first error
+        adapter.parse(response)
+    assert [r.kind for r in inner.seen] == ["api-football"] * 3
