@@ -207,6 +207,28 @@ def _origin_refused(request: Request) -> ApiError | None:
     return None
 
 
+#: A crowd refused for its socket cap is logged at most once per this many seconds.
+CROWDED_LOG_EVERY = 10.0
+_crowded_log = {"at": 0.0, "refused": 0}
+
+
+def _log_crowded(address: str, limit: int) -> None:
+    _crowded_log["refused"] += 1
+    now = time.monotonic()
+    if now - _crowded_log["at"] >= CROWDED_LOG_EVERY:
+        log.info(
+            kv(
+                "ws.too_many_connections",
+                client=address,
+                limit=limit,
+                refused=int(_crowded_log["refused"]),
+                note=f"refusals on this worker since the last such line (at most every "
+                f"{CROWDED_LOG_EVERY:g}s)",
+            )
+        )
+        _crowded_log.update(at=now, refused=0)
+
+
 def _refuse(reason: str, error: ApiError) -> HTTPResponse:
     REFUSED.labels(reason).inc()
     REQUESTS.labels(PATH, "GET", str(error.status)).inc()
@@ -237,7 +259,7 @@ async def ws_entry(request: Request) -> HTTPResponse | None:
     refused = await admission.admit(address)
     if refused is not None:
         if refused.code == "too_many_connections":
-            log.info(kv("ws.too_many_connections", client=address))
+            _log_crowded(address, admission.max_per_address)
             return _refuse("connections", refused)
         return _refuse("rate", refused)
     upgrade: Callable[..., Awaitable[None]] = getattr(request.app, _UPGRADE_ATTR)
