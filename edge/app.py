@@ -28,7 +28,7 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
 from edge import live, metrics_share, routes_matches, routes_ops, routes_reference, ws_routes
-from edge.bus import ChangeBus, ChangeMessage
+from edge.bus import ChangeBus
 from edge.cache import Caches
 from edge.errors import handle_exception
 from edge.instrument import count_unmatched
@@ -44,6 +44,7 @@ from livescore.logs import kv
 from livescore.runtime import Endpoints, redis_client
 from store.db import connect, open_pool
 from store.matches import get_match
+from store.writes import Change
 
 log = logging.getLogger("livescore.edge")
 
@@ -110,8 +111,9 @@ async def _open(app: EdgeApp) -> None:
     caches = Caches(load_match)
     bus = ChangeBus(endpoints.redis_url, keys.changes_channel)
 
-    def invalidate(message: ChangeMessage) -> None:
-        caches.on_published(message.match_id, message.seq, message.type, message.data, message.ts)
+    def invalidate(change: Change) -> None:
+        ts = change.created_at.isoformat() if change.created_at else None
+        caches.on_published(change.match_id, change.seq, change.type, change.payload, ts)
 
     bus.add_listener(invalidate)
     bus.add_gap_listener(caches.clear)

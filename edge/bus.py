@@ -2,9 +2,9 @@
 out in process to registered listeners (the REST caches, the WebSocket hub).
 
 The relay publishes every committed change on ``Keys(prefix).changes_channel``
-as orjson bytes of ``{"type", "matchId", "seq", "data", "ts"}``; those bytes
-are also the WebSocket frame, so listeners get them untouched in
-``ChangeMessage.raw``.
+(``store.change_codec``: ``{"type", "matchId", "seq", "data", "ts"}``); those
+bytes are also the WebSocket frame, so listeners get them untouched as the
+decoded ``Change``'s ``message``.
 
 Usage::
 
@@ -32,60 +32,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from livescore.logs import kv
 from livescore.runtime import redis_client
 from livescore.waiting import wait_event
+from store.change_codec import MalformedChange, decode
+from store.writes import Change
 
 log = logging.getLogger("livescore.edge.bus")
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeMessage:
-    """One published change, parsed; ``raw`` is the exact published bytes."""
-
-    type: str
-    match_id: int
-    seq: int
-    data: dict[str, Any]
-    raw: bytes
-    #: The change's commit time (ISO 8601), as the relay stamps it.
-    ts: str | None = None
-
-
-Listener = Callable[[ChangeMessage], None]
+Listener = Callable[[Change], None]
 GapListener = Callable[[], None]
-
-
-class MalformedMessage(ValueError):
-    """A message on the changes channel that is not a change (logged, skipped)."""
-
-
-def parse(raw: bytes) -> ChangeMessage:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedMessage(f"not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise MalformedMessage("not a JSON object")
-    match_id, seq, kind = body.get("matchId"), body.get("seq"), body.get("type")
-    if type(match_id) is not int or type(seq) is not int or not isinstance(kind, str):
-        raise MalformedMessage("needs integer matchId and seq and a string type")
-    data, ts = body.get("data"), body.get("ts")
-    return ChangeMessage(
-        kind,
-        match_id,
-        seq,
-        data if isinstance(data, dict) else {},
-        raw,
-        ts if isinstance(ts, str) else None,
-    )
 
 
 class ChangeBus:
@@ -120,8 +81,8 @@ class ChangeBus:
     def dispatch(self, raw: bytes) -> None:
         """Parse one published message and hand it to every listener."""
         try:
-            message = parse(raw)
-        except MalformedMessage as exc:
+            message = decode(raw)
+        except MalformedChange as exc:
             log.warning(kv("bus.malformed", channel=self.channel, error=exc, raw=raw[:200]))
             return
         self.received += 1

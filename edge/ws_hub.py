@@ -39,14 +39,10 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, suppress
-from datetime import datetime
 from typing import Any
-
-import orjson
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
-from edge.bus import ChangeMessage
 from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
 from edge.ws_client import MATCH, Session
@@ -92,13 +88,9 @@ def frame_of(change: Change) -> bytes:
     return wp.text_frame(change_codec.encode(change))
 
 
-def _lag(raw: bytes) -> float | None:
+def _lag(change: Change) -> float | None:
     """Seconds from the change's commit (its ``ts``) to now."""
-    try:
-        ts = orjson.loads(raw).get("ts")
-        return time.time() - datetime.fromisoformat(ts).timestamp() if ts else None
-    except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
-        return None
+    return time.time() - change.created_at.timestamp() if change.created_at else None
 
 
 class Feed:
@@ -246,28 +238,29 @@ class Hub:
 
     # -- the bus -------------------------------------------------------------------------
 
-    def on_message(self, message: ChangeMessage) -> None:
+    def on_message(self, message: Change) -> None:
         """Bus listener: one published change (runs in the event loop, never blocks)."""
+        raw = change_codec.encode(message)  # the bytes as published
         feed = self.feeds.get(message.match_id)
         if feed is None:
             if self.competitions:
                 self._probe(message.match_id)
             return
         if not feed.live:
-            self._hold(feed, message.seq, message.raw)
+            self._hold(feed, message.seq, raw)
             return
         assert feed.last is not None
         if message.seq <= feed.last:
             metrics.DUPLICATES.labels().inc()
             return
         if message.seq == feed.last + 1:
-            self._deliver(feed, message.seq, wp.text_frame(message.raw))
-            lag = _lag(message.raw)
+            self._deliver(feed, message.seq, wp.text_frame(raw))
+            lag = _lag(message)
             if lag is not None:
                 metrics.LAG.labels().observe(max(lag, 0.0))
             return
         log.info(kv("ws.gap", match=feed.match_id, last=feed.last, got=message.seq))
-        self._hold(feed, message.seq, message.raw)
+        self._hold(feed, message.seq, raw)
         self._fill(feed, "jump")
 
     def on_gap(self) -> None:

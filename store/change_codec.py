@@ -1,4 +1,6 @@
-"""The one change codec: a change-log row <-> its published message bytes.
+"""The one change codec: a change (``store.writes.Change``) <-> its published
+message bytes. ``encode`` is used by the relay, the hub's log fills and REST
+``/changes``; ``decode`` by the edge's change bus; the tests use both.
 
 The relay publishes these bytes, the edge forwards them untouched as the
 WebSocket frame, and ``GET /api/matches/{id}/changes`` serves the same
@@ -14,6 +16,7 @@ before it commits (``check``), so nothing unencodable is ever stored.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,8 +32,15 @@ class UnpublishableChange(ValueError):
     """A stored change whose message cannot be built (the relay holds its match)."""
 
 
+class MalformedChange(ValueError):
+    """Bytes on the changes channel that are not a change message (logged, skipped)."""
+
+
 def encode(change: Change) -> bytes:
-    """The published message (and WebSocket frame payload) of a change."""
+    """The published message (and WebSocket frame payload) of a change; for a
+    change decoded from the bus, the very bytes it came as."""
+    if change.message is not None:
+        return change.message
     data: Any = (
         orjson.Fragment(change.payload_json) if change.payload_json is not None else change.payload
     )
@@ -49,6 +59,37 @@ def encode(change: Change) -> bytes:
         raise UnpublishableChange(
             f"change {change.match_id}/{change.seq} ({change.type}) cannot be encoded: {exc}"
         ) from exc
+
+
+def decode(raw: bytes) -> Change:
+    """A published message back to its change; ``message`` keeps ``raw`` as it is."""
+    from store.writes import Change  # store.writes imports this module
+
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedChange(f"not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise MalformedChange("not a JSON object")
+    match_id, seq, kind = body.get("matchId"), body.get("seq"), body.get("type")
+    if type(match_id) is not int or type(seq) is not int or not isinstance(kind, str):
+        raise MalformedChange("needs integer matchId and seq and a string type")
+    data, ts = body.get("data"), body.get("ts")
+    created_at = None
+    if isinstance(ts, str):
+        try:
+            created_at = datetime.fromisoformat(ts)
+        except ValueError:
+            created_at = None
+    return Change(
+        match_id=match_id,
+        seq=seq,
+        type=kind,
+        payload=data if isinstance(data, dict) else {},
+        source=None,
+        created_at=created_at,
+        message=raw,
+    )
 
 
 def check(change: Change) -> None:

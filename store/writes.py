@@ -51,6 +51,8 @@ class Change:
     #: the payload's JSON text as stored, when read back from the change log:
     #: what ``store.change_codec`` publishes (never decoded and re-encoded)
     payload_json: bytes | None = None
+    #: the exact published message, when decoded from the bus (``change_codec.decode``)
+    message: bytes | None = None
 
 
 async def apply_change(

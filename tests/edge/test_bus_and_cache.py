@@ -12,9 +12,11 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from edge.bus import ChangeBus, ChangeMessage, MalformedMessage, parse
+from edge.bus import ChangeBus
 from edge.cache import Caches, MatchCache, PageCache, SingleFlight
 from livescore.keys import Keys
+from store.change_codec import MalformedChange, decode, encode
+from store.writes import Change
 from tests.conftest import Services
 from tests.edge.tcp_proxy import TcpProxy
 
@@ -46,14 +48,16 @@ async def proxy(services: Services) -> AsyncIterator[TcpProxy]:
         proxy.close()
 
 
-def test_parse_keeps_the_raw_bytes() -> None:
+def test_decode_keeps_the_raw_bytes_and_encode_gives_them_back() -> None:
     raw = frame(7, 3)
-    message = parse(raw)
-    assert (message.type, message.match_id, message.seq, message.raw) == ("score:update", 7, 3, raw)
-    assert message.data == {"homeScore": 1}
+    change = decode(raw)
+    assert (change.type, change.match_id, change.seq, change.message) == ("score:update", 7, 3, raw)
+    assert change.payload == {"homeScore": 1}
+    assert change.created_at is not None and change.created_at.year == 2030
+    assert encode(change) == raw
     for bad in (b"nope", b"[1]", b'{"matchId": "7", "seq": 1, "type": "x"}', b'{"seq": 1}'):
-        with pytest.raises(MalformedMessage):
-            parse(bad)
+        with pytest.raises(MalformedChange):
+            decode(bad)
 
 
 async def test_listeners_get_every_message_and_a_gap_after_a_reconnect(
@@ -61,10 +65,10 @@ async def test_listeners_get_every_message_and_a_gap_after_a_reconnect(
 ) -> None:
     url = urlsplit(services.redis_url)._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
     bus = ChangeBus(url, keys.changes_channel, ping_every=0.5, backoff_max=0.2)
-    got: list[ChangeMessage] = []
+    got: list[Change] = []
     gaps: list[float] = []
 
-    def broken(message: ChangeMessage) -> None:
+    def broken(message: Change) -> None:
         raise RuntimeError("one bad listener")
 
     bus.add_listener(broken)  # logged, never stops the others

@@ -22,14 +22,13 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from edge import ws_protocol as wp
-from edge.bus import ChangeMessage, parse
 from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session, heard_within, tcp_socket
 from edge.ws_hub import Hub
 from edge.ws_routes import watch_state
 from livescore import supervise
 from livescore.model import MatchPatch
 from livescore.supervise import Loops
-from store.change_codec import encode
+from store.change_codec import decode, encode
 from store.db import Conn, Pool
 from store.writes import Change, apply_change
 from tests.factories import Factory
@@ -142,8 +141,8 @@ async def hub(pool: Pool) -> Any:
     await hub.stop()
 
 
-def message(change: Change) -> ChangeMessage:
-    return parse(encode(change))
+def message(change: Change) -> Change:
+    return decode(encode(change))
 
 
 async def score(conn: Conn, match_id: int, home: int) -> Change:
