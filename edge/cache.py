@@ -24,6 +24,14 @@ one), and a load returns the newer of what it read and what is cached. So
 a reader on one connection never sees a match's seq go backwards. Page
 fills are ordered by a ticket taken before reading, the same way. After a
 gap in the bus (Redis reconnect) every entry counts as stale.
+
+Bounded. Each cache holds at most ``max_entries`` and evicts the least
+recently used entry (a hit moves its entry to the back of an
+``OrderedDict``; a fill of a new key goes there too), so a match read all
+afternoon stays cached however early it was first read.
+
+Time. Every cache reads one clock, ``clock`` (``time.monotonic`` unless a
+test passes a fake one it can advance).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -44,6 +53,9 @@ log = logging.getLogger("livescore.edge.cache")
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+#: A monotonic clock in seconds (``time.monotonic``, or a test's fake one).
+Clock = Callable[[], float]
 
 #: A stale entry is served during a reload only if stored this recently (seconds).
 STALE_GRACE = 10.0
@@ -114,12 +126,19 @@ class SingleFlight(Generic[K, V]):
 
 class MatchCache:
     def __init__(
-        self, *, ttl: float = 2.0, max_entries: int = 20_000, max_floors: int = 100_000
+        self,
+        *,
+        ttl: float = 2.0,
+        max_entries: int = 20_000,
+        max_floors: int = 100_000,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self.max_floors = max_floors
-        self._entries: dict[int, Entry] = {}
+        self._clock = clock
+        #: least recently used first
+        self._entries: OrderedDict[int, Entry] = OrderedDict()
         #: the highest seq published per match, most recently raised last; bounded:
         #: a floor forgotten for a match quiet that long only costs a fresher read
         self._floor: dict[int, int] = {}
@@ -143,9 +162,10 @@ class MatchCache:
         entry = self._entries.get(match_id)
         if entry is None:
             return None, False
-        now = time.monotonic()
+        now = self._clock()
         if now - entry.stored > STALE_GRACE:
             return None, False
+        self._entries.move_to_end(match_id)  # recently used: evicted last
         fresh = (
             now < entry.fresh_until
             and entry.generation == self._generation
@@ -161,14 +181,14 @@ class MatchCache:
         current = self._entries.get(match_id)
         if current is not None and current.seq > seq:
             return current  # a read from before a change that is already cached
-        now = time.monotonic()
+        now = self._clock()
         floor = self._floor.get(match_id, 0)
         self._raise_floor(match_id, seq)
         # older than a published change: keep it (it is the best we have) but stale
         fresh_until = now + self.ttl if seq >= floor else now
         entry = Entry(body, etag_of(body), seq, now, fresh_until, self._generation)
         if current is None and len(self._entries) >= self.max_entries:
-            self._entries.pop(next(iter(self._entries)))
+            self._entries.popitem(last=False)  # the least recently used
         self._entries[match_id] = entry
         return entry
 
@@ -209,10 +229,14 @@ class Ticket:
 
 
 class PageCache:
-    def __init__(self, *, ttl: float = 1.0, max_entries: int = 2_000) -> None:
+    def __init__(
+        self, *, ttl: float = 1.0, max_entries: int = 2_000, clock: Clock = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[str, Entry] = {}
+        self._clock = clock
+        #: least recently used first
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._generation = 0
         self._tickets = 0
 
@@ -223,9 +247,10 @@ class PageCache:
         entry = self._entries.get(key)
         if entry is None:
             return None, False
-        now = time.monotonic()
+        now = self._clock()
         if now - entry.stored > STALE_GRACE:
             return None, False
+        self._entries.move_to_end(key)  # recently used: evicted last
         return entry, now < entry.fresh_until and entry.generation == self._generation
 
     def ticket(self) -> Ticket:
@@ -237,12 +262,12 @@ class PageCache:
         current = self._entries.get(key)
         if current is not None and current.seq > ticket.number:
             return current  # a later-started read already landed
-        now = time.monotonic()
+        now = self._clock()
         # a change arrived while we read: keep it (newest we have) but stale
         fresh_until = now + self.ttl if ticket.generation == self._generation else now
         entry = Entry(body, etag_of(body), ticket.number, now, fresh_until, ticket.generation)
         if current is None and len(self._entries) >= self.max_entries:
-            self._entries.pop(next(iter(self._entries)))
+            self._entries.popitem(last=False)  # the least recently used
         self._entries[key] = entry
         return entry
 
@@ -259,11 +284,16 @@ class Caches:
     """The hot-read caches of one worker: lookups, shared reloads, bus wiring."""
 
     def __init__(
-        self, load_match: MatchLoader, *, match_ttl: float = 2.0, page_ttl: float = 1.0
+        self,
+        load_match: MatchLoader,
+        *,
+        match_ttl: float = 2.0,
+        page_ttl: float = 1.0,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._load_match = load_match
-        self.matches = MatchCache(ttl=match_ttl)
-        self.pages = PageCache(ttl=page_ttl)
+        self.matches = MatchCache(ttl=match_ttl, clock=clock)
+        self.pages = PageCache(ttl=page_ttl, clock=clock)
         self._match_loads: SingleFlight[int, Entry] = SingleFlight()
         self._page_loads: SingleFlight[str, Entry] = SingleFlight()
 

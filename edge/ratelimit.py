@@ -20,6 +20,10 @@ request practically never waits for Redis.
 
 If Redis is unreachable the limiter fails open: requests pass, a warning
 is logged (at most every 10 s), and Redis is not asked again for a second.
+
+Local time (lease expiry, the fail-open pause, the sweep) comes from one
+clock, ``clock`` (``time.monotonic`` unless a test passes a fake one); the
+bucket itself runs on Redis's clock.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -90,10 +95,18 @@ class _Lease:
 
 
 class RateLimiter:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, limit: RateLimit) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        limit: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.limit = limit
+        self._clock = clock
         self.interval_ms = limit.seconds * 1000 / limit.count
         self.capacity_ms = limit.seconds * 1000.0
         self._script = redis.register_script(_SCRIPT)
@@ -114,7 +127,7 @@ class RateLimiter:
     def spend_leased(self, bucket: str) -> bool:
         """Spend a token this worker already holds: no I/O (the hot path)."""
         lease = self._leases.get(bucket)
-        if lease is None or lease.tokens < 1 or lease.expires <= time.monotonic():
+        if lease is None or lease.tokens < 1 or lease.expires <= self._clock():
             return False
         lease.tokens -= 1
         if lease.tokens == lease.low_water and bucket not in self._flights:
@@ -156,7 +169,7 @@ class RateLimiter:
                 del self._flights[bucket]
 
     async def _take_lease(self, bucket: str, spend: bool) -> Decision:
-        now = time.monotonic()
+        now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
         if now < self._skip_until:
@@ -176,7 +189,7 @@ class RateLimiter:
         if granted < 1:
             return Decision(False, max(1, math.ceil(int(retry_ms) / 1000)))
         keep = granted - spend
-        now = time.monotonic()
+        now = self._clock()
         low_water = granted // 4 if granted >= 16 else -1
         lease = self._leases.get(bucket)
         if lease is not None and lease.expires > now:
