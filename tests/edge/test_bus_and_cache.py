@@ -13,12 +13,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from edge.bus import ChangeBus
-from edge.cache import Caches, MatchCache, PageCache, SingleFlight
+from edge.cache import STALE_GRACE, Caches, MatchCache, PageCache, SingleFlight
 from livescore.keys import Keys
 from store.change_codec import MalformedChange, decode, encode
 from store.writes import Change
 from tests.conftest import Services
 from tests.edge.tcp_proxy import TcpProxy
+from tests.waiting import FakeClock, eventually
 
 
 def frame(match_id: int, seq: int) -> bytes:
@@ -26,15 +27,6 @@ def frame(match_id: int, seq: int) -> bytes:
         {"type": "score:update", "matchId": match_id, "seq": seq, "data": {"homeScore": 1},
          "ts": "2030-01-01T00:00:00+00:00"}
     )  # fmt: skip
-
-
-async def until(check: object) -> None:
-    assert callable(check)
-    for _ in range(500):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out after 5 s")
 
 
 @pytest.fixture
@@ -76,20 +68,20 @@ async def test_listeners_get_every_message_and_a_gap_after_a_reconnect(
     bus.add_gap_listener(lambda: gaps.append(time.monotonic()))
     task = asyncio.create_task(bus.run())
     try:
-        await until(lambda: bus.connected)
+        await eventually(lambda: bus.connected)
         await redis.publish(keys.changes_channel, frame(1, 1))
         await redis.publish(keys.changes_channel, b"garbage")
         await redis.publish(keys.changes_channel, frame(1, 2))
-        await until(lambda: len(got) == 2)
+        await eventually(lambda: len(got) == 2)
         assert [m.seq for m in got] == [1, 2] and len(gaps) == 1
 
         proxy.cut()
-        await until(lambda: not bus.connected)
+        await eventually(lambda: not bus.connected)
         await redis.publish(keys.changes_channel, frame(1, 3))  # lost: nobody subscribed
         proxy.restore()
-        await until(lambda: len(gaps) == 2)
+        await eventually(lambda: len(gaps) == 2)
         await redis.publish(keys.changes_channel, frame(1, 4))
-        await until(lambda: len(got) == 3)
+        await eventually(lambda: len(got) == 3)
         assert [m.seq for m in got] == [1, 2, 4]
     finally:
         await bus.stop()
@@ -131,10 +123,44 @@ def test_match_cache_forgets_the_floors_of_matches_quiet_the_longest() -> None:
 
 
 def test_match_cache_entries_expire() -> None:
-    cache = MatchCache(ttl=0.0)
+    clock = FakeClock()
+    cache = MatchCache(ttl=2.0, clock=clock)
     cache.fill(1, 1, b"x")
+    clock.advance(1.9)
+    entry, fresh = cache.lookup(1)
+    assert entry is not None and fresh
+    clock.advance(0.2)  # past the TTL: still served during a reload, but stale
     entry, fresh = cache.lookup(1)
     assert entry is not None and not fresh
+    clock.advance(STALE_GRACE)  # too old even for that
+    assert cache.lookup(1) == (None, False)
+
+
+def test_page_cache_entries_expire() -> None:
+    clock = FakeClock()
+    pages = PageCache(ttl=1.0, clock=clock)
+    pages.fill("q", pages.ticket(), b"page")
+    assert pages.lookup("q")[1] is True
+    clock.advance(1.1)
+    entry, fresh = pages.lookup("q")
+    assert entry is not None and not fresh
+
+
+def test_caches_evict_the_least_recently_used_entry() -> None:
+    cache = MatchCache(ttl=60, max_entries=3)
+    for match_id in (1, 2, 3):
+        cache.fill(match_id, 1, b"x")
+    assert cache.lookup(1)[0] is not None  # the early match is the hot one
+    cache.fill(4, 1, b"x")  # full: the least recently used goes, not the first filled
+    assert [cache.lookup(m)[0] is not None for m in (1, 2, 3, 4)] == [True, False, True, True]
+    assert len(cache) == 3
+
+    pages = PageCache(ttl=60, max_entries=2)
+    pages.fill("a", pages.ticket(), b"a")
+    pages.fill("b", pages.ticket(), b"b")
+    assert pages.lookup("a")[0] is not None
+    pages.fill("c", pages.ticket(), b"c")
+    assert [pages.lookup(k)[0] is not None for k in "abc"] == [True, False, True]
 
 
 def test_page_cache_orders_fills_by_ticket() -> None:
@@ -152,22 +178,27 @@ def test_page_cache_orders_fills_by_ticket() -> None:
 async def test_caches_reload_once_and_serve_the_previous_entry_meanwhile() -> None:
     seq = 1
     loads = 0
+    database = asyncio.Event()  # the database answers when set
 
     async def load(match_id: int) -> tuple[int, bytes]:
         nonlocal loads
         loads += 1
         read = seq
-        await asyncio.sleep(0.05)
+        await database.wait()
         return read, f"seq {read}".encode()
 
     caches = Caches(load)
-    first = await asyncio.gather(*(caches.match(7) for _ in range(10)))
-    assert {e.seq for e in first} == {1} and loads == 1
+    first = asyncio.gather(*(caches.match(7) for _ in range(10)))
+    await eventually(lambda: loads == 1, what="the first load")
+    database.set()
+    assert {e.seq for e in await first} == {1} and loads == 1
     seq = 2
+    database.clear()
     caches.on_change(7, 2)  # starts the reload at once
     during = await asyncio.gather(*(caches.match(7) for _ in range(10)))  # nobody waits
-    assert {e.seq for e in during} == {1}
-    await asyncio.sleep(0.08)
+    assert {e.seq for e in during} == {1} and loads == 2
+    database.set()
+    await eventually(lambda: caches.matches.lookup(7)[1], what="the reload to land")
     after = await caches.match(7)
     assert after.seq == 2 and loads == 2
 
@@ -176,32 +207,39 @@ async def test_single_flight_shares_one_load() -> None:
     flights: SingleFlight[int, int] = SingleFlight()
     loads = 0
 
+    database = asyncio.Event()
+
     async def load() -> int:
         nonlocal loads
         loads += 1
-        await asyncio.sleep(0.05)
+        await database.wait()
         return 42
 
-    results = await asyncio.gather(*(flights.run(1, load) for _ in range(20)))
-    assert results == [42] * 20 and loads == 1
+    results = asyncio.gather(*(flights.run(1, load) for _ in range(20)))
+    await eventually(lambda: flights.busy(1), what="the load")
+    database.set()
+    assert await results == [42] * 20 and loads == 1
     assert await flights.run(1, load) == 42 and loads == 2
 
 
 async def test_single_flight_survives_a_cancelled_caller_and_shares_errors() -> None:
     flights: SingleFlight[int, int] = SingleFlight()
 
+    database = asyncio.Event()
+
     async def slow() -> int:
-        await asyncio.sleep(0.05)
+        await database.wait()
         return 7
 
     first = asyncio.create_task(flights.run(1, slow))
     second = asyncio.create_task(flights.run(1, slow))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: flights.busy(1), what="the load")
     first.cancel()  # a client hung up: the others still get the result
+    database.set()
     assert await second == 7
 
     async def failing() -> int:
-        await asyncio.sleep(0.01)
+        await database.wait()
         raise ValueError("database said no")
 
     results = await asyncio.gather(
