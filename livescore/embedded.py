@@ -158,6 +158,11 @@ def _stop_postgres(pgdata: Path) -> bool:
     try:
         module.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        if _pg_info(pgdata) is None:
+            # it went away meanwhile (pg_ctl found no server to signal, or another
+            # process stopped it): what was asked for is done
+            log.info("embedded.postgres.already_stopped pgdata=%s detail=%s", pgdata, exc)
+            return True
         raise EmbeddedServerError(
             f"could not stop the embedded PostgreSQL in {pgdata}: {exc}"
         ) from exc
