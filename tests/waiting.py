@@ -12,7 +12,9 @@ be awaited).
 ``eventually`` polls ``predicate`` until it returns something truthy, and
 returns that: the predicate may be sync or async, and may ``assert`` (an
 AssertionError counts as "not yet"; the last one is chained to the timeout
-so the failure shows what was still wrong).
+so the failure shows what was still wrong). It gives up only after a check
+that began past the deadline failed, so ``eventually(p, within=t)`` is never
+stricter than sleeping ``t`` and then asserting ``p``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ async def eventually(
     deadline = time.monotonic() + within
     while True:
         last: AssertionError | None = None
+        started = time.monotonic()
         try:
             result = predicate()
             if inspect.isawaitable(result):
@@ -57,7 +60,7 @@ async def eventually(
                 return result  # type: ignore[return-value]
         except AssertionError as exc:
             last = exc
-        if time.monotonic() > deadline:
+        if started > deadline:
             _timed_out(within, what, predicate, last)
         await asyncio.sleep(every)
 
@@ -73,13 +76,14 @@ def eventually_blocking(
     deadline = time.monotonic() + within
     while True:
         last: AssertionError | None = None
+        started = time.monotonic()
         try:
             result = predicate()
             if result:
                 return result
         except AssertionError as exc:
             last = exc
-        if time.monotonic() > deadline:
+        if started > deadline:
             _timed_out(within, what, predicate, last)
         time.sleep(every)
 

@@ -21,7 +21,8 @@ from store.changes import backlog
 from store.db import Pool
 from tests.edge.conftest import EdgeNode
 from tests.factories import Factory
-from tests.ws.helpers import WsClient, play, wait_until, ws_url
+from tests.waiting import eventually
+from tests.ws.helpers import WsClient, play, ws_url
 
 odd_text = st.one_of(
     st.text(max_size=30),
@@ -141,7 +142,7 @@ async def test_after_the_fuzz_everything_written_is_published_and_subscribers_st
         await client.request({"action": "subscribe", "matchId": match_id})
         async with pool.connection() as conn:
             await play(conn, match_id, 1)
-        await wait_until(lambda: client.position(match_id) == 1, 10, "a change after the fuzz")
+        await eventually(lambda: client.position(match_id) == 1, 10, "a change after the fuzz")
 
 
 _state: dict[str, Any] = {}

@@ -30,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from store.db import Conn, Pool, open_pool
 from store.writes import Change
 from tests.conftest import Services
 from tests.servers import free_port
+from tests.waiting import eventually_blocking
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVESCORE = str(Path(sys.executable).with_name("livescore"))
@@ -141,21 +141,22 @@ class EdgeServers:
         return started
 
     def _wait(self, node: EdgeNode, *, healthy: bool, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if node.process.poll() is not None:
                 raise RuntimeError(f"{node.node_id} exited early:\n{node.log_text()}")
             try:
                 response = httpx.get(f"{node.url}/health", timeout=2.0)
             except httpx.TransportError as exc:
-                last = repr(exc)
-            else:
-                if response.status_code == 200 or not healthy:
-                    return
-                last = f"{response.status_code} {response.text}"
-            time.sleep(0.1)
-        raise RuntimeError(f"{node.node_id} not ready in {timeout}s ({last}):\n{node.log_text()}")
+                raise AssertionError(repr(exc)) from None
+            assert response.status_code == 200 or not healthy, (
+                f"{response.status_code} {response.text}"
+            )
+            return True
+
+        try:
+            eventually_blocking(ready, timeout, f"{node.node_id} to answer /health")
+        except AssertionError as exc:
+            raise RuntimeError(f"{exc}\n{node.log_text()}") from None
 
     def stop_all(self) -> None:
         for node in self.nodes:

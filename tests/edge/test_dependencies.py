@@ -4,7 +4,6 @@ PostgreSQL down is a 503 envelope, never a 500, and the node recovers by itself.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,21 +18,9 @@ from tests.edge.conftest import LIVESCORE, ROOT, EdgeServers, auth
 from tests.edge.tcp_proxy import TcpProxy
 from tests.edge.test_errors import assert_envelope
 from tests.factories import Factory
+from tests.waiting import eventually_blocking
 
 pytestmark = pytest.mark.slow
-
-
-def eventually(check: object, *, timeout: float = 20.0) -> None:
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            check()
-            return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def redis_proxy(services: Services) -> TcpProxy:
@@ -99,12 +86,12 @@ def test_without_redis_reads_and_writes_work_and_health_is_503(
 
             proxy.restore()
 
-            def healthy_again() -> None:
+            def healthy_again() -> bool:
                 response = http.get("/health")
                 assert response.status_code == 200, response.text
-                assert response.json()["checks"]["bus"]["ok"] is True
+                return response.json()["checks"]["bus"]["ok"] is True
 
-            eventually(healthy_again)
+            eventually_blocking(healthy_again, 20, "the node to be healthy again", every=0.2)
         assert "ratelimit.fail_open" in node.log_text()
         assert "bus.subscribed" in node.log_text()
     finally:
@@ -133,11 +120,11 @@ def test_postgres_down_is_a_503_and_the_node_recovers(
 
             proxy.restore()
 
-            def serving_again() -> None:
+            def serving_again() -> bool:
                 assert http.get("/health").status_code == 200
-                assert http.get(f"/api/matches/{match['id']}").status_code == 200
+                return http.get(f"/api/matches/{match['id']}").status_code == 200
 
-            eventually(serving_again)
+            eventually_blocking(serving_again, 20, "the node to serve again", every=0.2)
         assert "Traceback" not in node.log_text()
     finally:
         proxy.close()

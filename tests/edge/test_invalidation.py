@@ -28,6 +28,7 @@ from store.matches import get_match
 from store.writes import PatchFn, apply_change
 from tests.edge.conftest import EdgeNode, EdgeServers, publish
 from tests.factories import Factory
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -89,14 +90,16 @@ async def first_with_seq(
     http: httpx.AsyncClient, node: EdgeNode, match_id: int, seq: int, since: float
 ) -> tuple[float, dict[str, Any]]:
     """Poll until ``node`` serves ``seq``: the seconds since ``since``, and that match."""
-    while True:
+
+    async def served() -> dict[str, Any] | None:
         response = await http.get(f"{node.url}/api/matches/{match_id}")
         assert response.status_code == 200, response.text
-        if response.json()["seq"] >= seq:
-            return time.perf_counter() - since, response.json()
-        if time.perf_counter() - since > 1.0:
-            raise AssertionError(f"{node.node_id} still below seq {seq} after 1 s")
-        await asyncio.sleep(0.002)
+        match: dict[str, Any] = response.json()
+        return match if match["seq"] >= seq else None
+
+    # polled every 2 ms: the time it took is what the tests measure
+    match = await eventually(served, 1.0, f"{node.node_id} to serve seq {seq}", every=0.002)
+    return time.perf_counter() - since, match
 
 
 async def test_a_published_change_is_visible_on_both_nodes_within_100ms(
@@ -207,6 +210,10 @@ async def test_every_worker_of_a_node_hears_the_change(
     before = await seqs()
     changes = await apply_change(conn, match["id"], one_more_goal)
     await publish(redis, node.keys, changes)
-    await asyncio.sleep(VISIBLE_WITHIN)
-    assert await seqs() == {changes[-1].seq}
+
+    async def both_heard() -> bool:
+        return await seqs() == {changes[-1].seq}
+
+    # within the publish delay: far inside the TTL, so only the bus can have told them
+    await eventually(both_heard, VISIBLE_WITHIN, "every worker to serve the change")
     assert before == {changes[-1].seq - 1}

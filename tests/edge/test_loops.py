@@ -4,8 +4,7 @@ working; what /health reads of the pipeline is refreshed by its own loop."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -18,19 +17,12 @@ from livescore.keys import Keys
 from livescore.supervise import Loops
 from store.db import Conn, Pool
 from tests.conftest import Services
+from tests.waiting import eventually
 
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(supervise, "BACKOFF_FIRST", 0.05)
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 10.0) -> None:
-    for _ in range(int(within / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def test_a_bus_poisoned_by_a_bug_is_restarted_and_delivers_again(

@@ -3,7 +3,6 @@ every scrape of a node with several workers shows the node's totals."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -16,6 +15,7 @@ import pytest
 from edge.metrics import Registry, parse_snapshot, render_snapshots
 from edge.metrics_share import MAX_AGE, MetricsShare
 from tests.edge.conftest import EdgeNode, EdgeServers
+from tests.waiting import eventually
 from tests.ws.helpers import WsClient, ws_url
 
 
@@ -222,10 +222,12 @@ async def scrape(node: EdgeNode) -> str:
 async def scrapes_agree(node: EdgeNode, connections: int) -> None:
     """Wait (bounded) until a scrape counts ``connections``, then 10 in a row must too,
     while the node's count of /metrics requests never goes back."""
-    deadline = time.monotonic() + 30  # a loaded CI machine starts workers slowly
-    while node_total(await scrape(node), "livescore_ws_connections") != connections:
-        assert time.monotonic() < deadline, f"no scrape showed {connections} connections"
-        await asyncio.sleep(0.1)
+
+    async def counted() -> bool:
+        return node_total(await scrape(node), "livescore_ws_connections") == connections
+
+    # a loaded CI machine starts workers slowly
+    await eventually(counted, 30, f"a scrape showing {connections} connections", every=0.1)
     texts = [await scrape(node) for _ in range(10)]
     assert [node_total(t, "livescore_ws_connections") for t in texts] == [connections] * 10
     served = [node_total(t, "livescore_http_requests_total", 'route="/metrics"') for t in texts]

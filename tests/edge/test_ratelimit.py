@@ -16,6 +16,7 @@ from livescore.config import RateLimit
 from livescore.keys import Keys
 from tests.edge.conftest import EdgeServers
 from tests.edge.test_errors import assert_envelope
+from tests.waiting import FakeClock, eventually
 
 
 @pytest.mark.slow
@@ -66,8 +67,12 @@ async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
 # -- the limiter itself, two "workers" on one real Redis ------------------------------------
 
 
-def limiter(redis: aioredis.Redis, keys: Keys, count: int, seconds: int) -> RateLimiter:
-    return RateLimiter(redis, keys, RateLimit(count, seconds))
+def limiter(
+    redis: aioredis.Redis, keys: Keys, count: int, seconds: int, clock: FakeClock | None = None
+) -> RateLimiter:
+    if clock is None:
+        return RateLimiter(redis, keys, RateLimit(count, seconds))
+    return RateLimiter(redis, keys, RateLimit(count, seconds), clock=clock)
 
 
 async def test_leases_never_let_more_than_the_limit_through(
@@ -116,16 +121,15 @@ async def test_a_busy_client_costs_few_redis_round_trips(
     assert calls < 20
 
 
-async def test_unspent_leases_go_back_to_the_bucket(
-    redis: aioredis.Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ratelimit, "LEASE_SECONDS", 0.05)
-    first, second = limiter(redis, keys, 64, 3600), limiter(redis, keys, 64, 3600)
+async def test_unspent_leases_go_back_to_the_bucket(redis: aioredis.Redis, keys: Keys) -> None:
+    clock = FakeClock()
+    first, second = limiter(redis, keys, 64, 3600, clock), limiter(redis, keys, 64, 3600)
     await first.check("ip", "192.0.2.3")
     await first.check("ip", "192.0.2.3")  # now holds a lease of several tokens
-    await asyncio.sleep(0.1)
+    assert first._leases
+    clock.advance(ratelimit.LEASE_SECONDS)
     await first.check("ip", "192.0.2.3")  # expired lease: its tokens are refunded
-    await asyncio.sleep(0.05)
+    await eventually(lambda: not first._background, what="the refund")
     allowed = 0
     for _ in range(80):
         allowed += (await second.check("ip", "192.0.2.3")).allowed

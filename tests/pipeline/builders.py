@@ -6,9 +6,6 @@ Pure except the ``read`` helpers at the bottom, which query the store.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,23 +156,6 @@ def fd_list(*matches: dict[str, Any]) -> str:
 def fd_one(match: dict[str, Any]) -> str:
     """A ``GET /v4/matches/{id}`` body (the match object itself)."""
     return orjson.dumps(match).decode()
-
-
-# -- waiting ---------------------------------------------------------------------------------
-
-
-async def eventually(condition: Callable[[], Any], within: float = 15.0, what: str = "") -> None:
-    """Wait until ``condition()`` (sync or async) is truthy; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what or condition}")
-        await asyncio.sleep(0.05)
 
 
 # -- reads -----------------------------------------------------------------------------------

@@ -32,8 +32,9 @@ from store.db import Conn
 from store.feeds import add_feed
 from tests.factories import Factory
 from tests.misbehaving import MisbehavingProvider, delayed, huge, reply, throttle
-from tests.pipeline.builders import eventually, fd_list, fd_match
+from tests.pipeline.builders import fd_list, fd_match
 from tests.pipeline.test_worker import workers
+from tests.waiting import eventually
 
 CITY, UNITED = (65, "Manchester City FC"), (66, "Manchester United FC")
 

@@ -33,8 +33,9 @@ from store.db import Conn, Pool
 from store.writes import apply_change
 from tests.conftest import Services
 from tests.factories import Factory
-from tests.pipeline.builders import eventually, match_ids
+from tests.pipeline.builders import match_ids
 from tests.servers import PrivateRedis
+from tests.waiting import bounded, eventually
 
 
 class Collector:
@@ -100,35 +101,6 @@ class RelayTask:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await bounded(asyncio.shield(self.task), 15, "the cancelled relay to finish")
-
-
-def awaiting(task: asyncio.Task[Any]) -> str:
-    """Where a task waits: its coroutine, then what that awaits, down the chain."""
-    where, coro, depth = [], task.get_coro(), 0
-    while coro is not None and depth < 20:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
-        if frame is not None:
-            where.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
-        else:
-            where.append(repr(coro)[:80])
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
-        depth += 1
-    return " -> ".join(where)
-
-
-async def bounded(awaitable: Any, seconds: float, what: str) -> Any:
-    """Await with a deadline; on a hang, fail with every task's stack (a hang
-    otherwise only shows as pytest-timeout's idle event loop)."""
-    try:
-        async with asyncio.timeout(seconds):
-            return await awaitable
-    except TimeoutError:
-        stacks = []
-        for task in asyncio.all_tasks():
-            stacks.append(f"{task.get_name()}: {awaiting(task)}")
-        raise AssertionError(
-            f"waited {seconds}s for {what}; tasks:\n" + "\n".join(stacks)
-        ) from None
 
 
 class Writer:

@@ -19,6 +19,7 @@ from livescore.reachable import redact_redis
 from tests.conftest import Services
 from tests.pipeline.conftest import ROOT, cli_env
 from tests.servers import PrivateRedis, free_port
+from tests.waiting import eventually_blocking
 
 
 @pytest.mark.parametrize(
@@ -94,8 +95,10 @@ def test_a_redis_password_never_reaches_the_log() -> None:
 
 
 def _wait_for(path: Path, condition: Callable[[str], bool], within: float) -> None:
-    deadline = time.monotonic() + within
-    while not condition(path.read_text()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s; log so far:\n{path.read_text()}")
-        time.sleep(0.1)
+    """Until the log at ``path`` satisfies ``condition``; fails showing the log so far."""
+
+    def logged() -> bool:
+        assert condition(path.read_text()), f"log so far:\n{path.read_text()}"
+        return True
+
+    eventually_blocking(logged, within, "the log")

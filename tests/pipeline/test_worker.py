@@ -38,14 +38,9 @@ from store.feeds import add_feed
 from store.matches import get_match
 from tests.conftest import Services
 from tests.factories import Factory
-from tests.pipeline.builders import (
-    assert_seqs_gap_free,
-    eventually,
-    fd_list,
-    fd_match,
-    observation_rows,
-)
+from tests.pipeline.builders import assert_seqs_gap_free, fd_list, fd_match, observation_rows
 from tests.pipeline.conftest import FIXTURES, make_settings
+from tests.waiting import eventually
 
 
 class RunningWorker:

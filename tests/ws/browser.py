@@ -9,7 +9,6 @@ import itertools
 import os
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.servers import free_port
+from tests.waiting import eventually, eventually_blocking
 
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
@@ -47,8 +47,9 @@ class Browser:
         self._ids = itertools.count(1)
 
     def _page_ws_url(self, within: float = 20.0) -> str:
-        deadline = time.monotonic() + within
-        while True:
+        def page() -> str | None:
+            if self.proc.poll() is not None:
+                raise RuntimeError("chromium exited before exposing a page target")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list") as r:
                     for target in orjson.loads(r.read()):
@@ -56,9 +57,9 @@ class Browser:
                             return str(target["webSocketDebuggerUrl"])
             except OSError:
                 pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("chromium did not expose a page target")
-            time.sleep(0.1)
+            return None
+
+        return eventually_blocking(page, within, "chromium to expose a page target")
 
     async def open(self) -> Browser:
         url = await asyncio.to_thread(self._page_ws_url)
@@ -86,14 +87,9 @@ class Browser:
 
     async def wait_for(self, expression: str, within: float = 20.0) -> Any:
         """Poll a JS expression until it is truthy; its value."""
-        deadline = time.monotonic() + within
-        while True:
-            value = await self.evaluate(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{expression!r} still falsy after {within}s")
-            await asyncio.sleep(0.1)
+        return await eventually(
+            lambda: self.evaluate(expression), within, f"{expression!r} to be truthy", every=0.1
+        )
 
     async def screenshot(self, path: Path) -> None:
         result = await self.send("Page.captureScreenshot", format="png")

@@ -22,7 +22,7 @@ from pipeline.relay import Relay
 from store.db import Pool, open_pool
 from tests.conftest import Services
 from tests.edge.conftest import EdgeNode, EdgeServers
-from tests.ws.helpers import wait_until
+from tests.waiting import eventually
 
 EdgeFactory = Callable[..., list[EdgeNode]]
 
@@ -80,7 +80,7 @@ class RelayRunner:
         relay = Relay(self.pool, self.database_url, redis, keys, poll_interval=0.1)
         stop = asyncio.Event()
         self.running.append((stop, asyncio.create_task(relay.run(stop))))
-        await wait_until(lambda: relay.is_leader, 15, "the relay to lead")
+        await eventually(lambda: relay.is_leader, 15, "the relay to lead")
         return relay
 
     async def stop_all(self) -> None:

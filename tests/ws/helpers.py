@@ -14,7 +14,6 @@ import base64
 import contextlib
 import os
 import socket
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -29,20 +28,11 @@ from livescore.model import Clock, EventType, MatchPatch, MatchState, NewEvent, 
 from store.db import Conn
 from store.writes import Change, apply_change
 from tests.edge.conftest import EdgeNode
+from tests.waiting import eventually
 
 CHANGE_TYPES = frozenset(
     {"score:update", "commentary:new", "commentary:update", "match:status", "match:update"}
 )
-
-
-async def wait_until(
-    predicate: Callable[[], bool], within: float = 10.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def ws_url(node: EdgeNode) -> str:
@@ -119,18 +109,18 @@ class WsClient:
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 10.0, start: int = 0
     ) -> dict[str, Any]:
         """The first frame from index ``start`` on matching ``predicate``."""
-        deadline = time.monotonic() + within
-        while True:
+
+        def found() -> dict[str, Any]:
             for frame in self.frames[start:]:
                 if predicate(frame):
                     return frame
             if self.closed.is_set():
-                raise AssertionError(
+                raise ConnectionError(
                     f"closed ({self.close_code}) before the frame came: {self.frames[-5:]}"
                 )
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no such frame within {within}s; last: {self.frames[-5:]}")
-            await asyncio.sleep(0.01)
+            raise AssertionError(f"last frames: {self.frames[-5:]}")
+
+        return await eventually(found, within, "such a frame", every=0.01)
 
     async def request(self, payload: Any, within: float = 10.0) -> dict[str, Any]:
         """Send an action and return the next non-change frame that answers it."""

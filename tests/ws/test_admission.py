@@ -24,8 +24,9 @@ from websockets.frames import Frame, Opcode
 
 from tests.edge.conftest import EdgeNode
 from tests.factories import Factory
+from tests.waiting import eventually
 from tests.ws.conftest import EdgeFactory
-from tests.ws.helpers import metric, wait_until, ws_url
+from tests.ws.helpers import metric, ws_url
 
 pytestmark = pytest.mark.slow
 
@@ -232,8 +233,8 @@ async def test_a_thousand_clients_leaving_at_once_leave_no_task_behind(
     await asyncio.sleep(0.1)  # the node is busy with the subscribes
     for writer in writers:
         writer.transport.abort()
-    await wait_until(lambda: metric(node, "livescore_ws_connections") == 0, 20, "every detach")
-    await wait_until(
+    await eventually(lambda: metric(node, "livescore_ws_connections") == 0, 20, "every detach")
+    await eventually(
         lambda: metric(node, "livescore_event_loop_tasks") <= baseline + 2,
         10,
         f"the node's tasks back to {baseline}",

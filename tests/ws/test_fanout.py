@@ -16,8 +16,9 @@ from pipeline.relay import Relay
 from store.apikeys import create_key
 from store.db import Conn, Pool
 from tests.factories import Factory
+from tests.waiting import eventually
 from tests.ws.conftest import EdgeFactory
-from tests.ws.helpers import WsClient, current_seq, metric, play, wait_until, ws_url
+from tests.ws.helpers import WsClient, current_seq, metric, play, ws_url
 
 
 async def test_two_nodes_every_change_once_in_order(
@@ -52,7 +53,7 @@ async def test_two_nodes_every_change_once_in_order(
                 c.position(m) == final[m] for c in clients for m in ids if c.position(m) is not None
             )
 
-        await wait_until(done, 20, "every client to reach the final seq")
+        await eventually(done, 20, "every client to reach the final seq")
         for n, client in enumerate(clients):
             for match_id in ids:
                 if client.position(match_id) is None:
@@ -85,7 +86,7 @@ async def test_a_change_made_through_a_node_reaches_both_nodes_once(
                 )
                 assert response.status_code == 201, response.text
         for client in (on_a, on_b):
-            await wait_until(lambda c=client: c.position(match["id"]) == 3, 10, "three changes")
+            await eventually(lambda c=client: c.position(match["id"]) == 3, 10, "three changes")
             assert client.seqs(match["id"]) == [1, 2, 3]
             messages = [
                 f["data"]["message"] for f in client.frames if f["type"] == "commentary:new"

@@ -32,8 +32,9 @@ from store.db import CHANGES_CHANNEL, Conn, Pool
 from tests.conftest import Services
 from tests.edge.conftest import EdgeNode, auth
 from tests.factories import Factory
+from tests.waiting import eventually
 from tests.ws.conftest import EdgeFactory, RelayRunner
-from tests.ws.helpers import WsClient, current_seq, play, wait_until, ws_url
+from tests.ws.helpers import WsClient, current_seq, play, ws_url
 
 
 def health(node: EdgeNode) -> tuple[int, dict[str, object]]:
@@ -97,10 +98,10 @@ async def test_an_unpublishable_change_holds_only_its_match_and_health_reports_i
             for step in range(1, 4):
                 await play(conn, good, step)
             final = await current_seq(conn, good)
-        await wait_until(lambda: client.position(good) == final, 10, "the good match's changes")
+        await eventually(lambda: client.position(good) == final, 10, "the good match's changes")
         assert client.seqs(good) == list(range(1, final + 1))
 
-    await wait_until(lambda: health(node)[1]["status"] == "degraded", 10, "a degraded /health")
+    await eventually(lambda: health(node)[1]["status"] == "degraded", 10, "a degraded /health")
     status, body = health(node)
     assert status == 200  # every other match flows: the node keeps serving
     relay_check = body["checks"]["relay"]  # type: ignore[index]
@@ -177,12 +178,12 @@ async def test_a_relay_backlog_older_than_the_threshold_makes_health_503_until_i
             "UPDATE match_changes SET published_at = now() WHERE published_at IS NULL"
         )
         await play(conn, match_id, 1)  # no relay runs on this prefix yet
-    await wait_until(lambda: health(node)[0] == 503, 15, "/health to notice the stalled relay")
+    await eventually(lambda: health(node)[0] == 503, 15, "/health to notice the stalled relay")
     body = health(node)[1]
     assert "relay stalled" in body["error"]["message"]  # type: ignore[index]
     assert body["checks"]["relay"]["ok"] is False  # type: ignore[index]
     await make_relay(redis, keys)
-    await wait_until(lambda: health(node)[0] == 200, 15, "/health to recover once published")
+    await eventually(lambda: health(node)[0] == 200, 15, "/health to recover once published")
 
 
 def start_worker(services: Services, keys: Keys, log_path: Path) -> subprocess.Popen[bytes]:
@@ -208,23 +209,43 @@ async def test_a_paused_worker_is_named_by_health_within_seconds_and_cleared_whe
         def processes() -> list[dict[str, object]]:
             return health(node)[1]["checks"]["workers"]["processes"]  # type: ignore[index,no-any-return]
 
-        await wait_until(lambda: len(processes()) == 1, 30, "the worker's heartbeat")
+        await eventually(lambda: len(processes()) == 1, 30, "the worker's heartbeat")
         (proc,) = processes()
         assert proc["ok"] is True
         assert {"relay", "heartbeat"} <= set(proc["loops"])  # type: ignore[arg-type]
         worker.send_signal(signal.SIGSTOP)
         stopped = time.monotonic()
-        await wait_until(lambda: health(node)[0] == 503, 15, "/health to name the silent worker")
+        await eventually(lambda: health(node)[0] == 503, 15, "/health to name the silent worker")
         assert time.monotonic() - stopped < 10
         message = health(node)[1]["error"]["message"]  # type: ignore[index]
         assert f"loop heartbeat of {proc['id']}" in message
         worker.send_signal(signal.SIGCONT)
-        await wait_until(lambda: health(node)[0] == 200, 15, "/health to clear once it beats")
+        await eventually(lambda: health(node)[0] == 200, 15, "/health to clear once it beats")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0, log_path.read_text()
-        await wait_until(lambda: processes() == [], 5, "a stopped worker to leave /health")
+        await eventually(lambda: processes() == [], 5, "a stopped worker to leave /health")
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGCONT)
             worker.kill()
             worker.wait()
+
+
+async def test_a_late_cron_tick_while_a_worker_runs_makes_health_503_naming_the_tick(
+    edges: EdgeFactory, redis: aioredis.Redis, keys: Keys
+) -> None:
+    """The tick is a SAQ cron job, not a loop of ours: it stamps ``beat:tick`` each
+    time it runs, and a worker that has been up long enough to tick says so in
+    its heartbeat. Both are written here as a worker would write them."""
+    (node,) = edges(1)
+    now = time.time()
+    worker = {"id": "worker-test", "kind": "worker", "started": now - 60, "at": now, "loops": {}}
+    await redis.set(keys.process("worker-test"), orjson.dumps(worker), ex=60)
+    await redis.set(keys.tick_beat, str(now - 30))
+    await eventually(lambda: health(node)[0] == 503, 10, "/health to notice the late tick")
+    assert "cron tick late" in health(node)[1]["error"]["message"]  # type: ignore[index]
+    worker["at"] = time.time() + 60  # the worker goes on beating (fresh for the test)
+    await redis.set(keys.process("worker-test"), orjson.dumps(worker), ex=60)
+    await redis.set(keys.tick_beat, str(time.time() + 60))  # it ran (and stays fresh)
+    await eventually(lambda: health(node)[0] == 200, 10, "/health to clear once it ticks")
+    await redis.delete(keys.process("worker-test"))

@@ -32,6 +32,7 @@ from store.change_codec import decode, encode
 from store.db import Conn, Pool
 from store.writes import Change, apply_change
 from tests.factories import Factory
+from tests.waiting import eventually
 
 
 class FakeTransport:
@@ -155,11 +156,10 @@ async def score(conn: Conn, match_id: int, home: int) -> Change:
 
 async def settle(hub: Hub) -> None:
     """Let fills and deferred removals finish."""
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if all(f.fill_task is None for f in hub.feeds.values()):
-            return
-    raise AssertionError("a fill never finished")
+    await asyncio.sleep(0)  # removals are deferred with call_soon and fills start as tasks
+    await eventually(
+        lambda: all(f.fill_task is None for f in hub.feeds.values()), 2, "the fills to finish"
+    )
 
 
 async def test_live_changes_are_delivered_once_in_order(
@@ -359,11 +359,9 @@ async def test_competition_covers_current_and_new_matches(
     # a match created later: its first change makes the node look it up and join it
     later = await factory.match(competition=comp)
     hub.on_message(message(await score(conn, later["id"], 1)))
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if any(f.get("matchId") == later["id"] for f in client.frames):
-            break
-    joined = [f for f in client.frames if f.get("matchId") == later["id"]]
+    joined = await eventually(
+        lambda: [f for f in client.frames if f.get("matchId") == later["id"]], 1, "the join"
+    )
     assert joined[0]["type"] == "subscribed" and joined[0]["seq"] == 1
     hub.on_message(message(await score(conn, later["id"], 2)))
     assert client.seqs(later["id"]) == [2]

@@ -13,15 +13,9 @@ from livescore.keys import Keys
 from store.db import Pool
 from tests.factories import Factory
 from tests.servers import PrivateRedis
+from tests.waiting import eventually
 from tests.ws.conftest import EdgeFactory, RelayFactory
-from tests.ws.helpers import (
-    WsClient,
-    current_seq,
-    metric,
-    play,
-    wait_until,
-    ws_url,
-)
+from tests.ws.helpers import WsClient, current_seq, metric, play, ws_url
 
 
 async def test_redis_restart_mid_stream_loses_nothing(
@@ -54,16 +48,16 @@ async def test_redis_restart_mid_stream_loses_nothing(
             for match_id in ids:
                 await client.request({"action": "subscribe", "matchId": match_id})
         writers = [asyncio.create_task(writer(match_id)) for match_id in ids]
-        await wait_until(lambda: all((c.position(ids[0]) or 0) >= 10 for c in clients), 15)
+        await eventually(lambda: all((c.position(ids[0]) or 0) >= 10 for c in clients), 15)
         private_redis.kill()
         await asyncio.sleep(1.5)  # changes keep being committed meanwhile
         private_redis.start()
-        await wait_until(lambda: all((c.position(ids[0]) or 0) >= 60 for c in clients), 30)
+        await eventually(lambda: all((c.position(ids[0]) or 0) >= 60 for c in clients), 30)
         stop_writing.set()
         await asyncio.gather(*writers)
         async with pool.connection() as conn:
             final = {m: await current_seq(conn, m) for m in ids}
-        await wait_until(
+        await eventually(
             lambda: all(c.position(m) == final[m] for c in clients for m in ids), 30, "final seqs"
         )
         for client in clients:

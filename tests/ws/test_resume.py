@@ -7,8 +7,9 @@ import asyncio
 from pipeline.relay import Relay
 from store.db import Conn, Pool
 from tests.factories import Factory
+from tests.waiting import eventually
 from tests.ws.conftest import EdgeFactory
-from tests.ws.helpers import WsClient, current_seq, play, wait_until, ws_url
+from tests.ws.helpers import WsClient, current_seq, play, ws_url
 
 
 async def test_killed_client_resumes_on_the_other_node_without_gap_or_duplicate(
@@ -31,7 +32,7 @@ async def test_killed_client_resumes_on_the_other_node_without_gap_or_duplicate(
     await first.__aenter__()
     await first.request({"action": "subscribe", "matchId": match_id})
     writing = asyncio.create_task(writer())
-    await wait_until(lambda: (first.position(match_id) or 0) >= 8, 10, "some changes")
+    await eventually(lambda: (first.position(match_id) or 0) >= 8, 10, "some changes")
     # the client dies: no close frame, the TCP connection just goes
     assert first.ws is not None
     first.ws.transport.abort()
@@ -47,7 +48,7 @@ async def test_killed_client_resumes_on_the_other_node_without_gap_or_duplicate(
         await writing
         async with pool.connection() as conn:
             final = await current_seq(conn, match_id)
-        await wait_until(lambda: second.position(match_id) == final, 10, "the final seq")
+        await eventually(lambda: second.position(match_id) == final, 10, "the final seq")
         assert seen == list(range(1, seen[-1] + 1))
         assert seen + second.seqs(match_id) == list(range(1, final + 1))
 

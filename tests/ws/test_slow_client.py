@@ -9,8 +9,9 @@ from edge import ws_protocol as wp
 from pipeline.relay import Relay
 from store.db import Conn
 from tests.factories import Factory
+from tests.waiting import eventually
 from tests.ws.conftest import EdgeFactory
-from tests.ws.helpers import RawClient, WsClient, current_seq, metric, play, wait_until, ws_url
+from tests.ws.helpers import RawClient, WsClient, current_seq, metric, play, ws_url
 
 QUEUE = 16
 
@@ -34,7 +35,7 @@ async def test_a_stalled_client_is_dropped_and_the_others_are_unaffected(
         ):  # ~2 KB per change (twice: event and score): the stalled socket fills up fast
             await play(conn, match_id, step, message_size=1900)
         final = await current_seq(conn, match_id)
-        await wait_until(lambda: all(c.position(match_id) == final for c in readers), 20)
+        await eventually(lambda: all(c.position(match_id) == final for c in readers), 20)
         for client in readers:
             assert client.seqs(match_id) == list(range(1, final + 1))
             assert not client.closed.is_set()
