@@ -10,6 +10,7 @@ import pytest
 
 from livescore import supervise
 from livescore.supervise import Loop, Loops
+from tests.waiting import eventually
 
 
 @pytest.fixture(autouse=True)
@@ -33,10 +34,7 @@ async def test_a_crashing_loop_is_logged_with_its_traceback_and_restarted(
     loops = Loops()
     with caplog.at_level(logging.ERROR, logger="livescore.supervise"):
         loops.supervise("relay", body, interval=0.05)
-        for _ in range(200):
-            if len(runs) >= 3:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(runs) >= 3, 2, "the third run")
     try:
         assert len(runs) == 3
         crashed = [r for r in caplog.records if "loop.crashed" in r.getMessage()]
@@ -66,8 +64,7 @@ async def test_a_loop_that_stops_beating_is_reported_stuck_and_ok_again_when_it_
         (stuck,) = loops.stuck()
         assert stuck.name == "tick" and stuck.age >= 2.5
         release.set()
-        await asyncio.sleep(0.05)
-        assert loops.stuck() == []
+        await eventually(lambda: loops.stuck() == [], 2, "a beat")
     finally:
         await loops.stop()
 
@@ -78,7 +75,7 @@ async def test_a_finished_or_stopped_loop_is_no_longer_reported() -> None:
 
     loops = Loops()
     loops.supervise("once", body, interval=1.0)
-    await asyncio.sleep(0.01)
+    await eventually(lambda: not loops.reports()[0].ok, 2, "the loop to end")
     (report,) = loops.reports()
     assert not report.ok  # ended: nothing beats for it any more
     await loops.stop()

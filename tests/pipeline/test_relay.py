@@ -205,7 +205,7 @@ async def test_committed_changes_are_published_in_seq_order_per_match(
         await writer.write(6)
         expected = await committed(conn)
         await eventually(lambda: heard_everything(collector, expected), what="every change")
-        await asyncio.sleep(0.5)  # anything extra would arrive now
+        await asyncio.sleep(0.5)  # anything extra would arrive now: absence cannot be awaited
     finally:
         await relay.stop()
         await collector.stop()
@@ -230,10 +230,11 @@ async def test_a_redis_restart_mid_stream_loses_no_change(
         await eventually(lambda: relay.relay.is_leader, what="the relay to lead")
         # the stream flows; Redis is killed while the writer keeps writing
         streaming = asyncio.create_task(writer.write(40, pause=0.02))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # mid-stream, wherever it is: the timing is the point
         private_redis.kill(signal.SIGKILL)
         await streaming
         await writer.write(15, pause=0.02)  # all of these while Redis is down
+        # relay polls that find Redis down: a publish that does not happen cannot be awaited
         await asyncio.sleep(1.0)
         assert await unpublished(conn) >= 15  # kept in the change log, not lost
 
@@ -279,7 +280,7 @@ async def test_a_relay_restarted_after_a_crash_neither_skips_nor_loses_rows(
     try:
         await eventually(lambda: first.relay.is_leader, what="the first relay to lead")
         streaming = asyncio.create_task(writer.write(30, pause=0.01))
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.15)  # mid-stream, wherever it is: the timing is the point
         await first.kill()  # mid-stream, wherever it was
         await bounded(streaming, 30, "the writer")
         await writer.write(10)  # no relay at all now
@@ -354,7 +355,7 @@ async def test_a_relay_that_cannot_reach_postgres_keeps_retrying(
     redis = redis_client(services.redis_url)
     relay = RelayTask(pool, "postgresql://nobody@127.0.0.1:1/none", redis, keys)
     try:
-        await asyncio.sleep(1.0)  # several failed connects
+        await asyncio.sleep(1.0)  # several failed connects: the relay not dying has no event
         assert not relay.task.done(), relay.task.exception()
         relay.relay.dsn = services.database_url  # PostgreSQL is back
         await eventually(lambda: relay.relay.is_leader, 10, "the relay to lead")

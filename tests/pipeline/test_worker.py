@@ -255,6 +255,7 @@ async def test_workers_on_cron_ticks_poll_a_fixture_feed_once_per_slot(
     async with workers(settings, endpoints, queue, relay=True, cron=True):
         # the cron fires every 5 s: wait for two ticks' polls
         await eventually(lambda: _polls(clients) >= 2, 20, "two ticks' polls")
+        # polls still in flight land now; no event marks the last one
         await asyncio.sleep(0.5)
         taken = await claims(redis, keys)
         polls = _polls(clients)
@@ -332,6 +333,7 @@ async def test_a_lost_automation_job_is_repaired_by_the_next_sweep(
     finally:
         await lost_queue.disconnect()
     # ... and that queue is gone (a flushed Redis, a renamed prefix): nobody runs the job
+    # past kickoff: a job that nobody runs leaves no event (absence cannot be awaited)
     await asyncio.sleep((kickoff - clock.now()).total_seconds() + 0.5)
     assert (await get_match(conn, match["id"]))["status"] == "scheduled"
 

@@ -11,7 +11,6 @@ nothing is written.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -130,11 +129,9 @@ async def test_an_unpublishable_change_holds_only_its_match_and_health_reports_i
             row = await cur.fetchone()
             return row is not None and row["n"] == 0
 
-        for _ in range(100):
-            if await published_after_hold():
-                break
-            await asyncio.sleep(0.1)
-        assert await published_after_hold(), "the released match's later change is published"
+        await eventually(
+            published_after_hold, 10, "the released match's later change to be published", every=0.1
+        )
 
 
 async def test_over_deep_or_oversized_metadata_is_refused_and_nothing_is_written(

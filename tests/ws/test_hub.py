@@ -451,7 +451,7 @@ def test_heard_within_reads_the_peers_last_ack_from_the_kernel(
     assert heard_within(sock, 5)  # the handshake just happened
     sock.sendall(b"x")  # the peer's kernel ACKs it, unread
     assert heard_within(sock, 5)
-    time.sleep(0.3)
+    time.sleep(0.3)  # the kernel's last-ACK age: only time passing makes it grow
     assert not heard_within(sock, 0.1)
     assert heard_within(sock, 5)
 

@@ -43,7 +43,7 @@ async def test_killed_client_resumes_on_the_other_node_without_gap_or_duplicate(
         since = seen[-1]
         reply = await second.request({"action": "subscribe", "matchId": match_id, "since": since})
         assert reply == {"type": "subscribed", "matchId": match_id, "seq": since, "resumed": True}
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the match goes on after the resume too
         stop_writing.set()
         await writing
         async with pool.connection() as conn:
