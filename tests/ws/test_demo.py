@@ -9,7 +9,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from store.admin import drop_database
 from tests.conftest import Services
 from tests.servers import free_port
+from tests.waiting import eventually_blocking
 
 LIVESCORE = str(Path(sys.executable).with_name("livescore"))
 
@@ -63,13 +63,14 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
         env=env, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        text = ""
-        deadline = time.monotonic() + 120
-        while "the nodes keep serving" not in text:
-            assert demo.poll() is None, text
-            assert time.monotonic() < deadline, text
-            time.sleep(0.5)
+
+        def serving() -> str | None:
             text = Path(out.name).read_text()
+            if demo.poll() is not None:
+                raise RuntimeError(f"the demo exited:\n{text}")
+            return text if "the nodes keep serving" in text else None
+
+        text = eventually_blocking(serving, 120, "the demo to serve", every=0.5)
         for url in (
             f"http://127.0.0.1:{port}/",
             f"http://127.0.0.1:{second}/",
