@@ -22,9 +22,9 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from edge import ws_protocol as wp
-from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session, heard_within, tcp_socket
+from edge.framework import heard_within, tcp_socket, watch_state
+from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session
 from edge.ws_hub import Hub
-from edge.ws_routes import watch_state
 from livescore import supervise
 from livescore.model import MatchPatch
 from livescore.supervise import Loops
@@ -154,6 +154,13 @@ async def score(conn: Conn, match_id: int, home: int) -> Change:
     return changes[0]
 
 
+def answer_ping(client: Client) -> None:
+    """Answer the client's outstanding ping, as Sanic does when the pong frame arrives."""
+    pong = client.session.pings.get(PING_DATA) if client.session.pings else None
+    if pong is not None and not pong.done():
+        pong.set_result(None)
+
+
 async def settle(hub: Hub) -> None:
     """Let fills and deferred removals finish."""
     await asyncio.sleep(0)  # removals are deferred with call_soon and fills start as tasks
@@ -196,8 +203,9 @@ async def test_a_socket_closed_under_the_loop_is_dropped_and_the_others_still_ge
     hub.on_message(message(change))
     assert first.seqs(match["id"]) == last.seqs(match["id"]) == [1]
     assert doomed.session.closed
-    await asyncio.sleep(0)  # the deferred detach
-    assert doomed.session not in hub.feeds[match["id"]].subscribers
+    await eventually(
+        lambda: doomed.session not in hub.feeds[match["id"]].subscribers, 2, "the deferred detach"
+    )
 
 
 async def test_frame_bytes_are_the_relays_bytes(hub: Hub, factory: Factory, conn: Conn) -> None:
@@ -316,9 +324,14 @@ async def test_a_client_that_stops_reading_is_warned_then_closed(
     warnings = [f for f in slow.frames if f.get("code") == "slow_consumer"]
     assert len(warnings) == 1 and warnings[0]["limit"] == 8
     assert fine.seqs(match["id"]) == list(range(1, 12))
-    await asyncio.sleep(0)  # the deferred detach
-    assert slow.session not in hub.sessions
-    assert slow.session not in hub.feeds[match["id"]].subscribers
+    await eventually(
+        lambda: (
+            slow.session not in hub.sessions
+            and slow.session not in hub.feeds[match["id"]].subscribers
+        ),
+        2,
+        "the deferred detach",
+    )
 
 
 async def test_unsubscribe_stops_delivery_and_drops_the_feed(
@@ -430,12 +443,13 @@ async def test_keepalive_pings_everyone_and_closes_the_silent(pool: Pool) -> Non
         client.session.pings = {}
     hub.start(Loops())
     try:
-        for _ in range(40):  # about six ping rounds
-            await asyncio.sleep(0.01)
-            pong = answering.session.pings.get(PING_DATA) if answering.session.pings else None
-            if pong is not None and not pong.done():
-                pong.set_result(None)  # what Sanic does when the pong frame arrives
-        assert bytes(answering.transport.data).count(PING_FRAME) >= 3
+
+        def three_rounds() -> bool:
+            answer_ping(answering)
+            pinged = bytes(answering.transport.data).count(PING_FRAME)
+            return pinged >= 3 and bool(silent.closes)
+
+        await eventually(three_rounds, 5, "three ping rounds", every=0.01)
         assert answering.closes == []
         assert silent.closes == [(wp.CLOSE_INTERNAL, "no pong to the last ping")]
     finally:
@@ -470,12 +484,13 @@ async def test_keepalive_pings_only_clients_whose_tcp_was_quiet(
     await asyncio.sleep(0.3)  # both handshakes are now older than the interval
     hub.start(Loops())
     try:
-        for _ in range(30):  # about 1.5 s: seven rounds
-            await asyncio.sleep(0.05)
+
+        def two_rounds() -> bool:
             busy.transport.write(wp.text_frame(b'{"type":"score:update"}'))
-            pong = quiet.session.pings.get(PING_DATA) if quiet.session.pings else None
-            if pong is not None and not pong.done():
-                pong.set_result(None)
+            answer_ping(quiet)
+            return bytes(quiet.transport.data).count(PING_FRAME) >= 2
+
+        await eventually(two_rounds, 5, "two rounds that pinged the quiet one", every=0.05)
         assert bytes(busy.transport.data).count(PING_FRAME) == 0
         assert bytes(quiet.transport.data).count(PING_FRAME) >= 2
         assert busy.closes == quiet.closes == []
@@ -561,11 +576,13 @@ async def test_a_keepalive_poisoned_by_a_bug_is_restarted_and_keeps_pinging(
     loops = Loops()
     hub.start(loops)
     try:
-        for _ in range(60):
-            await asyncio.sleep(0.01)
-            pong = client.session.pings.get(PING_DATA) if client.session.pings else None
-            if pong is not None and not pong.done():
-                pong.set_result(None)
+
+        def pinging_again() -> bool:
+            answer_ping(client)
+            (report,) = loops.reports()
+            return report.restarts == 1 and bytes(client.transport.data).count(PING_FRAME) >= 2
+
+        await eventually(pinging_again, 5, "the restarted keepalive to ping", every=0.01)
         (report,) = loops.reports()
         assert report.restarts == 1 and report.ok
         assert bytes(client.transport.data).count(PING_FRAME) >= 2
