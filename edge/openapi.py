@@ -1,10 +1,14 @@
-"""The OpenAPI 3.1 document served at /openapi.json, written by hand.
+"""The OpenAPI 3.1 document served at /openapi.json.
 
-Hand-written because the API is small and its contract (CONTRACT.md
-section 4) comes first: every route, parameter, body, header and error is
-spelled out here, and tests/edge/test_openapi.py drives schemathesis
-against a live node with it, so the document and the code cannot drift
-apart unnoticed.
+Written by hand because the API is small and its contract (CONTRACT.md
+section 4) comes first: every route, parameter, header, response and error
+is spelled out here. The request bodies are the exception: their schemas
+(``NewMatch``, ``NewEvent``) are generated from the declarations in
+``edge/requests.py`` that the routes validate with, so no limit or pattern
+of a body is written twice. tests/edge/test_openapi.py drives schemathesis
+against a live node with this document (code looser than it fails), and
+tests/edge/test_request_models.py checks that the generated schemas and the
+validator agree at every declared bound (code stricter than it fails too).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
+from edge.requests import ID as IDS
+from edge.requests import NewEventBody, NewMatchBody, json_schema
 from edge.validation import MAX_ID
-from livescore.limits import MAX_JSON_DEPTH, MAX_METADATA_BYTES
 from livescore.model import EventType, MatchStatus, Period
 
 STATUSES = [s.value for s in MatchStatus]
@@ -26,8 +31,6 @@ CHANGE_TYPES = [
     "match:status",
     "match:update",
 ]
-#: A string with something besides whitespace, and no NUL (PostgreSQL refuses NUL).
-TEXT = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -58,7 +61,7 @@ def _object(props: dict[str, Any], required: list[str] | None = None) -> dict[st
     }
 
 
-ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID, "format": "int64"}
+ID = IDS.schema()
 SCORE_LINE = _object({"home": _int(null=True), "away": _int(null=True)})
 
 SCHEMAS: dict[str, Any] = {
@@ -213,52 +216,9 @@ SCHEMAS: dict[str, Any] = {
         "required": ["status", "node", "time", "checks", "staleMatches"],
         "additionalProperties": False,
     },
-    "NewMatch": {
-        "type": "object",
-        "properties": {
-            "sport": {
-                "type": "string",
-                "pattern": "^[a-z][a-z0-9_-]{0,31}$",
-                "example": "football",
-            },
-            "homeTeam": _ref("TeamOrId"),
-            "awayTeam": _ref("TeamOrId"),
-            "startTime": {"type": "string", "format": "date-time", "description": "with an offset"},
-            "endTime": _str(null=True, format="date-time", description="after startTime"),
-            "competition": _nullable(_ref("TeamOrId")),
-        },
-        "required": ["sport", "homeTeam", "awayTeam", "startTime"],
-        "additionalProperties": False,
-    },
-    "TeamOrId": {
-        "description": "a canonical id, or a name (an unknown name creates the row)",
-        "oneOf": [ID, {"type": "string", "minLength": 1, "maxLength": 200, "pattern": TEXT}],
-    },
-    "NewEvent": {
-        "type": "object",
-        "properties": {
-            "minute": _int(0, 200),
-            "addedTime": _int(0, 60, null=True),
-            "type": {"enum": EVENT_TYPES},
-            "eventType": {"enum": EVENT_TYPES, "description": "alias of type"},
-            "message": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": TEXT},
-            "actor": _str(null=True, minLength=1, maxLength=200, pattern=TEXT),
-            "team": {
-                "description": "home, away, or the id of one of the match's two teams",
-                "oneOf": [{"enum": ["home", "away"]}, ID, {"type": "null"}],
-            },
-            "metadata": {
-                "type": ["object", "null"],
-                "description": (
-                    "free-form (assist, players, VAR outcome); numbers within ±9.2e18, "
-                    f"at most {MAX_JSON_DEPTH} levels deep and {MAX_METADATA_BYTES} bytes as JSON"
-                ),
-            },
-        },
-        "required": ["minute", "message"],
-        "oneOf": [{"required": ["type"]}, {"required": ["eventType"]}],
-        "additionalProperties": False,
-    },
+    # request bodies: generated from their declarations (edge/requests.py)
+    "NewMatch": json_schema(NewMatchBody),
+    "NewEvent": json_schema(NewEventBody),
 }
 
 _HEADERS = {

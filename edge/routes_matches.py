@@ -5,12 +5,14 @@ The two hot reads (one match, a list page) are served from the worker's
 caches (``edge.cache``) as pre-encoded bytes with a precomputed ETag; a miss
 reads PostgreSQL once and offers the result to the cache. Writes go through
 the store: ``create_match`` for a new match, ``apply_change`` for anything
-that changes one (so the change is numbered and published).
+that changes one (so the change is numbered and published). Bodies are
+checked against their declarations in ``edge.requests`` (the same ones the
+OpenAPI document is generated from); only what needs the database (does the
+team id exist, does it play in this match) is checked here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,11 +23,11 @@ from edge.auth import require_api_key
 from edge.cache import etag_of
 from edge.errors import ConflictError, Gone, NotFoundError, ValidationFailed
 from edge.instrument import add_route
+from edge.requests import NewEventBody, NewMatchBody, invalid, parse
 from edge.responses import cached_json, created_json, read_json
 from edge.state import EdgeApp, EdgeState, state
 from edge.validation import (
     MAX_ID,
-    Fields,
     day_param,
     decode_cursor,
     encode_cursor,
@@ -36,9 +38,7 @@ from edge.validation import (
     query_params,
 )
 from livescore.errors import Conflict, NotFound
-from livescore.limits import MAX_MESSAGE_CHARS, MAX_NAME_CHARS
 from livescore.model import EventType, MatchPatch, MatchStatus, NewEvent, Side
-from livescore.names import name_key
 from store import change_codec
 from store.changes import changes_since, oldest_kept_seq
 from store.db import Conn
@@ -47,14 +47,10 @@ from store.matches import MatchFilter, NewMatch, create_match, get_match, list_m
 from store.reference import get_or_create_competition, get_or_create_team, require
 from store.writes import Change, apply_change
 
-SPORT = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 STATUSES = tuple(s.value for s in MatchStatus)
-EVENT_TYPES = tuple(e.value for e in EventType)
 LIST_PARAMS = ("status", "competition", "date", "team", "limit", "cursor")
 COMMENTARY_PARAMS = ("limit", "before")
 CHANGES_PARAMS = ("since", "limit")
-CREATE_FIELDS = ("sport", "homeTeam", "awayTeam", "startTime", "endTime", "competition")
-EVENT_FIELDS = ("minute", "addedTime", "type", "message", "actor", "team", "metadata")
 
 
 def _match_id(raw: int) -> int:
@@ -198,33 +194,25 @@ async def _competition(conn: Conn, ref: str | int, sport: str) -> int:
 
 async def create_match_route(request: Request) -> HTTPResponse:
     await require_api_key(request)
-    fields = Fields(json_body(request), CREATE_FIELDS)
-    sport = fields.string("sport", required=True, max_len=32, pattern=SPORT)
-    home = fields.name_or_id("homeTeam", required=True)
-    away = fields.name_or_id("awayTeam", required=True)
-    start = fields.timestamp("startTime", required=True)
-    end = fields.timestamp("endTime")
-    competition = fields.name_or_id("competition")
-    if start is not None and end is not None and end <= start:
-        fields.error("endTime", "must be after startTime")
-    if home is not None and away is not None and _same_team(home, away):
-        fields.error("awayTeam", "must be a different team from homeTeam")
-    fields.done()
-    assert sport is not None and home is not None and away is not None and start is not None
+    body = parse(NewMatchBody, json_body(request))
     edge = state(request)
     async with edge.db() as conn, conn.transaction():
         # one transaction: a refused match leaves no team or competition behind
-        home_id = await _team(conn, home, sport, "homeTeam")
-        away_id = await _team(conn, away, sport, "awayTeam")
-        comp_id = await _competition(conn, competition, sport) if competition is not None else None
+        home_id = await _team(conn, body.home_team, body.sport, "homeTeam")
+        away_id = await _team(conn, body.away_team, body.sport, "awayTeam")
+        comp_id = (
+            await _competition(conn, body.competition, body.sport)
+            if body.competition is not None
+            else None
+        )
         match = await create_match(
             conn,
             NewMatch(
                 home_team_id=home_id,
                 away_team_id=away_id,
-                start_time=start,
-                end_time=end,
-                sport=sport,
+                start_time=body.start_time,
+                end_time=body.end_time,
+                sport=body.sport,
                 competition_id=comp_id,
             ),
         )
@@ -232,65 +220,33 @@ async def create_match_route(request: Request) -> HTTPResponse:
     return created_json(match, f"/api/matches/{match['id']}")
 
 
-def _same_team(home: str | int, away: str | int) -> bool:
-    if isinstance(home, str) and isinstance(away, str):
-        return name_key(home) == name_key(away)
-    return home == away
-
-
-def _event_side(team: Any, match: dict[str, Any], fields: Fields) -> Side | None:
+def _event_side(team: str | int | None, match: dict[str, Any]) -> Side | None:
+    """The side a ``team`` of a valid body names in ``match`` (422 if it plays elsewhere)."""
     if team is None:
         return None
-    if team == "home" or team == "away":
-        side: Side = team
-        return side
-    if type(team) is int:
-        if team == match["homeTeam"]["id"]:
-            return "home"
-        if team == match["awayTeam"]["id"]:
-            return "away"
-        fields.error("team", f"team {team} does not play in match {match['id']}")
-    else:
-        fields.error("team", "must be 'home', 'away' or the id of one of the match's teams")
-    return None
+    if team == "home" or team == match["homeTeam"]["id"]:
+        return "home"
+    if team == "away" or team == match["awayTeam"]["id"]:
+        return "away"
+    message = f"team {team} does not play in match {match['id']}"
+    raise invalid([{"field": "team", "message": message}])
 
 
 async def add_commentary_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
     await require_api_key(request)
-    body = json_body(request)
-    if "eventType" in body:
-        # the original Live Score API's name for "type"
-        if "type" in body:
-            fields = Fields(body, (*EVENT_FIELDS, "eventType"))
-            fields.error("eventType", "give type or its alias eventType, not both")
-            fields.done()
-        body["type"] = body.pop("eventType")
-    fields = Fields(body, EVENT_FIELDS)
-    minute = fields.integer("minute", low=0, high=200, required=True)
-    added = fields.integer("addedTime", low=0, high=60)
-    kind = fields.choice("type", EVENT_TYPES, required=True)
-    message = fields.string("message", required=True, max_len=MAX_MESSAGE_CHARS)
-    actor = fields.string("actor", max_len=MAX_NAME_CHARS)
-    metadata = fields.object("metadata")
-    team = body.get("team")
-    if team is not None and not (team in ("home", "away") or type(team) is int):
-        fields.error("team", "must be 'home', 'away' or the id of one of the match's teams")
-    fields.done()
-    assert kind is not None
+    body = parse(NewEventBody, json_body(request))
     edge = state(request)
     async with edge.db() as conn:
         match = await get_match(conn, match_id)
-        side = _event_side(team, match, fields)
-        fields.done()
         event = NewEvent(
-            type=EventType(kind),
-            minute=minute,
-            added_time=added,
-            side=side,
-            actor=actor,
-            message=message,
-            metadata=metadata or {},
+            type=EventType(body.event_type),
+            minute=body.minute,
+            added_time=body.added_time,
+            side=_event_side(body.team, match),
+            actor=body.actor,
+            message=body.message,
+            metadata=body.metadata or {},
             source="api",
         )
         changes = await apply_change(conn, match_id, MatchPatch(source="api", new_events=(event,)))

@@ -1,10 +1,11 @@
 """Input validation: query strings, JSON bodies and pagination cursors.
 
 Query problems are 400 (``invalid_parameter``), unparsable bodies 400
-(``invalid_json``), bodies that parse but break the rules 422
-(``validation_failed``) with every problem listed in
-``details.errors[] = {"field", "message"}``. Unknown query parameters and
-unknown body fields are refused, so a typo never silently does nothing.
+(``invalid_json``); bodies that parse but break the rules are 422
+(``validation_failed``, every problem in ``details.errors[] = {"field",
+"message"}``), checked against the declarations in ``edge.requests``. Unknown
+query parameters and unknown body fields are refused, so a typo never
+silently does nothing.
 """
 
 from __future__ import annotations
@@ -19,29 +20,10 @@ from typing import Any
 import orjson
 from sanic import Request
 
-from edge.errors import BadRequest, UnsupportedMedia, ValidationFailed
-from livescore.limits import MAX_METADATA_BYTES, LimitExceeded, check_json_depth
+from edge.errors import BadRequest, UnsupportedMedia
 
 #: Largest id PostgreSQL's bigint holds; anything above cannot exist.
 MAX_ID = 2**63 - 1
-#: Bound on numbers inside free-form JSON (metadata): 2**63, about 9.2e18.
-NUMBER_LIMIT = 2**63
-LIMIT_TEXT = "9.2e18"
-
-
-def _numbers_fit(value: Any) -> bool:
-    """True when every number in a JSON value round-trips through JSONB and orjson."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return True
-    if isinstance(value, int | float):
-        return abs(value) < NUMBER_LIMIT
-    if isinstance(value, dict):
-        return all(_numbers_fit(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_numbers_fit(v) for v in value)
-    return False
-
-
 _INT = re.compile(r"[0-9]{1,19}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -172,148 +154,3 @@ def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_json")
     return body
-
-
-class Fields:
-    """Collects every problem of one body, then raises them together (422)."""
-
-    def __init__(self, body: dict[str, Any], known: Iterable[str]) -> None:
-        self.body = body
-        self.errors: list[dict[str, str]] = []
-        for name in body:
-            if name not in known:
-                self.error(name, f"unknown field; allowed: {', '.join(sorted(known))}")
-
-    def error(self, field: str, message: str) -> None:
-        self.errors.append({"field": field, "message": message})
-
-    def done(self) -> None:
-        if self.errors:
-            summary = "; ".join(f"{e['field']}: {e['message']}" for e in self.errors[:3])
-            raise ValidationFailed(
-                f"the body is invalid: {summary}", details={"errors": self.errors}
-            )
-
-    def has(self, name: str) -> bool:
-        return self.body.get(name) is not None
-
-    def string(
-        self,
-        name: str,
-        *,
-        required: bool = False,
-        max_len: int = 200,
-        pattern: re.Pattern[str] | None = None,
-    ) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            if required:
-                self.error(name, "is required")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.error(name, "must be a non-empty string")
-            return None
-        if len(value) > max_len:
-            self.error(name, f"must be at most {max_len} characters")
-            return None
-        if "\x00" in value:
-            self.error(name, "must not contain NUL characters")
-            return None
-        if pattern is not None and not pattern.fullmatch(value):
-            self.error(name, f"must match {pattern.pattern}")
-            return None
-        return value.strip()
-
-    def integer(self, name: str, *, low: int, high: int, required: bool = False) -> int | None:
-        value = self.body.get(name)
-        if value is None:
-            if required:
-                self.error(name, "is required")
-            return None
-        if type(value) is not int or not low <= value <= high:
-            self.error(name, f"must be a whole number from {low} to {high}")
-            return None
-        return value
-
-    def name_or_id(self, name: str, *, required: bool = False) -> str | int | None:
-        """A reference by canonical id (integer) or by name (string)."""
-        value = self.body.get(name)
-        if value is None:
-            if required:
-                self.error(name, "is required (a name or an id)")
-            return None
-        if type(value) is int:
-            return self.integer(name, low=1, high=MAX_ID)
-        if isinstance(value, str):
-            return self.string(name)
-        self.error(name, "must be a name (string) or an id (integer)")
-        return None
-
-    def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
-        value = self.body.get(name)
-        if value is None:
-            if required:
-                self.error(name, "is required")
-            return None
-        if not isinstance(value, str) or len(value) > 64:
-            self.error(name, "must be an ISO 8601 date-time string with a UTC offset")
-            return None
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            self.error(name, f"{value!r} is not an ISO 8601 date-time")
-            return None
-        if parsed.tzinfo is None:
-            self.error(name, "needs a UTC offset (e.g. 2026-11-26T20:00:00Z)")
-            return None
-        try:
-            year = parsed.astimezone(UTC).year
-        except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
-            year = 0
-        if not 1900 <= year <= 2200:
-            self.error(name, "must be between the years 1900 and 2200")
-            return None
-        return parsed
-
-    def choice(self, name: str, choices: Iterable[str], *, required: bool = False) -> str | None:
-        value = self.body.get(name)
-        choices = tuple(choices)
-        if value is None:
-            if required:
-                self.error(name, "is required")
-            return None
-        if value not in choices:
-            self.error(name, f"must be one of {', '.join(choices)}")
-            return None
-        assert isinstance(value, str)
-        return value
-
-    def object(self, name: str) -> dict[str, Any] | None:
-        """Free-form JSON (metadata), bounded: ``MAX_JSON_DEPTH`` levels and
-        ``MAX_METADATA_BYTES`` encoded, so every change holding it can be published."""
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            self.error(name, "must be a JSON object")
-            return None
-        try:
-            check_json_depth(value, name)
-        except LimitExceeded as exc:
-            self.error(name, str(exc))
-            return None
-        encoded = orjson.dumps(value)
-        if len(encoded) > MAX_METADATA_BYTES:
-            self.error(
-                name, f"is {len(encoded)} bytes as JSON; at most {MAX_METADATA_BYTES} are accepted"
-            )
-            return None
-        if b"\\u0000" in encoded:
-            self.error(name, "must not contain NUL characters (PostgreSQL cannot store them)")
-            return None
-        if not _numbers_fit(value):
-            # JSONB keeps numbers exactly and hands 1e30 back as a 31-digit integer,
-            # which no 64-bit JSON encoder (nor the WebSocket frame) can carry
-            self.error(name, f"numbers must lie strictly between -{LIMIT_TEXT} and {LIMIT_TEXT}")
-            return None
-        return value
