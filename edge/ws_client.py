@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +28,7 @@ from websockets.protocol import State
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
+from edge.framework import WRITE_AFTER_CLOSE, expect_pong, heard_within, tcp_socket
 from livescore.logs import kv
 
 log = logging.getLogger("livescore.edge.ws")
@@ -48,45 +47,6 @@ PING_FRAME = bytes((0x89, len(PING_DATA))) + PING_DATA
 #: The reason of a match subscribed to directly (the others are competition ids).
 MATCH = "match"
 
-#: ``struct tcp_info`` (linux/tcp.h): ``tcpi_last_data_recv`` and
-#: ``tcpi_last_ack_recv``, milliseconds since the peer last sent data / an ACK.
-_TCP_INFO = getattr(socket, "TCP_INFO", None)
-_TCP_INFO_LAST_RECV = struct.Struct("=II")
-_TCP_INFO_LAST_RECV_AT = 52
-
-
-def tcp_socket(transport: object) -> Any:
-    """The TCP socket under a transport, if it has one we can ask (else None)."""
-    get_extra_info = getattr(transport, "get_extra_info", None)
-    sock = get_extra_info("socket") if get_extra_info is not None else None
-    if (
-        _TCP_INFO is None
-        or sock is None
-        or getattr(sock, "family", None)
-        not in (
-            socket.AF_INET,
-            socket.AF_INET6,
-        )
-    ):
-        return None
-    return sock
-
-
-def heard_within(sock: Any, seconds: float) -> bool:
-    """Has the peer's TCP sent anything (data, or an ACK of what we sent) in the
-    last ``seconds``? Read from the kernel (``TCP_INFO``): proof the peer is
-    there without a ping. False when the kernel cannot tell."""
-    if sock is None:
-        return False
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
-    except OSError:
-        return False
-    if len(info) < _TCP_INFO_LAST_RECV_AT + _TCP_INFO_LAST_RECV.size:
-        return False
-    data_ms, ack_ms = _TCP_INFO_LAST_RECV.unpack_from(info, _TCP_INFO_LAST_RECV_AT)
-    return bool(min(data_ms, ack_ms) < seconds * 1000)
-
 
 class Transport(Protocol):
     def write(self, data: bytes) -> None: ...
@@ -101,7 +61,8 @@ class WsProtocol(Protocol):
 
 
 class Closer(Protocol):
-    """Sanic's ``WebsocketImplProtocol.fail_connection``."""
+    """How a session closes its socket (``ws_routes._closer``: ``framework.fail``,
+    or a lingering close frame)."""
 
     def __call__(self, code: int = ..., reason: str = ...) -> Any: ...
 
@@ -112,12 +73,12 @@ class Session:
 
     __slots__ = (
         "_close",
-        "_ends",
         "_written",
         "bucket",
         "closed",
         "competitions",
         "direct",
+        "frame_ends",
         "ident",
         "invalid_in_a_row",
         "on_dead",
@@ -156,9 +117,10 @@ class Session:
         self.closed = False
         self.warned = False
         #: bytes written since the transport's buffer was last seen empty, and the
-        #: end offsets of the frames still (partly) in it; None while it is empty
+        #: end offsets of the frames still (partly) in it; None while it is empty.
+        #: ``Hub._deliver`` (``send`` inlined) resets ``frame_ends`` too.
         self._written = 0
-        self._ends: deque[int] | None = None
+        self.frame_ends: deque[int] | None = None
         now = time.monotonic()
         self.bucket = wp.TokenBucket(ACTIONS_PER_SECOND, ACTIONS_BURST, now)
         self.strikes = wp.TokenBucket(2.0, STRIKES_BURST, now)
@@ -169,8 +131,8 @@ class Session:
         #: how many of those hold MATCH (subscribed directly)
         self.direct = 0
         self.competitions: set[int] = set()
-        #: Sanic's table of pings awaiting a pong (``WebsocketImplProtocol.pings``)
-        #: and the pong future of the hub's last ping
+        #: Sanic's table of pings awaiting a pong (``framework.pings_of``) and the
+        #: pong future of the hub's last ping
         self.pings = pings
         self.pong: asyncio.Future[None] | None = None
 
@@ -222,21 +184,21 @@ class Session:
         transport = self.transport
         try:
             transport.write(frame)
-        except RuntimeError:  # uvloop: the socket closed before connection_lost reached us
+        except WRITE_AFTER_CLOSE:  # the socket closed before connection_lost reached us
             self._dead()
             return False
         buffered = transport.get_write_buffer_size()
         if buffered:
             return self.queued_frame(len(frame), buffered)
-        if self._ends is not None:
-            self._ends = None
+        if self.frame_ends is not None:
+            self.frame_ends = None
         return True
 
     def queued_frame(self, size: int, buffered: int) -> bool:
         """Book-keeping after a write that left ``buffered`` bytes in the transport."""
-        ends = self._ends
+        ends = self.frame_ends
         if ends is None:
-            ends = self._ends = deque()
+            ends = self.frame_ends = deque()
             self._written = buffered - size  # what was still queued before this frame
             if self._written > 0:
                 ends.append(self._written)
@@ -279,7 +241,7 @@ class Session:
         if heard_within(self.sock, interval):
             return True
         if self.pings is not None:
-            self.pong = self.pings[PING_DATA] = loop.create_future()
+            self.pong = expect_pong(self.pings, PING_DATA, loop)
         self.send(PING_FRAME)
         return True
 

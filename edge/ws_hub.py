@@ -43,6 +43,7 @@ from typing import Any
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
+from edge.framework import WRITE_AFTER_CLOSE
 from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
 from edge.ws_client import MATCH, Session
@@ -281,8 +282,10 @@ class Hub:
         The loop is ``Session.send`` inlined: one C call to the transport per
         client, the bookkeeping only for a client whose buffer is not empty.
         It reads nothing but the session and its transport: ``closed`` is set
-        the moment the WebSocket leaves OPEN (``ws_routes.watch_state``), so
-        no per-client look at the protocol object is needed here."""
+        the moment the WebSocket leaves OPEN (``framework.watch_state``), so
+        no per-client look at the protocol object is needed here. A write to
+        a socket that closed under us raises ``framework.WRITE_AFTER_CLOSE``
+        (uvloop's RuntimeError; the name is looked up only when it raises)."""
         subscribers = feed.subscribers
         size = len(frame)
         for session in subscribers:
@@ -291,14 +294,14 @@ class Hub:
             transport = session.transport
             try:
                 transport.write(frame)
-            except RuntimeError:  # closed under us; its connection_lost is on its way
+            except WRITE_AFTER_CLOSE:  # closed under us; its connection_lost is on its way
                 session.left_open()
                 continue
             buffered = transport.get_write_buffer_size()
             if buffered:
                 session.queued_frame(size, buffered)
-            elif session._ends is not None:
-                session._ends = None
+            elif session.frame_ends is not None:
+                session.frame_ends = None
         metrics.SENT.labels().inc(len(subscribers))
         feed.last = seq
         if feed.waiting:

@@ -15,6 +15,10 @@ admission limits (``Admission``): a 429 ``rate_limited`` beyond
 Each connection is read by one loop: every frame costs a token, is parsed
 (``edge.ws_protocol``) and handled in order; anything wrong is answered
 with an ``error`` frame, never an exception out of the handler.
+
+Whatever this needs of Sanic's and websockets' internals (the upgrade after
+admission, the transport, the state watch, releasing the frame assembler)
+goes through ``edge.framework``, which checks it at startup.
 """
 
 from __future__ import annotations
@@ -24,16 +28,13 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sanic import HTTPResponse, Request, Sanic
-from sanic.server.websockets.impl import WebsocketImplProtocol
+from sanic import HTTPResponse, Request, Sanic, Websocket
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame
-from websockets.protocol import CLOSING, OPEN, Protocol, State
-from websockets.server import ServerProtocol
+from websockets.protocol import CLOSING, OPEN
 
+from edge import framework
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
 from edge.errors import (
@@ -144,25 +145,19 @@ class Admission:
             self.open.pop(address, None)
 
 
-#: Sanic's own WebSocket route body: the handshake, then the handler as a task it
-#: cancels on shutdown. ``ws_entry`` calls it after admission so that one
-#: ``try/finally`` spans the whole connection, upgrade included.
-_UPGRADE_ATTR = "_websocket_handler"
-
-
 def register_ws(app: Sanic[Any, Any]) -> None:
-    """Add ``/ws`` and the hub's lifecycle to ``app`` (call once, before it runs)."""
-    if not callable(getattr(app, _UPGRADE_ATTR, None)):
-        raise RuntimeError(
-            f"this Sanic has no {_UPGRADE_ATTR}; /ws admission needs the version in pyproject.toml"
-        )
+    """Add ``/ws`` and the hub's lifecycle to ``app`` (call once, before it runs).
+
+    Raises ``framework.FrameworkChanged`` (the app does not start) when the
+    installed sanic/websockets no longer do what ``/ws`` relies on."""
+    framework.require()
     app.config.WEBSOCKET_MAX_SIZE = wp.MAX_CLIENT_FRAME
     # the hub pings every client itself (one loop per node, not a task per socket)
     app.config.update({"WEBSOCKET_PING_INTERVAL": None})
     app.enable_websocket()
-    # a plain GET route that performs the upgrade itself (Sanic skips its response
-    # checks for handlers marked is_websocket), so refusals are ordinary HTTP answers
-    setattr(ws_entry, "is_websocket", True)  # noqa: B010
+    # a plain GET route that performs the upgrade itself, so refusals are ordinary
+    # HTTP answers
+    framework.upgrades_itself(ws_entry)
     app.add_route(ws_entry, PATH, methods=["GET"], name="ws")
     app.after_server_start(start_hub)
     app.before_server_stop(stop_hub)
@@ -262,9 +257,8 @@ async def ws_entry(request: Request) -> HTTPResponse | None:
             _log_crowded(address, admission.max_per_address)
             return _refuse("connections", refused)
         return _refuse("rate", refused)
-    upgrade: Callable[..., Awaitable[None]] = getattr(request.app, _UPGRADE_ATTR)
     try:
-        await upgrade(ws_handler, request)
+        await framework.upgrade(request, ws_handler)
     except Exception as exc:  # the handshake failed (after it, Sanic keeps errors inside)
         if getattr(request.ctx, "ws_upgraded", False):
             raise
@@ -276,26 +270,27 @@ async def ws_entry(request: Request) -> HTTPResponse | None:
     return None
 
 
-async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
+async def ws_handler(request: Request, ws: Websocket) -> None:
     request.ctx.ws_upgraded = True
     REQUESTS.labels(PATH, "GET", "101").inc()
     hub = hub_of(request.app)
-    transport = ws.io_proto.transport if ws.io_proto else None
+    transport = framework.transport_of(ws)
     if hub is None or transport is None:
         await ws.close(1013, "starting up; try again")
         return
     edge = request.app.ctx.edge
     _cap_send_buffer(transport)
+    proto = framework.protocol_of(ws)
     session = Session(
         transport,
-        ws.ws_proto,
+        proto,
         _closer(ws),
         queue_limit=edge.settings.ws_queue,
         ident=f"{request.client_ip}:{request.port}",
-        pings=ws.pings,
+        pings=framework.pings_of(ws),
     )
     hub.attach(session)
-    watch_state(ws.ws_proto, session.left_open)
+    framework.watch_state(proto, session.left_open)
     session.send_payload(wp.welcome(hub.node))
     last_rate_error = 0.0
     try:
@@ -313,56 +308,7 @@ async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
         await _linger(ws)
     finally:
         hub.detach(session)
-        stop_reading(ws)
-
-
-class _DropFrames:
-    """Stands in for Sanic's frame assembler once the handler no longer reads:
-    every frame is dropped at once."""
-
-    async def put(self, frame: Frame) -> None:
-        return None
-
-    async def get(self, *_: object) -> None:
-        return None
-
-
-def stop_reading(ws: WebsocketImplProtocol) -> None:
-    """Release the frames that arrived after the handler stopped reading.
-
-    Sanic hands each received frame to its assembler from a task it keeps no
-    reference to (``data_received`` -> ``async_data_received``), and the
-    assembler's ``put`` waits until a ``recv`` takes the message. A client
-    that sent frames while its handler was busy (a subscribe reading the
-    database) and then left leaves those tasks waiting forever: when the
-    connection's objects are collected, each one is logged as "Task was
-    destroyed but it is pending!" (1,000 clients leaving at once: a flood).
-    So, when the handler ends: later frames are dropped by a stand-in, and
-    the ``put`` already waiting is told its message was taken."""
-    assembler = getattr(ws, "assembler", None)
-    fetched = getattr(assembler, "message_fetched", None)
-    if not isinstance(fetched, asyncio.Event):
-        if not _assembler_warned:
-            _warn_assembler(type(assembler))
-        return
-    setattr(ws, "assembler", _DropFrames())  # noqa: B010 (Sanic types it as its own class)
-    fetched.set()
-
-
-_assembler_warned = False
-
-
-def _warn_assembler(kind: type) -> None:
-    global _assembler_warned
-    _assembler_warned = True
-    log.warning(
-        kv(
-            "ws.assembler_unknown",
-            assembler=kind.__qualname__,
-            effect="frames sent just before a client leaves may log 'Task was destroyed'",
-            fix="pin websockets/sanic to the versions in pyproject.toml",
-        )
-    )
+        framework.stop_reading(ws)
 
 
 #: Close codes for a client that is reading but misbehaving: it should get to
@@ -372,7 +318,7 @@ _LINGERING_CLOSES = frozenset({wp.CLOSE_FLOOD, wp.CLOSE_BAD_CLIENT})
 LINGER_S = 5.0
 
 
-def _closer(ws: WebsocketImplProtocol) -> Closer:
+def _closer(ws: Websocket) -> Closer:
     """How a session closes its socket.
 
     A slow consumer or a dead peer is failed at once (``fail_connection``
@@ -382,85 +328,29 @@ def _closer(ws: WebsocketImplProtocol) -> Closer:
     the client reads it. So only the close frame is sent; the handler lingers,
     discarding what arrives, until the client answers it (or ``LINGER_S``)."""
 
+    proto = framework.protocol_of(ws)
+
     def close(code: int = 1000, reason: str = "") -> Any:
-        if code not in _LINGERING_CLOSES or ws.ws_proto.state is not OPEN:
-            return ws.fail_connection(code, reason)
-        ws.ws_proto.send_close(code, reason)
-        transport = ws.io_proto.transport if ws.io_proto else None
-        if transport is not None:
-            for data in ws.ws_proto.data_to_send():
-                transport.write(data)
+        if code not in _LINGERING_CLOSES or proto.state is not OPEN:
+            return framework.fail(ws, code, reason)
+        framework.send_close_only(ws, code, reason)
         return None
 
     return close
 
 
-async def _linger(ws: WebsocketImplProtocol) -> None:
+async def _linger(ws: Websocket) -> None:
     """After a lingering close: read and drop until the client closes too."""
-    if ws.ws_proto.state is not CLOSING:
+    if framework.protocol_of(ws).state is not CLOSING:
         return
     try:
         async with asyncio.timeout(LINGER_S):
             while await ws.recv() is not None:
                 pass
     except TimeoutError:
-        ws.fail_connection(1006, "no close frame from the client")
+        framework.fail(ws, 1006, "no close frame from the client")
     except ConnectionClosed:
         return
-
-
-class _WatchedProtocol(ServerProtocol):
-    """websockets' server protocol, telling someone when it leaves OPEN.
-
-    Every state change of ``websockets.protocol.Protocol`` goes through its
-    ``state`` setter (a close frame sent or received, a protocol error,
-    Sanic's ``connection_lost``), so this one override sees them all."""
-
-    on_leave_open: Callable[[], None] | None = None
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    @state.setter
-    def state(self, state: State) -> None:
-        Protocol.state.fset(self, state)  # type: ignore[attr-defined]
-        if state is not OPEN and self.on_leave_open is not None:
-            callback, self.on_leave_open = self.on_leave_open, None
-            callback()
-
-
-_unwatched_warned = False
-
-
-def _warn_unwatched(kind: type) -> None:
-    global _unwatched_warned
-    _unwatched_warned = True
-    log.warning(
-        kv(
-            "ws.state_unwatched",
-            protocol=kind.__qualname__,
-            effect="a closed socket is skipped only once its handler ends",
-            fix="pin websockets/sanic to the versions in pyproject.toml",
-        )
-    )
-
-
-def watch_state(proto: Any, on_leave_open: Callable[[], None]) -> None:
-    """Call ``on_leave_open`` once, as soon as ``proto`` (Sanic's ``ws.ws_proto``,
-    a ``websockets`` ``ServerProtocol``) is no longer OPEN.
-
-    The fan-out loop then needs only the session's own ``closed`` flag, not a
-    look at each client's protocol object per frame (a property call and a
-    cache miss per client: a quarter of the loop's cost at 10k clients)."""
-    if type(proto) is ServerProtocol:
-        watched: Any = proto
-        watched.__class__ = _WatchedProtocol  # same layout: adds behaviour, no state
-        watched.on_leave_open = on_leave_open
-    elif not _unwatched_warned:
-        _warn_unwatched(type(proto))
-    if proto.state is not OPEN:
-        on_leave_open()
 
 
 def _cap_send_buffer(transport: Any) -> None:
