@@ -7,7 +7,9 @@
   automation rules, normalization helpers) imports no I/O library at all;
 * SQL lives in store/: no other package hands SQL text to a connection;
 * the CLI (cli.py and its command modules in commands/) sits on top: no layer
-  imports it, and commands/ never imports cli.py (cli.py registers them).
+  imports it, and commands/ never imports cli.py (cli.py registers them);
+* sanic/websockets/uvloop internals and the kernel's tcp_info layout are
+  touched only in edge/framework.py (README "Upgrading sanic/websockets").
 """
 
 from __future__ import annotations
@@ -165,4 +167,48 @@ def test_providers_import_nothing_by_name_string() -> None:
                 or (isinstance(node, ast.Name) and node.id == "__import__")
             ):
                 offenders.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert offenders == {}
+
+
+#: What only edge/framework.py may name: sanic/websockets internals /ws relies on
+#: (and the kernel's TCP_INFO), each checked there against the installed versions.
+FRAMEWORK = ROOT / "edge" / "framework.py"
+FRAMEWORK_INTERNALS = {
+    "_websocket_handler",
+    "is_websocket",
+    "io_proto",
+    "ws_proto",
+    "assembler",
+    "message_fetched",
+    "fail_connection",
+    "process_pong",
+    "_state",
+    "TCP_INFO",
+}
+
+
+def test_framework_internals_are_touched_only_in_edge_framework() -> None:
+    """An attribute, a name string or an import of Sanic's server internals
+    (``sanic.server``) anywhere else is a reliance nobody checks on an upgrade."""
+    files = [ROOT / "cli.py"] + [
+        path for package in sorted(RULES) for path in sorted((ROOT / package).rglob("*.py"))
+    ]
+    offenders: dict[str, list[str]] = {}
+    for path in files:
+        if path == FRAMEWORK:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            name = None
+            if isinstance(node, ast.Attribute):
+                name = node.attr
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                name = node.value
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "sanic.server"
+            ):
+                name = node.module
+            if name in FRAMEWORK_INTERNALS or (name or "").startswith("sanic.server"):
+                offenders.setdefault(str(path.relative_to(ROOT)), []).append(
+                    f"{node.lineno}: {name}"
+                )
     assert offenders == {}
