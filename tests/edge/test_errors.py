@@ -20,6 +20,7 @@ import pytest
 
 from edge.errors import handle_exception, to_api_error
 from livescore.errors import Conflict, InvalidChange, NotFound
+from livescore.limits import MAX_JSON_DEPTH
 from livescore.model import MatchStatus
 from store.apikeys import create_key, revoke_key
 from store.db import Conn
@@ -76,6 +77,15 @@ COMMENTARY: Callable[[World], str] = lambda w: f"/api/matches/{w.match['id']}/co
 GOOD_MATCH = {"sport": "football", "homeTeam": "Ghost A", "awayTeam": "Ghost B"}
 START = "2030-01-01T12:00:00Z"
 EVENT = {"minute": 10, "type": "text", "message": "hello"}
+
+
+def too_deep() -> dict[str, Any]:
+    """An object one level deeper than metadata may be."""
+    value: dict[str, Any] = {}
+    for _ in range(MAX_JSON_DEPTH):
+        value = {"a": value}
+    return value
+
 
 TABLE = [
     # routing
@@ -181,6 +191,14 @@ TABLE = [
         body=lambda w: {**EVENT, "team": w.other_team}),
     Bad("team side unknown", "POST", COMMENTARY, 422, "validation_failed", authed=True,
         body={**EVENT, "team": "visitors"}),
+    Bad("team id zero", "POST", COMMENTARY, 422, "validation_failed", authed=True,
+        body={**EVENT, "team": 0}),
+    Bad("eventType unknown", "POST", COMMENTARY, 422, "validation_failed", authed=True,
+        body={"minute": 1, "eventType": "dance", "message": "x"}),
+    Bad("message blank", "POST", COMMENTARY, 422, "validation_failed", authed=True,
+        body={**EVENT, "message": "\u3000\t"}),
+    Bad("metadata too deep", "POST", COMMENTARY, 422, "validation_failed", authed=True,
+        body={**EVENT, "metadata": too_deep()}),
     Bad("commentary unknown match", "POST", "/api/matches/987654321/commentary", 404,
         "not_found", authed=True, body=EVENT),
 ]  # fmt: skip
@@ -221,6 +239,27 @@ async def test_every_error_is_the_envelope(edge: EdgeNode, world: World, bad: Ba
         assert response.headers["allow"]
     if bad.status == 422:
         assert response.json()["error"]["details"]["errors"]
+
+
+async def test_a_bad_body_lists_every_problem(edge: EdgeNode, world: World) -> None:
+    bad_match = {"sport": "Foot Ball", "homeTeam": True, "startTime": "soon", "venue": "x"}
+    bad_event = {"minute": -1, "eventType": "dance", "message": "", "team": 0, "metadata": []}
+    async with httpx.AsyncClient(base_url=edge.url, headers=auth(world.key)) as http:
+        match = await http.post("/api/matches", json=bad_match)
+        event = await http.post(COMMENTARY(world), json=bad_event)
+    assert_envelope(match, 422, "validation_failed")
+    assert_envelope(event, 422, "validation_failed")
+    assert [e["field"] for e in match.json()["error"]["details"]["errors"]] == [
+        "venue",
+        "sport",
+        "homeTeam",
+        "awayTeam",
+        "startTime",
+    ]
+    errors = event.json()["error"]["details"]["errors"]
+    assert [e["field"] for e in errors] == ["minute", "type", "message", "metadata", "team"]
+    assert all(set(e) == {"field", "message"} for e in errors)
+    assert match.json()["error"]["message"].startswith("the body is invalid: venue: unknown field")
 
 
 async def test_rate_limit_is_the_envelope(edge_server: EdgeServers) -> None:
