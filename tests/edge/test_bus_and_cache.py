@@ -67,8 +67,15 @@ async def test_listeners_get_every_message_and_a_gap_after_a_reconnect(
     bus.add_listener(got.append)
     bus.add_gap_listener(lambda: gaps.append(time.monotonic()))
     task = asyncio.create_task(bus.run())
+
+    async def subscribed() -> bool:
+        # the bus counts as connected once it sent SUBSCRIBE; Redis may not have run it yet
+        ((_, count),) = await redis.pubsub_numsub(keys.changes_channel)
+        return bool(count == 1)
+
     try:
         await eventually(lambda: bus.connected)
+        await eventually(subscribed, what="Redis to hold the subscription")
         await redis.publish(keys.changes_channel, frame(1, 1))
         await redis.publish(keys.changes_channel, b"garbage")
         await redis.publish(keys.changes_channel, frame(1, 2))
@@ -80,6 +87,7 @@ async def test_listeners_get_every_message_and_a_gap_after_a_reconnect(
         await redis.publish(keys.changes_channel, frame(1, 3))  # lost: nobody subscribed
         proxy.restore()
         await eventually(lambda: len(gaps) == 2)
+        await eventually(subscribed, what="Redis to hold the new subscription")
         await redis.publish(keys.changes_channel, frame(1, 4))
         await eventually(lambda: len(got) == 3)
         assert [m.seq for m in got] == [1, 2, 4]
