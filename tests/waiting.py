@@ -23,7 +23,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ POLL_ASYNC = 0.02
 POLL_BLOCKING = 0.1
 
 
-def _timed_out(within: float, what: str, predicate: object, last: BaseException | None) -> None:
+def _timed_out(within: float, what: str, predicate: object, last: BaseException | None) -> NoReturn:
     name = what or getattr(predicate, "__qualname__", repr(predicate))
     detail = f": {last}" if last is not None and str(last) else ""
     raise AssertionError(f"timed out after {within}s waiting for {name}{detail}") from last
