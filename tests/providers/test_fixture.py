@@ -16,18 +16,11 @@ from providers.errors import PayloadError, ProviderError
 from providers.fixture import FixtureAdapter, FixtureFeed, ReplayClock, split_base_url
 from providers.http import FeedClient, ProviderHTTPError
 from providers.registry import adapter_for
+from tests.waiting import FakeSleep
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PL = FIXTURES / "premier-league-matchday"
 CUP = FIXTURES / "cup-final-shootout"
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def test_feed_exposes_its_feeds_and_time_ordered_responses() -> None:

@@ -31,6 +31,7 @@ from providers.http import (
     request_key,
 )
 from providers.recording import encode_response
+from tests.waiting import FakeClock, FakeSleep
 
 BASE = "https://api.example.test"
 NOW = datetime(2022, 9, 4, 13, 0, tzinfo=UTC)
@@ -70,22 +71,6 @@ class PathKeyAdapter(TokenAdapter):
 
     def url_path(self, spec: RequestSpec, secret: str | None) -> str:
         return f"/api/v1/json/{secret}{spec.path}"
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 SPEC = RequestSpec("today", "/v4/matches", (("date", "2022-09-04"),))
@@ -451,7 +436,7 @@ async def test_injected_transport_is_used() -> None:
 
 async def test_budget_exhaustion_raises_without_a_request(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.get(f"{BASE}/v4/matches").mock(return_value=httpx.Response(200))
-    monotonic = FakeMonotonic()
+    monotonic = FakeClock(1000.0)
     budget = MemoryBudget(monotonic=monotonic)
     feed = FeedConfig(name="fd", kind="test-feed", secret_env="TOK", budget_per_minute=2)
     async with make_client(TokenAdapter(feed), budget=budget) as client:
@@ -471,7 +456,7 @@ async def test_budget_exhaustion_raises_without_a_request(respx_mock: respx.Mock
 
 async def test_budget_is_shared_by_every_client_of_a_feed(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(f"{BASE}/v4/matches").mock(return_value=httpx.Response(200))
-    budget = MemoryBudget(monotonic=FakeMonotonic())
+    budget = MemoryBudget(monotonic=FakeClock(1000.0))
     feed = FeedConfig(name="fd", kind="test-feed", secret_env="TOK", budget_per_minute=3)
     async with (
         make_client(TokenAdapter(feed), budget=budget) as one,
@@ -486,7 +471,7 @@ async def test_budget_is_shared_by_every_client_of_a_feed(respx_mock: respx.Mock
 
 async def test_retries_spend_the_budget_too(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.get(f"{BASE}/v4/matches").mock(return_value=httpx.Response(500))
-    budget = MemoryBudget(monotonic=FakeMonotonic())
+    budget = MemoryBudget(monotonic=FakeClock(1000.0))
     feed = FeedConfig(name="fd", kind="test-feed", secret_env="TOK", budget_per_minute=2)
     async with make_client(TokenAdapter(feed), budget=budget) as client:
         with pytest.raises(BudgetExhausted):
