@@ -44,6 +44,9 @@ from store.writes import Change
 
 log = logging.getLogger("livescore.edge.bus")
 
+#: Seconds Redis has to confirm a SUBSCRIBE before the bus reconnects.
+SUBSCRIBE_TIMEOUT = 5.0
+
 
 Listener = Callable[[Change], None]
 GapListener = Callable[[], None]
@@ -112,9 +115,11 @@ class ChangeBus:
         while not self._stopping.is_set():
             beat()
             client = redis_client(self.redis_url)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            # subscribe confirmations are read once (_confirmed), then ignored per call
+            pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
+                await self._confirmed(pubsub)
                 self.connected = True
                 log.info(kv("bus.subscribed", channel=self.channel))
                 self._gap()
@@ -129,6 +134,17 @@ class ChangeBus:
             if not self._stopping.is_set():
                 await wait_event(self._stopping, backoff)  # elapsed: reconnect
                 backoff = min(backoff * 2, self.backoff_max)
+
+    async def _confirmed(self, pubsub: aioredis.client.PubSub) -> None:
+        """Wait until Redis has processed the SUBSCRIBE: only from then on is every
+        published message delivered, so only then may the gap listeners read the
+        change log (a message published in between would otherwise be missed
+        until the next one showed the jump)."""
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+                if message is not None and message.get("type") == "subscribe":
+                    return
 
     async def _receive(self, pubsub: aioredis.client.PubSub) -> None:
         last_pong = time.monotonic()
