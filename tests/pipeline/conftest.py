@@ -2,6 +2,7 @@
 
     settings      a ``Settings`` bound to this run's database and this test's Redis prefix
     endpoints     the matching ``Endpoints`` (nothing embedded is started from here)
+    queue         the SAQ queue on this test's prefix
     pctx          a ``PipelineContext`` opened on them (after ``pool`` emptied the tables)
     fresh_db      a factory of extra, freshly migrated databases (dropped after the test)
     http_server   a scripted local HTTP server (for subprocess CLI tests)
@@ -22,11 +23,13 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from saq import Queue
 
 from livescore.config import Settings, load_settings
 from livescore.keys import Keys
 from livescore.runtime import Endpoints
 from pipeline.context import PipelineContext
+from pipeline.worker import make_queue
 from store.admin import create_database, drop_database
 from store.db import Pool, connect
 from store.migrate import migrate
@@ -68,6 +71,16 @@ def settings(services: Services, keys: Keys) -> Settings:
 @pytest.fixture
 def endpoints(services: Services) -> Endpoints:
     return endpoints_for(services.database_url, services.redis_url)
+
+
+@pytest.fixture
+async def queue(endpoints: Endpoints, keys: Keys) -> AsyncIterator[Queue]:
+    """The SAQ queue on this test's prefix."""
+    queue = make_queue(endpoints.redis_url, keys)
+    try:
+        yield queue
+    finally:
+        await queue.disconnect()
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from livescore.feeds import FeedConfig
 from livescore.keys import Keys
 from livescore.runtime import Endpoints
 from pipeline.budget import FeedInFlight, FeedPause
-from pipeline.worker import make_queue
 from store.changes import changes_since
 from store.db import Conn
 from store.feeds import add_feed
@@ -37,15 +36,6 @@ from tests.pipeline.test_worker import workers
 from tests.waiting import eventually
 
 CITY, UNITED = (65, "Manchester City FC"), (66, "Manchester United FC")
-
-
-@pytest.fixture
-async def queue(endpoints: Endpoints, keys: Keys) -> AsyncIterator[Queue]:
-    queue = make_queue(endpoints.redis_url, keys)
-    try:
-        yield queue
-    finally:
-        await queue.disconnect()
 
 
 @pytest.fixture

@@ -78,15 +78,6 @@ async def workers(
 
 
 @pytest.fixture
-async def queue(endpoints: Endpoints, keys: Keys) -> AsyncIterator[Queue]:
-    queue = make_queue(endpoints.redis_url, keys)
-    try:
-        yield queue
-    finally:
-        await queue.disconnect()
-
-
-@pytest.fixture
 def clients(monkeypatch: pytest.MonkeyPatch) -> list[FeedClient]:
     """Every FeedClient the workers build (to count the requests they really sent)."""
     made: list[FeedClient] = []
