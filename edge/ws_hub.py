@@ -479,6 +479,7 @@ class Hub:
             if not self._drain_pending(feed):
                 self._fill(feed, "jump")
         position = seq
+        resumed = False
         if since is not None:
             problem = None
             if since > seq:
@@ -489,6 +490,7 @@ class Hub:
                 problem = f"the change log keeps seq {oldest} on only"
             if problem is None:
                 position = since
+                resumed = True
                 session.send_payload(
                     wp.subscribed(
                         match_id, since, None, competition_id=competition_id, resumed=True
@@ -496,7 +498,7 @@ class Hub:
                 )
             else:
                 self._resume_refused(session, match_id, since, problem)
-        if position == seq:
+        if not resumed:  # (since == seq resumes too: one subscribed frame, not two)
             session.send_payload(
                 wp.subscribed(match_id, seq, snapshot, competition_id=competition_id)
             )

@@ -125,6 +125,32 @@ async def test_ping_subscribe_unsubscribe(module_edge: EdgeNode, factory: Factor
         assert missing["code"] == "not_subscribed"
 
 
+async def test_resume_at_the_current_seq_answers_one_subscribed(
+    module_edge: EdgeNode, factory: Factory
+) -> None:
+    """``since`` equal to the match's seq: one resumed ``subscribed``, not two."""
+    match = await factory.match(home_score=2, away_score=1)
+    status, body = http_get(module_edge, f"/api/matches/{match['id']}")
+    assert status == 200
+    seq = orjson.loads(body)["data"]["seq"]
+    assert seq >= 1
+    async with WsClient(ws_url(module_edge)) as client:
+        start = len(client.frames)
+        subscribed = await client.request(
+            {"action": "subscribe", "matchId": match["id"], "since": seq}
+        )
+        assert subscribed == {
+            "type": "subscribed",
+            "matchId": match["id"],
+            "seq": seq,
+            "resumed": True,
+        }
+        # the pong comes after anything else the subscribe answered
+        assert await client.request({"action": "ping"}) == {"type": "pong"}
+        answers = [f for f in client.frames[start:] if f["type"] == "subscribed"]
+        assert answers == [subscribed]
+
+
 async def test_competition_subscription(module_edge: EdgeNode, factory: Factory) -> None:
     comp = await factory.competition()
     first = await factory.match(competition=comp)
