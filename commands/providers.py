@@ -148,6 +148,17 @@ def providers_disable(app: App, name: str) -> None:
     _set_enabled(app, name, False)
 
 
+@providers.command("remove")
+@click.argument("name")
+@pass_app
+def providers_remove(app: App, name: str) -> None:
+    """Remove feed NAME (workers stop polling it; its observations and crosswalk stay)."""
+    from store.feeds import remove_feed
+
+    in_db(app, lambda conn: remove_feed(conn, name))
+    click.echo(f"removed feed {name} (its observations and crosswalk entries are kept)")
+
+
 @providers.command("check")
 @click.argument("name")
 @pass_app

@@ -80,6 +80,15 @@ async def set_enabled(conn: Conn, name: str, enabled: bool) -> FeedConfig:
     return await get_feed(conn, name)
 
 
+async def remove_feed(conn: Conn, name: str) -> None:
+    """Delete feed ``name``. What it observed stays: its observations and crosswalk rows
+    (keyed by the feed's name, no foreign key) keep the matches' history explainable; a
+    feed added again under the same name takes them over."""
+    cur = await conn.execute("DELETE FROM feeds WHERE name = %s RETURNING name", (name,))
+    if await cur.fetchone() is None:
+        raise NotFound("feed", name)
+
+
 async def priorities(conn: Conn) -> dict[str, int]:
     cur = await conn.execute("SELECT name, priority FROM feeds")
     return {row["name"]: row["priority"] for row in await cur.fetchall()}

@@ -119,6 +119,20 @@ async def test_providers_add_list_disable_enable_round_trip(cli: Cli, conn: Conn
     assert (await cli("providers", "add", "x", "--kind", "carrier-pigeon")).returncode == 2
 
 
+async def test_providers_remove_deletes_the_feed_and_refuses_unknown_names(
+    cli: Cli, conn: Conn
+) -> None:
+    ok(await cli("providers", "add", "gone", "--kind", "espn"))
+    ok(await cli("providers", "add", "stays", "--kind", "espn"))
+    out = ok(await cli("providers", "remove", "gone"))
+    assert out.startswith("removed feed gone")
+    listing = ok(await cli("providers", "list"))
+    assert "stays" in listing and "gone" not in listing
+    again = await cli("providers", "remove", "gone")
+    assert again.returncode == 1 and "gone" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
 @pytest.mark.parametrize(
     "base_url",
     ["file:///etc/passwd", "ftp://mirror.example/v4", "gopher://x", "127.0.0.1:9000", "http://"],
