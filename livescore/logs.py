@@ -22,9 +22,17 @@ def kv(event: str, **fields: object) -> str:
     return " ".join(parts)
 
 
+# Libraries that log every request at INFO: noise in CLI output (`providers check`,
+# `ingest`, `record`) and worker logs; their lines come back with LIVESCORE_LOG_LEVEL=DEBUG.
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
+
 def setup(level: str = "INFO") -> None:
     """Configure the root logger once per process (stderr, one line per record)."""
     global _configured
+    quiet = logging.NOTSET if str(level).upper() == "DEBUG" else logging.WARNING
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
     if _configured:
         logging.getLogger().setLevel(level)
         return

@@ -185,6 +185,20 @@ async def test_providers_check_reports_status_latency_budget_and_matches_parsed(
     assert request.query["dateFrom"] == clock.now().date().isoformat()
 
 
+async def test_providers_check_prints_no_httpx_request_lines_unless_debug(
+    cli: Cli, http_server: ScriptedServer
+) -> None:
+    http_server.default = Reply(200, today_list())
+    await add_feed(cli, http_server)
+    quiet = await cli("providers", "check", "fd-local")
+    ok(quiet)
+    assert "HTTP Request" not in quiet.stderr + quiet.stdout
+    assert "httpx" not in quiet.stderr
+    loud = await cli("providers", "check", "fd-local", LIVESCORE_LOG_LEVEL="DEBUG")
+    ok(loud)
+    assert "HTTP Request" in loud.stderr
+
+
 async def test_providers_check_fails_fast_on_rejected_credentials(
     cli: Cli, http_server: ScriptedServer
 ) -> None:
