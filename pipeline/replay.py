@@ -52,6 +52,14 @@ from store.db import Conn
 log = logging.getLogger("livescore.pipeline.replay")
 
 
+def format_rate(rate: float) -> str:
+    """Whole numbers from 10 on, two significant digits below: a paced replay (the demo
+    applies a few hundred changes over 14 minutes) reads ``0.24``, never ``0``."""
+    if rate >= 10 or rate <= 0:
+        return f"{rate:.0f}"
+    return f"{rate:.2g}"
+
+
 @dataclass
 class ReplayProgress:
     responses: int = 0
@@ -75,7 +83,7 @@ class ReplayProgress:
         return (
             f"{self.responses}/{self.total} responses, "
             f"{len(self.report.touched_matches)} matches, "
-            f"{len(self.report.changes)} changes applied, {self.rate:.0f} changes/s"
+            f"{len(self.report.changes)} changes applied, {format_rate(self.rate)} changes/s"
         )
 
     def error_summary(self) -> str:
