@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 #: What each GET route of the app is asked at, ``{id}`` filled with a real match.
 GET_PATHS = {
     "/": "/",
+    "/favicon.ico": "/favicon.ico",
     "/health": "/health",
     "/metrics": "/metrics",
     "/openapi.json": "/openapi.json",

@@ -223,6 +223,13 @@ async def test_the_live_page_is_served_at_root(module_edge: EdgeNode) -> None:
     assert b"<title>LiveScore</title>" in body and b"/ws" in body
 
 
+async def test_favicon_is_a_tiny_icon_not_a_404(module_edge: EdgeNode) -> None:
+    status, body = http_get(module_edge, "/favicon.ico")
+    assert status == 200
+    assert body[:4] == b"\x00\x00\x01\x00" and b"\x89PNG\r\n" in body  # an ICO holding a PNG
+    assert len(body) < 200
+
+
 async def test_origin_check(edges: Any) -> None:
     (node,) = edges(1, LIVESCORE_WS_ORIGINS="https://scores.example")
     async with WsClient(ws_url(node), origin="https://scores.example") as client:
