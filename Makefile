@@ -1,5 +1,6 @@
 # Two commands for a fresh machine with only Python 3.11+ and make:
 #   make demo   - install into .venv, then run `livescore demo` on the embedded default
+#                 (make demo PORT=9000: the edge nodes on 9000 and 9001)
 #   make test   - install into .venv, then lint, type-check and run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -16,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/livescore demo
+	$(BIN)/livescore demo $(if $(PORT),--port $(PORT))
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -15,6 +15,8 @@ from commands.app import App, pass_app, run
     type=click.IntRange(1, 65535),
     default=8000,
     show_default=True,
+    envvar="PORT",
+    show_envvar=True,
     help="port of the first edge node",
 )
 @click.option(

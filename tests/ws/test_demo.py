@@ -55,10 +55,12 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
     port, second = free_port(), free_port()
     out = (tmp_path / "demo.out").open("w+b")
     env = services.env(
-        DATABASE_URL=services.database_url, LIVESCORE_DATA_DIR=str(tmp_path / "data")
+        DATABASE_URL=services.database_url,
+        LIVESCORE_DATA_DIR=str(tmp_path / "data"),
+        PORT=str(port),  # the first node's port, as `make demo PORT=...` would give it
     )
     demo = subprocess.Popen(
-        [LIVESCORE, "demo", "--port", str(port), "--second-port", str(second),
+        [LIVESCORE, "demo", "--second-port", str(second),
          "--speed", "2000", "--database", database, "--prefix", f"{services.prefix}.demo"],
         env=env, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip
