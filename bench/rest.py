@@ -273,7 +273,7 @@ async def write_and_read(
         async with httpx.AsyncClient() as http:
             while not stop.is_set():
                 response = await http.get(url)
-                traffic.polls.append((response.json()["seq"], time.perf_counter()))
+                traffic.polls.append((response.json()["data"]["seq"], time.perf_counter()))
                 await asyncio.sleep(0.005)
 
     async def listener() -> None:

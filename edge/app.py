@@ -23,13 +23,12 @@ import tempfile
 from collections.abc import Callable
 from functools import partial
 
-import orjson
 from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
 from edge import live, metrics_share, routes_matches, routes_ops, routes_reference, ws_routes
 from edge.bus import ChangeBus
-from edge.cache import Caches
+from edge.cache import Caches, match_document
 from edge.errors import handle_exception
 from edge.instrument import count_unmatched
 from edge.metrics import REGISTRY
@@ -106,7 +105,7 @@ async def _open(app: EdgeApp) -> None:
     async def load_match(match_id: int) -> tuple[int, bytes]:
         async with pool.connection(timeout=DB_ACQUIRE_TIMEOUT) as conn:
             match = await get_match(conn, match_id)
-        return int(match["seq"]), orjson.dumps(match)
+        return int(match["seq"]), match_document(match)
 
     caches = Caches(load_match)
     bus = ChangeBus(endpoints.redis_url, keys.changes_channel)

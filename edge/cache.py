@@ -70,6 +70,12 @@ PATCHED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def match_document(match: dict[str, Any]) -> bytes:
+    """The body of ``GET /api/matches/{id}``: the match as ``{"data": {...}}``
+    (single objects are wrapped like lists, as the original API did)."""
+    return orjson.dumps({"data": match})
+
+
 def etag_of(body: bytes) -> str:
     """A strong ETag: a hash of the exact bytes served."""
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
@@ -201,14 +207,14 @@ class MatchCache:
         fields = PATCHED_FIELDS.get(kind)
         if current is None or fields is None or seq != current.seq + 1:
             return False
-        match = orjson.loads(current.body)
+        match = orjson.loads(current.body)["data"]
         for name in fields:
             if name in data:
                 match[name] = data[name]
         match["seq"] = seq
         if ts is not None:
             match["updatedAt"] = ts
-        self.fill(match_id, seq, orjson.dumps(match))
+        self.fill(match_id, seq, match_document(match))
         return True
 
     def on_change(self, match_id: int, seq: int) -> bool:

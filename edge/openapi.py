@@ -129,6 +129,9 @@ SCHEMAS: dict[str, Any] = {
             "override": _nullable(_ref("Override")),
         }
     ),
+    # single objects are wrapped as {"data": ...} like lists (the original API's shape)
+    "MatchDocument": _object({"data": _ref("Match")}),
+    "EventDocument": _object({"data": _ref("Event")}),
     "MatchPage": _object(
         {
             "data": {"type": "array", "items": _ref("Match")},
@@ -413,7 +416,7 @@ def _paths() -> dict[str, Any]:
                     "201": {
                         "description": "created",
                         "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
-                        "content": {"application/json": {"schema": _ref("Match")}},
+                        "content": {"application/json": {"schema": _ref("MatchDocument")}},
                     },
                     **_errors("400", "401", "403", "409", "413", "415", "422"),
                 },
@@ -425,7 +428,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "One match: score, clock, breakdown, status, seq",
                 "tags": ["matches"],
                 "parameters": [MATCH_ID],
-                "responses": {**_read("Match", "the match"), **_errors("404")},
+                "responses": {**_read("MatchDocument", "the match"), **_errors("404")},
             }
         },
         "/api/matches/{id}/commentary": {
@@ -457,7 +460,7 @@ def _paths() -> dict[str, Any]:
                     "201": {
                         "description": "the event as stored",
                         "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
-                        "content": {"application/json": {"schema": _ref("Event")}},
+                        "content": {"application/json": {"schema": _ref("EventDocument")}},
                     },
                     **_errors("400", "401", "403", "404", "413", "415", "422"),
                 },

@@ -217,7 +217,7 @@ async def create_match_route(request: Request) -> HTTPResponse:
             ),
         )
     edge.caches.pages.invalidate()
-    return created_json(match, f"/api/matches/{match['id']}")
+    return created_json({"data": match}, f"/api/matches/{match['id']}")
 
 
 def _event_side(team: str | int | None, match: dict[str, Any]) -> Side | None:
@@ -252,7 +252,7 @@ async def add_commentary_route(request: Request, match_id: int) -> HTTPResponse:
         changes = await apply_change(conn, match_id, MatchPatch(source="api", new_events=(event,)))
     await _written(edge, match_id, changes)
     created = next(c.payload for c in changes if c.type == "commentary:new")
-    return created_json(created, f"/api/matches/{match_id}/commentary")
+    return created_json({"data": created}, f"/api/matches/{match_id}/commentary")
 
 
 def register(app: EdgeApp) -> None:

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from edge.bus import ChangeBus
-from edge.cache import STALE_GRACE, Caches, MatchCache, PageCache, SingleFlight
+from edge.cache import STALE_GRACE, Caches, MatchCache, PageCache, SingleFlight, match_document
 from livescore.keys import Keys
 from store.change_codec import MalformedChange, decode, encode
 from store.writes import Change
@@ -260,14 +260,14 @@ def test_a_change_that_follows_the_cached_match_is_patched_in() -> None:
     cache = MatchCache(ttl=60)
     match = {"id": 1, "homeScore": 0, "awayScore": 0, "status": "live", "seq": 5,
              "clock": {"minute": 10}, "updatedAt": "t5"}  # fmt: skip
-    cache.fill(1, 5, orjson.dumps(match))
+    cache.fill(1, 5, match_document(match))
     score = {"homeScore": 1, "awayScore": 0, "clock": {"minute": 11}, "breakdown": {}}
     assert cache.patch(1, 6, "score:update", score, "t6")
     entry, fresh = cache.lookup(1)
     assert entry is not None and fresh and entry.seq == 6
-    assert orjson.loads(entry.body) == match | score | {"seq": 6, "updatedAt": "t6"}
+    assert orjson.loads(entry.body) == {"data": match | score | {"seq": 6, "updatedAt": "t6"}}
     assert not cache.patch(1, 8, "match:status", {"status": "finished"}, "t8")  # a gap
     assert not cache.patch(1, 7, "match:teleport", {}, "t7")  # a type it does not know
     assert not cache.patch(2, 1, "score:update", score, "t1")  # not cached
     assert cache.patch(1, 7, "commentary:new", {"id": 9, "message": "x"}, "t7")
-    assert orjson.loads(cache.lookup(1)[0].body)["homeScore"] == 1  # type: ignore[union-attr]
+    assert orjson.loads(cache.lookup(1)[0].body)["data"]["homeScore"] == 1  # type: ignore[union-attr]

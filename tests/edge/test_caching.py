@@ -68,7 +68,7 @@ async def test_a_change_changes_the_etag_at_once_on_the_writing_node(
         )
         second = await http.get(path, headers={"If-None-Match": first.headers["etag"]})
     assert second.status_code == 200
-    assert second.json()["seq"] == first.json()["seq"] + 1
+    assert second.json()["data"]["seq"] == first.json()["data"]["seq"] + 1
     assert second.headers["etag"] != first.headers["etag"]
 
 
@@ -79,12 +79,12 @@ async def test_unpublished_writes_show_within_the_cache_ttl(
     match = await factory.match(status=MatchStatus.LIVE)
     path = f"/api/matches/{match['id']}"
     async with httpx.AsyncClient(base_url=edge.url) as http:
-        assert (await http.get(path)).json()["homeScore"] == 0
+        assert (await http.get(path)).json()["data"]["homeScore"] == 0
         await apply_change(conn, match["id"], MatchPatch(source="t", home_score=1, away_score=0))
         await conn.execute("UPDATE matches SET stale = true WHERE id = %s", (match["id"],))
 
         async def shown() -> dict[str, Any] | None:
-            body: dict[str, Any] = (await http.get(path)).json()
+            body: dict[str, Any] = (await http.get(path)).json()["data"]
             return body if body["homeScore"] == 1 else None
 
         # nothing is published, so only the 2 s TTL ends the old entry (the TTL itself is

@@ -63,7 +63,7 @@ async def test_create_match_like_a_live_score_api_client(edge: EdgeNode, api_key
     async with httpx.AsyncClient(base_url=edge.url) as http:
         created = await http.post("/api/matches", json=body, headers=auth(api_key))
         assert created.status_code == 201, created.text
-        match = created.json()
+        match = created.json()["data"]  # single objects are wrapped like lists
         assert created.headers["location"] == f"/api/matches/{match['id']}"
         assert match["homeTeam"]["name"] == home and isinstance(match["homeTeam"]["id"], int)
         assert match["awayTeam"]["name"] == away
@@ -85,13 +85,14 @@ async def test_create_match_like_a_live_score_api_client(edge: EdgeNode, api_key
             headers=auth(api_key),
         )
         assert again.status_code == 201, again.text
-        assert again.json()["homeTeam"]["id"] == match["awayTeam"]["id"]
-        assert again.json()["awayTeam"]["id"] == match["homeTeam"]["id"]
-        assert again.json()["startTime"] == "2026-12-08T18:45:00+00:00"
+        other = again.json()["data"]
+        assert other["homeTeam"]["id"] == match["awayTeam"]["id"]
+        assert other["awayTeam"]["id"] == match["homeTeam"]["id"]
+        assert other["startTime"] == "2026-12-08T18:45:00+00:00"
 
         fetched = await http.get(f"/api/matches/{match['id']}")
     assert fetched.status_code == 200
-    assert fetched.json() == match
+    assert fetched.json() == {"data": match}
 
 
 async def test_get_match_has_score_clock_and_breakdown(edge: EdgeNode, factory: Factory) -> None:
@@ -99,7 +100,7 @@ async def test_get_match_has_score_clock_and_breakdown(edge: EdgeNode, factory: 
     async with httpx.AsyncClient(base_url=edge.url) as http:
         response = await http.get(f"/api/matches/{match['id']}")
     assert response.status_code == 200
-    body = response.json()
+    body = response.json()["data"]  # single objects are wrapped like lists
     assert (body["homeScore"], body["awayScore"], body["status"]) == (2, 1, "live")
     assert set(body["clock"]) == {"minute", "addedTime", "period"}
     assert set(body["breakdown"]) == {"halfTime", "regularTime", "extraTime", "penalties"}
@@ -138,14 +139,15 @@ async def test_commentary_add_and_list_newest_first(
         rest = await http.get(
             f"/api/matches/{match['id']}/commentary?limit=2&before={page.json()['nextBefore']}"
         )
-    goal = second.json()
+    goal = second.json()["data"]
     assert goal["type"] == "goal" and goal["side"] == "away"
     assert goal["team"] == {"id": match["awayTeam"]["id"], "name": match["awayTeam"]["name"]}
     assert goal["metadata"] == {"assist": "B. Player"} and goal["source"] == "api"
-    assert first.json()["actor"] == "A. Player" and first.json()["side"] is None
-    assert third.json()["addedTime"] == 2
+    first_event, third_event = first.json()["data"], third.json()["data"]
+    assert first_event["actor"] == "A. Player" and first_event["side"] is None
+    assert third_event["addedTime"] == 2
     events = listed.json()["data"]
-    assert [e["id"] for e in events] == [third.json()["id"], goal["id"], first.json()["id"]]
+    assert [e["id"] for e in events] == [third_event["id"], goal["id"], first_event["id"]]
     assert [e["seq"] for e in events] == sorted((e["seq"] for e in events), reverse=True)
     assert [e["id"] for e in page.json()["data"] + rest.json()["data"]] == [e["id"] for e in events]
     assert rest.json()["nextBefore"] is None
@@ -156,14 +158,14 @@ async def test_added_commentary_bumps_the_match_seq_at_once(
 ) -> None:
     match = await factory.match(status=MatchStatus.LIVE)
     async with httpx.AsyncClient(base_url=edge.url) as http:
-        before = (await http.get(f"/api/matches/{match['id']}")).json()["seq"]
+        before = (await http.get(f"/api/matches/{match['id']}")).json()["data"]["seq"]
         added = await http.post(
             f"/api/matches/{match['id']}/commentary",
             json={"minute": 5, "type": "text", "message": "Kick-off"},
             headers=auth(api_key),
         )
-        after = (await http.get(f"/api/matches/{match['id']}")).json()["seq"]
-    assert added.json()["seq"] == before + 1 == after
+        after = (await http.get(f"/api/matches/{match['id']}")).json()["data"]["seq"]
+    assert added.json()["data"]["seq"] == before + 1 == after
 
 
 async def test_changes_since_replays_the_log_in_order(edge: EdgeNode, factory: Factory) -> None:

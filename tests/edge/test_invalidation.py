@@ -74,7 +74,7 @@ def normalized(match: dict[str, Any]) -> dict[str, Any]:
 async def seq_on(http: httpx.AsyncClient, node: EdgeNode, match_id: int) -> int:
     response = await http.get(f"{node.url}/api/matches/{match_id}")
     assert response.status_code == 200, response.text
-    seq = response.json()["seq"]
+    seq = response.json()["data"]["seq"]
     assert isinstance(seq, int)
     return seq
 
@@ -94,7 +94,7 @@ async def first_with_seq(
     async def served() -> dict[str, Any] | None:
         response = await http.get(f"{node.url}/api/matches/{match_id}")
         assert response.status_code == 200, response.text
-        match: dict[str, Any] = response.json()
+        match: dict[str, Any] = response.json()["data"]
         return match if match["seq"] >= seq else None
 
     # polled every 2 ms: the time it took is what the tests measure
@@ -204,7 +204,7 @@ async def test_every_worker_of_a_node_hears_the_change(
         found = set()
         for _ in range(12):
             async with httpx.AsyncClient() as http:
-                found.add((await http.get(path)).json()["seq"])
+                found.add((await http.get(path)).json()["data"]["seq"])
         return found
 
     before = await seqs()
