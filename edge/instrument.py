@@ -11,6 +11,8 @@ One rule for query strings, on every route: a route names the parameters it
 takes (``query=``), and any other name, or a name given twice, is a 400
 ``invalid_parameter`` before the handler runs (``edge.validation.query_params``).
 Every GET route answers HEAD as well: the same status and headers, no body.
+Every response carries the CORS headers, errors included, and every path
+answers the ``OPTIONS`` preflight, not rate-limited (``edge.cors``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
+from edge.cors import Cors, Preflight
 from edge.errors import RateLimited, error_response, to_api_error
 from edge.metrics import REGISTRY, CounterChild
 from edge.state import EdgeApp, state
@@ -87,10 +90,17 @@ def instrumented(
     *,
     limited: bool,
     query: Sequence[str] = (),
+    cors: Cors | None = None,
+    preflight: Preflight | None = None,
 ) -> Handler:
-    """``handler`` wrapped in the rate limit, the query rule, the envelope and the
-    metrics (labelled by ``label`` and the request's method, one of ``methods``)."""
+    """``handler`` wrapped in the rate limit, the query rule, the envelope, the CORS
+    headers and the metrics (labelled by ``label`` and the request's method, one of
+    ``methods``). With ``preflight``, an OPTIONS request gets its answer instead:
+    no rate limit, no query rule (a preflight carries the actual request's query
+    string), counted in the metrics as OPTIONS."""
+    decorate = (cors or Cors(("*",))).decorate
     counters: dict[str, dict[int, CounterChild]] = {m: {} for m in methods}
+    counters["OPTIONS"] = {}
     latencies = {m: LATENCY.labels(label, m) for m in methods}
     allowed = frozenset(query)
     known: set[str] = set()
@@ -108,15 +118,21 @@ def instrumented(
 
     async def wrapped(request: Request, **kwargs: Any) -> HTTPResponse:
         started = time.perf_counter()
-        response = await _limited(request) if limited else None
-        if response is None:
-            try:
-                if request.query_string:
-                    check_query(request)
-                response = await handler(request, **kwargs)
-            except Exception as exc:  # every error leaves as the envelope
-                response = error_response(to_api_error(exc, request))
         method = request.method
+        if method == "OPTIONS" and preflight is not None:
+            response = preflight.respond(request)
+        else:
+            refused = await _limited(request) if limited else None
+            if refused is None:
+                try:
+                    if request.query_string:
+                        check_query(request)
+                    response = await handler(request, **kwargs)
+                except Exception as exc:  # every error leaves as the envelope
+                    response = error_response(to_api_error(exc, request))
+            else:
+                response = refused
+            decorate(request, response)
         by_status = counters[method]
         counter = by_status.get(response.status)
         if counter is None:
@@ -124,12 +140,24 @@ def instrumented(
                 label, method, str(response.status)
             )
         counter.inc()
-        latencies[method].observe(time.perf_counter() - started)
+        if method != "OPTIONS":
+            latencies[method].observe(time.perf_counter() - started)
         return response
 
     wrapped.__name__ = getattr(handler, "__name__", "handler")
     wrapped.__qualname__ = getattr(handler, "__qualname__", wrapped.__name__)
     return wrapped
+
+
+def _cors(app: EdgeApp) -> tuple[Cors, dict[str, Preflight]]:
+    """The app's CORS answer and its preflights by path, made at the first route."""
+    ctx = app.ctx
+    cors: Cors | None = getattr(ctx, "cors", None)
+    if cors is None:
+        settings = getattr(ctx, "settings", None)
+        cors = ctx.cors = Cors(settings.cors_origins if settings is not None else ("*",))
+        ctx.preflights = {}
+    return cors, ctx.preflights
 
 
 def add_route(
@@ -144,15 +172,26 @@ def add_route(
 ) -> None:
     """Register ``handler`` with the rate limit (unless ``limited=False``), the
     query rule (``query``: the parameters it takes; anything else is a 400) and
-    metrics. A GET route answers HEAD too."""
+    metrics. A GET route answers HEAD too; the path answers the OPTIONS preflight."""
     label = route_label(uri)
+    cors, preflights = _cors(app)
+    preflight = preflights.get(uri)
+    answers: Preflight | None = None
+    if preflight is None:
+        preflight = answers = preflights[uri] = Preflight(cors)
     # one Sanic route per method, except that GET and HEAD share one (two routes on
-    # a path with parameters would lose the Allow header of a 405)
+    # a path with parameters would lose the Allow header of a 405); for the same
+    # reason the path's first route answers its OPTIONS preflight too
     groups = [["GET", "HEAD"] if m == "GET" else [m] for m in methods if m != "HEAD"]
     for group in groups:
+        wrapped = instrumented(
+            handler, label, group, limited=limited, query=query, cors=cors, preflight=answers
+        )
         app.add_route(
-            instrumented(handler, label, group, limited=limited, query=query),
+            wrapped,
             uri,
-            methods=group,
+            methods=[*group, "OPTIONS"] if answers is not None else group,
             name=name if len(groups) == 1 else f"{name}.{group[0].lower()}",
         )
+        preflight.add(group)
+        answers = None

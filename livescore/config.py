@@ -70,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "comma-separated Origin values allowed on /ws; empty: any origin",
     ),
+    Setting(
+        "LIVESCORE_CORS_ORIGINS",
+        "*",
+        "comma-separated origins whose pages may call the REST API from a browser (CORS), "
+        "or * for any (reads and writes: writes need a bearer key, never cookies)",
+    ),
     Setting("LIVESCORE_WS_QUEUE", "256", "frames queued per WebSocket client before it is dropped"),
     Setting(
         "LIVESCORE_WS_MAX_SUBSCRIPTIONS", "100", "subscriptions one WebSocket may hold at once"
@@ -127,6 +133,8 @@ class Settings:
     ws_upgrade_rate: RateLimit = RateLimit(200, 10)
     #: Open WebSockets per client address, counted by each edge worker.
     ws_max_per_address: int = 5000
+    #: Origins whose pages may call the REST API (CORS); ("*",): any.
+    cors_origins: tuple[str, ...] = ("*",)
 
     @property
     def embedded(self) -> bool:
@@ -180,6 +188,23 @@ def _rate(env: Mapping[str, str], name: str) -> RateLimit:
     return RateLimit(int(match[1]), int(match[2]))
 
 
+_ORIGIN = re.compile(r"https?://[^\s/?#,]+")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _get(env, name) or "*"
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    if origins == ("*",):
+        return origins
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"{name}: {origin!r} is not an origin; set * or a comma list like "
+                "https://scores.example,http://localhost:3000 (scheme://host[:port], no path)"
+            )
+    return origins
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
@@ -212,4 +237,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         relay_stall_after_s=_int(env, "LIVESCORE_RELAY_STALL_AFTER", low=1, high=86400),
         ws_upgrade_rate=_rate(env, "LIVESCORE_WS_UPGRADE_RATE"),
         ws_max_per_address=_int(env, "LIVESCORE_WS_MAX_PER_ADDRESS", low=1, high=10_000_000),
+        cors_origins=_origins(env, "LIVESCORE_CORS_ORIGINS"),
     )
