@@ -526,7 +526,8 @@ def document() -> dict[str, Any]:
                 "per API key, shared by every node (429 with Retry-After). Every GET route "
                 "answers HEAD (same status and headers, no body). Every route refuses a "
                 "query parameter it does not list, or one given twice (400 "
-                "invalid_parameter). Request line and headers over 8 KiB: 431."
+                "invalid_parameter). Request line and headers over 8 KiB: 431. CORS: "
+                "OPTIONS on any path is the preflight (204; origins: LIVESCORE_CORS_ORIGINS)."
             ),
         },
         "paths": _paths(),
