@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +99,21 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 def _livescore() -> list[str]:
     script = Path(sys.executable).with_name("livescore")
     return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+
+
+def livescore_command() -> str:
+    """The ``livescore`` executable as an absolute path, ready to paste into another
+    shell (after ``make`` it is in ``.venv/bin``, usually not on PATH)."""
+    argv0 = Path(sys.argv[0])
+    candidates = [argv0] if argv0.name == "livescore" else []
+    candidates.append(Path(sys.executable).with_name("livescore"))
+    found = shutil.which("livescore")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return shlex.quote(str(candidate.absolute()))
+    return "livescore"
 
 
 def port_free(host: str, port: int) -> bool:
@@ -227,7 +244,8 @@ class Demo:
     def cli_hint(self) -> str:
         return (
             f"DATABASE_URL='{self.database_url}' REDIS_URL='{self.endpoints.redis_url}' "
-            f"LIVESCORE_REDIS_PREFIX={self.config.prefix} livescore override score MATCH 2 2 "
+            f"LIVESCORE_REDIS_PREFIX={self.config.prefix} {livescore_command()} "
+            "override score MATCH 2 2 "
             "--reason demo"
         )
 

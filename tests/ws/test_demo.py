@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipeline.demo import livescore_command
 from store.admin import drop_database
 from tests.conftest import Services
 from tests.servers import free_port
@@ -81,6 +82,8 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
             f"ws://127.0.0.1:{second}/ws",
         ):
             assert url in text
+        # the try-it line names livescore by its full path: it works pasted without the venv
+        assert f"{LIVESCORE} override score MATCH 2 2 --reason demo" in text
         assert "Brighton & Hove Albion FC 5-2 Leicester City FC  [finished]" in text
         assert "Manchester United FC 3-1 Arsenal FC  [finished]" in text
         for p in (port, second):
@@ -100,3 +103,14 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
             demo.wait(10)
         out.close()
         drop_database(services.database_url, database)
+
+
+def test_the_try_it_command_is_an_absolute_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [LIVESCORE, "demo"])
+    assert livescore_command() == LIVESCORE
+    # run as `python -m cli demo`: the venv's script next to the interpreter
+    monkeypatch.setattr(sys, "argv", [str(Path(__file__)), "demo"])
+    assert livescore_command() == LIVESCORE
