@@ -29,6 +29,7 @@ from sanic.worker.loader import AppLoader
 from edge import live, metrics_share, routes_matches, routes_ops, routes_reference, ws_routes
 from edge.bus import ChangeBus
 from edge.cache import Caches, match_document
+from edge.cors import Cors
 from edge.errors import handle_exception
 from edge.instrument import count_unmatched
 from edge.metrics import REGISTRY
@@ -161,9 +162,13 @@ async def _close(app: EdgeApp) -> None:
 
 
 async def _handle_exception(request: Request, exc: Exception) -> HTTPResponse:
-    """Errors raised outside any handler (unknown route, 405, 413, ...): counted, enveloped."""
+    """Errors raised outside any handler (unknown route, 405, 413, ...): counted,
+    enveloped, and readable from another origin like every other answer (CORS)."""
     response = await handle_exception(request, exc)
     count_unmatched(request, response.status)
+    cors: Cors | None = getattr(request.app.ctx, "cors", None)
+    if cors is not None:
+        cors.decorate(request, response)
     return response
 
 

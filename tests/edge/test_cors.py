@@ -105,6 +105,25 @@ async def test_a_405_still_names_the_allowed_methods(edge: EdgeNode, factory: Fa
     assert "GET" in response.headers["allow"] and "OPTIONS" in response.headers["allow"]
 
 
+async def test_errors_before_any_route_are_readable_from_another_origin(
+    edge: EdgeNode, factory: Factory
+) -> None:
+    """404 for an unknown path, 405 and 413 come from Sanic, not a route: they carry
+    the CORS headers all the same, so a page on another origin can read them."""
+    match = await factory.match()
+    origin = {"Origin": "https://elsewhere.example"}
+    async with httpx.AsyncClient(base_url=edge.url, headers=origin) as http:
+        unknown = await http.get("/api/nothing-here")
+        wrong_method = await http.put(f"/api/matches/{match['id']}")
+        too_big = await http.post(
+            "/api/matches", content=b"x" * (65 * 1024), headers={"Content-Type": "application/json"}
+        )
+    for response, status in ((unknown, 404), (wrong_method, 405), (too_big, 413)):
+        assert response.status_code == status, response.text
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert "ETag" in response.headers["access-control-expose-headers"]
+
+
 async def test_preflights_spend_no_rate_limit_budget(
     edge_server: EdgeServers, factory: Factory, api_key: str
 ) -> None:
