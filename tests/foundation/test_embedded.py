@@ -30,9 +30,10 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
         embedded.stop(path)
 
 
-def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["LIVESCORE_DATA_DIR"] = str(data_dir)
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         capture_output=True,
@@ -99,10 +100,33 @@ def test_cli_status_and_stop_report_the_embedded_servers(data_dir: Path) -> None
     assert status.returncode == 0, status.stderr
     assert "postgres: running" in status.stdout and "redis: running" in status.stdout
     total = len(load_migrations())
-    assert f"migrations: {total} of {total} applied" in status.stdout
+    assert f"migrations: {total} of {total} applied in database postgres" in status.stdout
+    urls = {s.name: s.url for s in embedded.status(data_dir)}
+    assert urls["postgres"] and urls["redis"]
+    demo_db = urls["postgres"].replace("/postgres?", "/livescore_demo?")
+    assert demo_db != urls["postgres"]
+    with psycopg.connect(urls["postgres"], autocommit=True) as conn:
+        conn.execute("CREATE DATABASE livescore_demo")
+    # a demo's database next to the default one: status names the one it looked at
+    status = cli(data_dir, "db", "status")
+    assert "applied in database postgres\n" in status.stdout
+    assert "livescore_demo" in status.stdout
+    # the demo's try-it environment points at the embedded servers by URL
+    pointed = cli(data_dir, "db", "status", DATABASE_URL=demo_db, REDIS_URL=urls["redis"])
+    assert pointed.returncode == 0, pointed.stderr
+    assert "postgres: embedded (running)" in pointed.stdout
+    assert "redis: embedded (running)" in pointed.stdout
+    assert f"migrations: 0 of {total} applied in database livescore_demo" in pointed.stdout
+    assert "external" not in pointed.stdout
     stop = cli(data_dir, "db", "stop")
     assert stop.returncode == 0 and "stopped postgres, redis" in stop.stdout
     assert "postgres: stopped" in cli(data_dir, "db", "status").stdout
+    stopped = cli(data_dir, "db", "status", DATABASE_URL=demo_db, REDIS_URL=urls["redis"])
+    assert stopped.returncode == 0, stopped.stderr
+    assert "postgres: embedded (stopped)" in stopped.stdout
+    assert "redis: embedded (stopped)" in stopped.stdout
+    assert "migrations: unknown" in stopped.stdout
+    assert "external" not in stopped.stdout
 
 
 def test_with_service_urls_set_nothing_embedded_starts(tmp_path: Path) -> None:
