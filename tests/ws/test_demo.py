@@ -9,6 +9,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -92,8 +93,14 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
             assert {"Brighton & Hove Albion FC", "Arsenal FC"} <= names  # replayed + seeded
         descendants = children_of(demo.pid)
         assert len(descendants) >= 3  # the worker and two edge nodes
+        began = time.monotonic()
         demo.send_signal(signal.SIGINT)
         assert demo.wait(40) == 0, Path(out.name).read_text()
+        took = time.monotonic() - began
+        assert took < 8, f"Ctrl-C took {took:.1f}s"  # the idle worker no longer waits 10 s
+        worker_log = (tmp_path / "data" / "demo" / "worker.log").read_text()
+        assert "worker.stopped" in worker_log
+        assert "grace period" not in worker_log
         text = Path(out.name).read_text()
         assert "stopped worker, edge-" in text
         assert not [pid for pid in descendants if alive(pid)]
