@@ -92,6 +92,7 @@ def _database_name(url: str) -> str:
 @pass_app
 def db_status(app: App) -> None:
     """Say what runs where: embedded servers or configured URLs, and migrations."""
+    from store.admin import database_exists
     from store.db import connect, redact
     from store.migrate import applied_versions, load_migrations
 
@@ -127,10 +128,7 @@ def db_status(app: App) -> None:
     async def go() -> tuple[list[int], bool]:
         conn = await connect(url)
         async with conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DATABASE,)
-            )
-            return await applied_versions(conn), await cur.fetchone() is not None
+            return await applied_versions(conn), await database_exists(conn, DEMO_DATABASE)
 
     done, demo_exists = run(go())
     total = len(load_migrations())

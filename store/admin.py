@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from livescore.errors import StoreError
-from store.db import redact
+from store.db import Conn, redact
 
 
 def as_url(dsn: str) -> str:
@@ -66,3 +66,9 @@ def drop_database(admin_dsn: str, name: str) -> None:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+async def database_exists(conn: Conn, name: str) -> bool:
+    """Whether the server ``conn`` is connected to has a database called ``name``."""
+    cur = await conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+    return await cur.fetchone() is not None
