@@ -203,4 +203,6 @@ def test_a_fixture_feed_parses_through_the_inner_adapters_public_interface() -> 
     assert [str(e) for e in report.errors] == [str(e) for e in inner.parse_report(response).errors]
     with pytest.raises(PayloadError, match=r"response\[0\]"):  # strict parse: the first error
         adapter.parse(response)
-    assert [r.kind for r in inner.seen] == ["api-football"] * 3
+    with pytest.raises(PayloadError, match=r"response\[0\]"):  # even a direct _parse delegates
+        adapter._parse(None, response)
+    assert [r.kind for r in inner.seen] == ["api-football"] * 4
