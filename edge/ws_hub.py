@@ -339,10 +339,15 @@ class Hub:
         try:
             while not self._stopping:
                 feed.refill = False
+                # Changes held now were committed before this read starts, so the
+                # read must reach them; one held later may follow a change the read
+                # could not see yet, and only asks for another read.
+                held = max(feed.pending, default=None)
                 try:
-                    progressed = await self._fill_once(feed)
-                    if not progressed and not self._drain_pending(feed):
-                        # held changes beyond what the log has: it lost them (pruned)
+                    await self._fill_once(feed)
+                    self._drain_pending(feed)
+                    if held is not None and feed.last is not None and feed.last < held:
+                        # the log lacks what comes before a change it must hold: pruned
                         await self._reset(feed)
                 except DB_ERRORS as exc:
                     log.warning(kv("ws.fill_failed", match=feed.match_id, error=repr(exc)))
@@ -358,22 +363,21 @@ class Hub:
             if self.feeds.get(feed.match_id) is feed and feed.idle:
                 del self.feeds[feed.match_id]
 
-    async def _fill_once(self, feed: Feed) -> bool:
-        """Deliver what the log holds after ``last``; True if anything was delivered."""
+    async def _fill_once(self, feed: Feed) -> None:
+        """Deliver what the log holds after ``last``."""
         assert feed.last is not None
-        start = feed.last
         while True:
             async with self.db() as conn:
                 rows = await changes_since(conn, feed.match_id, feed.last, limit=LOG_CHUNK)
             if rows and rows[0].seq != feed.last + 1:
                 log.warning(kv("ws.log_pruned", match=feed.match_id, last=feed.last))
                 await self._reset(feed)
-                return True
+                return
             for row in rows:
                 if row.seq == feed.last + 1:
                     self._deliver(feed, row.seq, frame_of(row))
             if len(rows) < LOG_CHUNK:
-                return feed.last != start
+                return
 
     async def _reset(self, feed: Feed) -> None:
         """The log cannot fill this feed: give everyone a fresh snapshot and go on from it."""

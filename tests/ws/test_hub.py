@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from edge import ws_hub as hub_module
 from edge import ws_protocol as wp
 from edge.framework import heard_within, tcp_socket, watch_state
 from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session
@@ -249,6 +250,63 @@ async def test_a_bus_gap_fills_every_subscribed_match(
     assert client.seqs(second["id"]) == [1, 2]
 
 
+async def test_a_second_gap_during_a_fill_with_nothing_missing_is_not_a_reset(
+    hub: Hub, factory: Factory, conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two bus resubscribes back to back, nothing lost: the second only asks the
+    running fill to look again; no client gets an error or a second snapshot."""
+    match = await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], None)
+    hub.on_message(message(await score(conn, match["id"], 1)))
+    real = hub_module.changes_since
+    reads: list[int] = []
+
+    async def read(db: Conn, match_id: int, after: int, *, limit: int) -> list[Change]:
+        reads.append(after)
+        if len(reads) == 1:
+            hub.on_gap()  # the second resubscribe arrives while the fill reads
+        return await real(db, match_id, after, limit=limit)
+
+    monkeypatch.setattr(hub_module, "changes_since", read)
+    hub.on_gap()
+    await settle(hub)
+    assert reads == [1, 1]  # it looked again, and found nothing missing either time
+    hub.on_message(message(await score(conn, match["id"], 2)))
+    assert [f["type"] for f in client.frames if f["type"] in ("subscribed", "error")] == [
+        "subscribed"
+    ]
+    assert client.seqs(match["id"]) == [1, 2]
+
+
+async def test_a_change_held_during_a_fill_read_is_read_again_not_reset(
+    hub: Hub, factory: Factory, conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change that arrives (after a lost one) while a fill's log read runs is
+    newer than that read: the fill reads again and delivers both, no reset."""
+    match = await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], None)
+    real = hub_module.changes_since
+    later: list[Change] = []
+
+    async def slow_read(db: Conn, match_id: int, after: int, *, limit: int) -> list[Change]:
+        rows = await real(db, match_id, after, limit=limit)
+        if not later:  # the first read: 1 and 2 are committed and published after it
+            later.append(await score(conn, match_id, 1))
+            later.append(await score(conn, match_id, 2))
+            hub.on_message(message(later[1]))  # 1 was lost by the bus
+        return rows
+
+    monkeypatch.setattr(hub_module, "changes_since", slow_read)
+    hub.on_gap()
+    await settle(hub)
+    assert [f["type"] for f in client.frames if f["type"] in ("subscribed", "error")] == [
+        "subscribed"
+    ]
+    assert client.seqs(match["id"]) == [1, 2]
+
+
 async def test_a_snapshot_ahead_of_the_node_waits_for_it(
     hub: Hub, factory: Factory, conn: Conn
 ) -> None:
@@ -308,6 +366,32 @@ async def test_resume_unavailable_sends_a_fresh_snapshot(
     assert snapshot["snapshot"]["homeScore"] == 4
     hub.on_message(message(await score(conn, match["id"], 5)))
     assert client.seqs(match["id"]) == [5]
+
+
+@pytest.mark.parametrize("pruned", ["the missed ones", "everything after the feed"])
+async def test_a_live_feed_whose_missed_changes_were_pruned_resets_to_a_snapshot(
+    hub: Hub, factory: Factory, conn: Conn, pruned: str
+) -> None:
+    """Changes lost on the bus and gone from the log: every subscriber is told
+    (resume_unavailable, reason pruned), gets a fresh snapshot, and goes on live."""
+    match = await factory.match()
+    client = Client(hub)
+    await hub.subscribe(client.session, match["id"], None)
+    hub.on_message(message(await score(conn, match["id"], 1)))
+    changes = [await score(conn, match["id"], n) for n in (2, 3, 4)]
+    upto = 3 if pruned == "the missed ones" else 4
+    await conn.execute(
+        "DELETE FROM match_changes WHERE match_id = %s AND seq BETWEEN 2 AND %s",
+        (match["id"], upto),
+    )
+    hub.on_message(message(changes[2]))  # 2 and 3 were lost by the bus
+    await settle(hub)
+    error, snapshot = client.frames[2:4]
+    assert error["code"] == "resume_unavailable" and error["reason"] == "pruned"
+    assert snapshot["type"] == "subscribed" and snapshot["seq"] == 4
+    assert snapshot["snapshot"]["homeScore"] == 4
+    hub.on_message(message(await score(conn, match["id"], 5)))
+    assert client.seqs(match["id"]) == [1, 5]
 
 
 async def test_a_client_that_stops_reading_is_warned_then_closed(
