@@ -5,7 +5,12 @@
 For each implementation, in the same run and on the same load:
 
 * two edge nodes (``livescore serve``; or ``bench/bare_edge.py``: one Redis
-  subscriber, a plain ``await ws.send`` loop over the sockets);
+  subscriber, a plain ``await ws.send`` loop over the sockets; or
+  ``bench/node_edge/server.js``, the original API's realtime stack: Node.js
+  with the ``ws`` library, one Redis subscriber, ``for (const c of clients)
+  c.send(text)``; its packages are installed into ``bench/node_edge`` on first
+  use with ``npm ci``, and the row is skipped with a message when ``node`` or
+  ``npm`` is missing);
 * ``--clients`` WebSocket subscribers to ONE hot match, split evenly across
   the two nodes, held by ``--generators`` lean load-generator processes
   (``bench/loadgen.py``: raw sockets, parses only ``seq`` and ``ts``);
@@ -30,6 +35,7 @@ import asyncio
 import os
 import resource
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -58,6 +64,30 @@ from store.reference import get_or_create_team  # noqa: E402
 from store.writes import apply_change  # noqa: E402
 
 PYTHON = sys.executable
+NODE_EDGE = ROOT / "bench" / "node_edge"
+
+
+class Skipped(Exception):
+    """A row this machine cannot run (its reason is printed in its place)."""
+
+
+def node_ready() -> None:
+    """Make ``bench/node_edge`` runnable: node present, its packages installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise Skipped(
+            "node ws broadcast: skipped, node/npm not installed (apt-get install nodejs npm)"
+        )
+    if (NODE_EDGE / "node_modules" / "ws").is_dir():
+        return
+    done = subprocess.run(
+        ["npm", "ci", "--prefix", str(NODE_EDGE), "--no-audit", "--no-fund"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise Skipped(f"node ws broadcast: skipped, npm ci failed: {done.stderr.strip()[-300:]}")
+
+
 LIVESCORE = str(Path(PYTHON).with_name("livescore"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -154,6 +184,12 @@ class Bench:
             port = free_port()
             if kind == "livescore":
                 command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
+            elif kind == "node":
+                command = [
+                    "node", str(NODE_EDGE / "server.js"), "--port", str(port),
+                    "--redis", self.endpoints.redis_url,
+                    "--channel", Keys(self.prefix).changes_channel,
+                ]  # fmt: skip
             else:
                 command = [
                     PYTHON, str(ROOT / "bench" / f"{kind}_edge.py"), "--port", str(port),
@@ -286,7 +322,7 @@ class Bench:
         )
 
 
-def table(results: list[Result], args: argparse.Namespace) -> str:
+def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -> str:
     lines = [
         f"{args.clients} subscribers on one match over 2 edge nodes, {args.rate:g} changes/s "
         f"for {args.duration:g}s; {os.cpu_count()} CPUs shared with PostgreSQL, Redis and "
@@ -298,6 +334,7 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
     labels = {
         "livescore": "livescore hub",
         "bare": "bare await-send loop",
+        "node": "node ws broadcast",
         "floor": "floor: bare writes",
     }
     for r in results:
@@ -317,9 +354,20 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
             f"\nCPU per delivered frame, hub / bare loop: {total:.2f}x"
             f" (user space only: {user:.2f}x)"
         )
+    if "livescore" in by and "node" in by:
+        hub, node = by["livescore"], by["node"]
+        lines.append(
+            f"hub / node ws: CPU per frame {hub.cpu_us_per_frame / node.cpu_us_per_frame:.2f}x"
+            f" (target <= 1), p99 {hub.p99_ms / node.p99_ms:.2f}x (target <= 1)"
+        )
     if "livescore" in by and "floor" in by:
         over = by["livescore"].cpu_us_per_frame - by["floor"].cpu_us_per_frame
-        lines.append(f"hub CPU above the one-write-per-client floor: {over:.2f} us per frame")
+        ratio = by["livescore"].cpu_us_per_frame / by["floor"].cpu_us_per_frame
+        lines.append(
+            f"hub CPU above the one-write-per-client floor: {over:.2f} us per frame"
+            f" ({ratio:.2f}x the floor; target <= 1.15x)"
+        )
+    lines.extend(skipped)
     return "\n".join(lines)
 
 
@@ -328,10 +376,17 @@ async def main(args: argparse.Namespace) -> None:
     bench.create_database()
     try:
         match_id = await bench.hot_match()
-        results = [await bench.round(kind, match_id) for kind in args.kinds.split(",")]
+        results, skipped = [], []
+        for kind in args.kinds.split(","):
+            try:
+                if kind == "node":
+                    node_ready()
+                results.append(await bench.round(kind, match_id))
+            except Skipped as exc:
+                skipped.append(str(exc))
     finally:
         bench.drop_database()
-    print(table(results, args))
+    print(table(results, args, skipped))
 
 
 if __name__ == "__main__":
@@ -343,7 +398,9 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of writing")
     parser.add_argument("--generators", type=int, default=2, help="load generator processes")
     parser.add_argument(
-        "--kinds", default="livescore,bare,floor", help="any of livescore, bare, floor"
+        "--kinds",
+        default="livescore,node,bare,floor",
+        help="any of livescore, node, bare, floor",
     )
     parser.add_argument("--logs", default=str(ROOT / "bench" / "results" / "fanout-logs"))
     asyncio.run(main(parser.parse_args()))
