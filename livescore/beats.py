@@ -39,6 +39,8 @@ class ProcessBeat:
     started: float
     at: float
     loops: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: what else the process says of itself (a worker: ``relayLeader``, ``relayLag``)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def stuck_loops(self, now: float) -> list[str]:
         """Loops that reported themselves stuck, or ``heartbeat`` when the process
@@ -54,7 +56,13 @@ def process_id(kind: str) -> str:
 
 
 async def write_process(
-    redis: aioredis.Redis, keys: Keys, ident: str, kind: str, started: float, loops: Loops
+    redis: aioredis.Redis,
+    keys: Keys,
+    ident: str,
+    kind: str,
+    started: float,
+    loops: Loops,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     body = {
         "id": ident,
@@ -62,6 +70,7 @@ async def write_process(
         "started": started,
         "at": time.time(),
         "loops": {report.name: report.to_json() for report in loops.reports()},
+        "extra": extra or {},
     }
     await redis.set(keys.process(ident), orjson.dumps(body), ex=PROCESS_TTL_S)
 
@@ -88,6 +97,7 @@ async def read_processes(redis: aioredis.Redis, keys: Keys) -> list[ProcessBeat]
                     float(body["started"]),
                     float(body["at"]),
                     dict(body.get("loops") or {}),
+                    dict(body.get("extra") or {}),
                 )
             )
         except (ValueError, KeyError, TypeError):
@@ -115,3 +125,84 @@ def tick_stuck(workers: list[ProcessBeat], tick_at: float | None, now: float) ->
     if now - up_since < TICK_STUCK_AFTER_S:
         return False
     return tick_at is None or now - tick_at > TICK_STUCK_AFTER_S
+
+
+# -- edge nodes ----------------------------------------------------------------------
+#: How often each edge worker process writes its node heartbeat, and how long it lives.
+NODE_BEAT_S = 2.0
+NODE_TTL_S = 10
+
+
+@dataclass(slots=True)
+class NodeBeat:
+    """One edge worker process's heartbeat; a node is every process with its ``node``."""
+
+    node: str
+    pid: int
+    started: float
+    at: float
+    version: str
+    connections: int
+    subscriptions: int
+
+
+async def write_node(redis: aioredis.Redis, keys: Keys, beat: NodeBeat) -> None:
+    body = {
+        "node": beat.node,
+        "pid": beat.pid,
+        "started": beat.started,
+        "at": beat.at,
+        "version": beat.version,
+        "connections": beat.connections,
+        "subscriptions": beat.subscriptions,
+    }
+    await redis.set(keys.node(f"{beat.node}:{beat.pid}"), orjson.dumps(body), ex=NODE_TTL_S)
+
+
+async def remove_node(redis: aioredis.Redis, keys: Keys, node: str, pid: int) -> None:
+    await redis.delete(keys.node(f"{node}:{pid}"))
+
+
+async def read_nodes(redis: aioredis.Redis, keys: Keys) -> list[NodeBeat]:
+    """Every edge worker process whose heartbeat has not expired."""
+    names = [name async for name in redis.scan_iter(match=keys.node("*"), count=100)]
+    found: list[NodeBeat] = []
+    for raw in await redis.mget(names) if names else []:
+        if raw is None:
+            continue
+        try:
+            body = orjson.loads(raw)
+            found.append(
+                NodeBeat(
+                    str(body["node"]),
+                    int(body["pid"]),
+                    float(body["started"]),
+                    float(body["at"]),
+                    str(body["version"]),
+                    int(body["connections"]),
+                    int(body["subscriptions"]),
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # not ours: nothing to report
+    return sorted(found, key=lambda beat: (beat.node, beat.pid))
+
+
+# -- failed jobs ---------------------------------------------------------------------
+#: Failed job attempts are kept (and counted) for this long.
+FAILED_WINDOW_S = 3600.0
+
+
+async def mark_failed_job(redis: aioredis.Redis, keys: Keys, job_id: str, attempt: int) -> None:
+    """Note one job attempt that raised; entries older than the window are dropped."""
+    now = time.time()
+    pipe = redis.pipeline(transaction=False)
+    pipe.zadd(keys.failed_jobs, {f"{job_id}#{attempt}": now})
+    pipe.zremrangebyscore(keys.failed_jobs, "-inf", now - FAILED_WINDOW_S)
+    pipe.expire(keys.failed_jobs, int(FAILED_WINDOW_S))
+    await pipe.execute()
+
+
+async def failed_jobs(redis: aioredis.Redis, keys: Keys) -> int:
+    """Job attempts that raised in the last hour."""
+    return int(await redis.zcount(keys.failed_jobs, time.time() - FAILED_WINDOW_S, "+inf"))

@@ -37,6 +37,20 @@ class Keys:
         """When the cron tick last ran (``livescore.beats``)."""
         return f"{self.prefix}:beat:tick"
 
+    def feed_state(self, feed: str) -> str:
+        """A feed's poll record: last poll, success, error, failures in a row
+        (``livescore.feed_health``)."""
+        return f"{self.prefix}:feedstate:{feed}"
+
+    def node(self, ident: str) -> str:
+        """An edge worker process's heartbeat (``livescore.beats``)."""
+        return f"{self.prefix}:node:{ident}"
+
+    @property
+    def failed_jobs(self) -> str:
+        """Sorted set of job attempts that raised, scored by time (``livescore.beats``)."""
+        return f"{self.prefix}:jobs:failed"
+
     def budget(self, feed: str) -> str:
         return f"{self.prefix}:budget:{feed}"
 

@@ -27,9 +27,10 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from saq.types import Context
 
-from livescore import clock
+from livescore import clock, feed_health
 from livescore.errors import PipelineError, StoreError
 from livescore.logs import kv
 from livescore.model import MatchStatus
@@ -44,6 +45,7 @@ from providers.errors import (
     MissingSecret,
     PayloadError,
     ProviderError,
+    ProviderUnavailable,
     Throttled,
 )
 from store import coverage
@@ -152,18 +154,27 @@ async def _poll_locked(
     try:
         outcome = await poll_feed(pctx, config, "live" if purpose == "live" else "today", now)
     except Throttled as exc:  # poll_feed paused the feed for every worker
+        await _record(pctx, feed, "throttled", exc)
         lasts = await FeedPause(pctx.redis, pctx.keys).remaining(feed)
         return {"paused": round(lasts, 1), "error": str(exc)}
     except BudgetExhausted as exc:
+        # not a poll: no request was made (the feed's budget is spent for now)
         log.warning(kv("poll.budget_exhausted", feed=feed, retry_after_s=exc.retry_after_s))
         return {"skipped": str(exc)}
     except (CredentialsRejected, MissingSecret, PayloadError) as exc:
         # retrying will not help: say so loudly and move on
         log.error(kv("poll.failed", feed=feed, error=exc))
+        await _record(pctx, feed, error_kind(exc), exc)
         return {"failed": str(exc)}
     except ProviderError as exc:
         log.warning(kv("poll.provider_error", feed=feed, error=exc))
+        await _record(pctx, feed, error_kind(exc), exc)
         return {"failed": str(exc)}
+    except Exception as exc:
+        # recorded, then raised for SAQ to retry and log with its traceback
+        await _record(pctx, feed, "internal", exc)
+        raise
+    await _record(pctx, feed, None, None)
     report = outcome.report
     log.info(
         kv(
@@ -179,6 +190,32 @@ async def _poll_locked(
         )
     )
     return {"changes": len(report.changes), "observations": report.observations}
+
+
+def error_kind(exc: ProviderError) -> str:
+    """The kind a failed poll is counted under (``livescore.feed_health``)."""
+    if isinstance(exc, Throttled):
+        return "throttled"
+    if isinstance(exc, CredentialsRejected):
+        return "credentials"
+    if isinstance(exc, MissingSecret):
+        return "missing_secret"
+    if isinstance(exc, PayloadError):
+        return "payload"
+    if isinstance(exc, ProviderUnavailable):
+        return "unavailable"
+    return "provider"
+
+
+async def _record(
+    pctx: PipelineContext, feed: str, kind: str | None, exc: BaseException | None
+) -> None:
+    """The poll's outcome in the feed's record; Redis trouble costs the record, not the poll."""
+    text = "" if exc is None else f"{type(exc).__name__}: {exc}"
+    try:
+        await feed_health.record_poll(pctx.redis, pctx.keys, feed, error_kind=kind, error=text)
+    except (RedisError, OSError) as record_exc:
+        log.warning(kv("poll.record_failed", feed=feed, error=repr(record_exc)))
 
 
 async def sweep(ctx: Context) -> dict[str, Any]:

@@ -35,7 +35,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import psycopg
 import redis.asyncio as aioredis
@@ -64,8 +65,24 @@ log = logging.getLogger("livescore.pipeline.relay")
 MAX_PUBLISH_BYTES = 1024 * 1024
 
 
+#: How many recent commit-to-publish lags the relay keeps (``Relay.lag_summary``).
+LAG_KEPT = 1000
+
+
 def _noop() -> None:
     return None
+
+
+def lag_summary(lags: Sequence[float]) -> dict[str, float | int | None]:
+    """p50, p99 and max of ``lags`` (seconds) and how many there are."""
+    ordered = sorted(lags)
+    if not ordered:
+        return {"count": 0, "p50": None, "p99": None, "max": None}
+
+    def rank(q: float) -> float:
+        return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)], 4)
+
+    return {"count": len(ordered), "p50": rank(0.5), "p99": rank(0.99), "max": rank(1.0)}
 
 
 class Relay:
@@ -90,6 +107,8 @@ class Relay:
         self.heartbeat_s = heartbeat_s
         self.published = 0
         self.held = 0
+        #: commit-to-publish lag of the last ``LAG_KEPT`` changes published, seconds
+        self.lags: deque[float] = deque(maxlen=LAG_KEPT)
         self.is_leader = False
         #: called at least every ``heartbeat_s`` (led or not): the loop's heartbeat
         self.beat = beat
@@ -109,7 +128,13 @@ class Relay:
                 for _, message in ready:
                     pipe.publish(self.keys.changes_channel, message)
                 await pipe.execute()
-                await mark_published(conn, [change for change, _ in ready], clock.now())
+                at = clock.now()
+                await mark_published(conn, [change for change, _ in ready], at)
+            self.lags.extend(
+                max((at - change.created_at).total_seconds(), 0.0)
+                for change, _ in ready
+                if change.created_at is not None
+            )
             total += len(ready)
             self.published += len(ready)
             self.beat()

@@ -27,7 +27,7 @@ from livescore.supervise import Loop, Loops
 from livescore.waiting import wait_event
 from pipeline.context import PipelineContext
 from pipeline.jobs import FUNCTIONS, sweep, tick
-from pipeline.relay import Relay
+from pipeline.relay import Relay, lag_summary
 
 log = logging.getLogger("livescore.pipeline.worker")
 
@@ -72,11 +72,17 @@ def build_worker(
             loops.supervise("relay", run_relay, interval=runner.heartbeat_s * 2)
 
         async def heartbeat(loop: Loop) -> None:
-            # this process's loops, for every edge node's /health (livescore.beats)
+            # this process's loops, for every edge node's /health (livescore.beats),
+            # and its relay's part for `livescore status`
             while not stop.is_set():
+                runner: Relay | None = ctx.get("relay")  # type: ignore[assignment]
+                extra = {
+                    "relayLeader": bool(runner and runner.is_leader),
+                    "relayLag": lag_summary(runner.lags) if runner else None,
+                }
                 try:
                     await beats.write_process(
-                        pctx.redis, pctx.keys, ident, "worker", started, loops
+                        pctx.redis, pctx.keys, ident, "worker", started, loops, extra
                     )
                 except (RedisError, OSError) as exc:
                     log.warning(kv("worker.heartbeat_failed", error=repr(exc)))
@@ -94,6 +100,17 @@ def build_worker(
                 await beats.mark_tick(pctx.redis, pctx.keys)
             except (RedisError, OSError) as exc:
                 log.warning(kv("worker.tick_beat_failed", error=repr(exc)))
+
+    async def after_process(ctx: Context) -> None:
+        # a job attempt that raised, counted for `livescore status` (failed in the last hour)
+        job = ctx.get("job")
+        pctx: PipelineContext | None = ctx.get("pipeline")  # type: ignore[assignment]
+        if job is None or pctx is None or ctx.get("exception") is None:
+            return
+        try:
+            await beats.mark_failed_job(pctx.redis, pctx.keys, job.id, job.attempts)
+        except (RedisError, OSError) as exc:
+            log.warning(kv("worker.failed_job_mark_failed", job=job.id, error=repr(exc)))
 
     async def shutdown(ctx: Context) -> None:
         stop.set()
@@ -128,6 +145,7 @@ def build_worker(
         startup=startup,
         shutdown=shutdown,
         before_process=before_process,
+        after_process=after_process,
         concurrency=concurrency,
         burst=burst,
         # not 0 (block until a job comes): an idle slot must see a stop within a second
