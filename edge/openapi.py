@@ -96,6 +96,18 @@ SCHEMAS: dict[str, Any] = {
             "minute": _int(null=True),
             "addedTime": _int(null=True),
             "period": {"enum": [*(p.value for p in Period), None]},
+            "running": {
+                "type": "boolean",
+                "description": "the clock runs (live or extra time, in a period): tick it",
+            },
+            "periodStartedAt": {
+                **_str(null=True, format="date-time"),
+                "description": "when this period's clock read periodStartMinute; null: stopped. "
+                "Shown minute = periodStartMinute + whole minutes since, beyond "
+                "periodEndMinute as added time, never less than minute + addedTime",
+            },
+            "periodStartMinute": _int(null=True),
+            "periodEndMinute": _int(null=True),
         }
     ),
     "Override": _object(

@@ -270,6 +270,8 @@ class MatchState:
     #: Which source last set the score / status (a feed name, "override", "api", "automation").
     score_source: str | None = None
     status_source: str | None = None
+    #: when the current period's clock read its first minute (None: stopped); see livescore.matchclock
+    clock_started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from livescore.matchclock import clock_document
 from livescore.model import Breakdown, Clock, MatchState, MatchStatus, OverrideInfo, Period
 
 #: SELECT list + joins that every match read uses (alias m for matches).
@@ -36,11 +37,13 @@ def iso(value: datetime | None) -> str | None:
 
 
 def clock_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "minute": row["clock_minute"],
-        "addedTime": row["clock_added"],
-        "period": row["clock_period"],
-    }
+    """The public clock: as reported, plus what a client ticks it with."""
+    return clock_document(clock_of(row), row.get("clock_started_at"))
+
+
+def clock_of(row: dict[str, Any]) -> Clock:
+    period = row["clock_period"]
+    return Clock(row["clock_minute"], row["clock_added"], Period(period) if period else None)
 
 
 def breakdown_json(raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -122,7 +125,6 @@ def event_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def state_from_row(row: dict[str, Any]) -> MatchState:
     """The canonical state of a match row (as read with MATCH_SELECT)."""
-    period = row["clock_period"]
     return MatchState(
         id=row["id"],
         status=MatchStatus(row["status"]),
@@ -131,9 +133,10 @@ def state_from_row(row: dict[str, Any]) -> MatchState:
         start_time=row["start_time"],
         seq=row["seq"],
         breakdown=Breakdown.from_json(row["breakdown"]),
-        clock=Clock(row["clock_minute"], row["clock_added"], Period(period) if period else None),
+        clock=clock_of(row),
         stats=row["stats"],
         override=override_from_row(row),
         score_source=row["score_source"],
         status_source=row["status_source"],
+        clock_started_at=row.get("clock_started_at"),
     )

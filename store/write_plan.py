@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from livescore.matchclock import clock_document, next_start
 from livescore.model import (
     OVERRIDE_SOURCE,
     RELEASED_SOURCE,
@@ -89,6 +90,7 @@ def plan(
     update, override, delete = _match_update(state, patch, sets)
     if update:
         entries.append(("match:update", update))
+    _running_clock(state, patch, sets, entries, now)
 
     if not entries:
         return WritePlan()
@@ -149,6 +151,37 @@ def _status(
         sets["finished_at"] = now
     clock = patch.clock if patch.clock is not None else state.clock
     return {"status": patch.status.value, "previous": state.status.value, "clock": clock.to_json()}
+
+
+def _running_clock(
+    state: MatchState,
+    patch: MatchPatch,
+    sets: dict[str, Any],
+    entries: list[tuple[str, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """The period start that lets clients tick the clock (``livescore.matchclock``):
+    moved only when the clock or the status does, stored with the row, and every
+    payload's ``clock`` carries it (so caches and pages patched from a change agree
+    with a fresh read)."""
+    clock = patch.clock if patch.clock is not None else state.clock
+    status = patch.status if patch.status is not None else state.status
+    started = state.clock_started_at
+    if clock != state.clock or status != state.status:
+        started = next_start(
+            before_status=state.status,
+            before_clock=state.clock,
+            before_start=state.clock_started_at,
+            status=status,
+            clock=clock,
+            at=now,
+            source=patch.source,
+        )
+        if started != state.clock_started_at:
+            sets["clock_started_at"] = started
+    for kind, payload in entries:
+        if kind in ("score:update", "match:status"):
+            payload["clock"] = clock_document(clock, started)
 
 
 def _match_update(

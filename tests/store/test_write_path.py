@@ -68,11 +68,14 @@ async def test_one_patch_can_make_several_changes_in_order(conn: Conn, factory: 
     ]
     assert changes[0].payload["team"]["id"] == match["homeTeam"]["id"]
     assert changes[0].payload["seq"] == 1
-    assert changes[2].payload == {
-        "status": "live",
-        "previous": "scheduled",
-        "clock": {"minute": 12, "addedTime": None, "period": "1H"},
-    }
+    clock = changes[2].payload["clock"]
+    assert changes[2].payload == {"status": "live", "previous": "scheduled", "clock": clock}
+    assert (clock["minute"], clock["addedTime"], clock["period"], clock["running"]) == (
+        12,
+        None,
+        "1H",
+        True,
+    )
 
 
 async def test_event_with_known_key_is_not_added_twice(conn: Conn, factory: Factory) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from livescore.matchclock import clock_document
 from livescore.model import (
     OVERRIDE_SOURCE,
     RELEASED_SOURCE,
@@ -96,7 +97,7 @@ def test_a_score_change_carries_the_whole_scoreline_and_records_its_source() -> 
         "homeScore": 1,
         "awayScore": 1,
         "breakdown": Breakdown().to_json(),
-        "clock": STATE.clock.to_json(),
+        "clock": clock_document(STATE.clock, None),
     }
     assert planned.sets["score_source"] == "fd"
     assert (planned.sets["home_score"], planned.sets["away_score"]) == (1, 1)
