@@ -74,6 +74,7 @@ DEFAULT_POLICY = ReconcilePolicy()
 RejectionCode = Literal[
     "illegal_status",  # the status move is not in the state machine
     "score_decrease",  # lower score, not from the score source nor a retraction
+    "lagging_score",  # a rise only a goal retracted elsewhere explains (a lagging feed)
     "invalid_score",  # negative score
     "finished_score",  # finished match: only the score source may change the score
     "overridden",  # a manual override pins the match

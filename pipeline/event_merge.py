@@ -152,6 +152,40 @@ def merge_events(
     return EventMerge(tuple(new_events), tuple(retract), lost["home"], lost["away"])
 
 
+def reported_retractions(
+    feed: str,
+    events: Sequence[EventObservation],
+    existing: Sequence[ExistingEvent],
+    *,
+    minute_window: int = 1,
+) -> frozenset[int]:
+    """Indices into ``existing`` of the events ``feed``'s own ``events`` report
+    retracted: the stored event of the same key, else the cross-feed duplicate
+    the retraction claims (the same matching and claiming as ``merge_events``)."""
+    index_of_key = {e.key: i for i, e in enumerate(existing) if e.key is not None}
+    others = [i for i, e in enumerate(existing) if e.source != feed]
+    pool = [existing[i] for i in others]
+    claimed: set[int] = set()
+    seen: set[str] = set()
+    reported: set[int] = set()
+    for event in events:
+        key = namespaced(feed, event.key)
+        if key in seen:
+            continue
+        seen.add(key)
+        stored = index_of_key.get(key)
+        if stored is not None:
+            if event.retracted:
+                reported.add(stored)
+            continue
+        before = set(claimed)
+        twin = _claim(event, pool, claimed, minute_window)
+        if twin is not None and event.retracted:
+            (new_claim,) = claimed - before
+            reported.add(others[new_claim])
+    return frozenset(reported)
+
+
 def _claim(
     event: EventObservation, pool: list[ExistingEvent], claimed: set[int], window: int
 ) -> ExistingEvent | None:

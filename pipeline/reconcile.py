@@ -32,6 +32,20 @@ The rules, in order:
    (``state.score_source``) now reports, when that feed's fresh view is
    itself legal: a correction from the source lowers the floor for every
    view. Any other lower score is refused (``score_decrease``).
+5a. **No flaps.** Once a goal is retracted (VAR) in any feed (stored
+   retracted, or retracted by a fresh view's events now), a feed that has not
+   itself reported that retraction and whose score rises on that side to a
+   count only the retracted goals explain is lagging: the view is refused
+   (``lagging_score``) and the next trusted view speaks, until the feed agrees
+   or a goal event explains the count. Precisely, with ``base`` the higher of
+   the current score and the goals the events count on that side (stored
+   events plus every fresh view's commentary merged in trust order), and
+   ``r`` the retracted goals on that side the feed has not reported
+   retracted: a side reported at ``x`` with ``base < x <= base + r`` is
+   lagging. True goals are not delayed: a rise with its own goal event is
+   within ``base``, and with no retracted goal ``r`` is 0. The rule looks only
+   at the views it is given (no memory), so it also holds a feed that first
+   agreed and then counts the retracted goal again.
 6. **Finished.** After ``finished``, the status stays finished (rule 4).
    For ``finished_window`` after the finish (``finished_at``, else
    ``start_time + assumed_duration``) only the score source may change the
@@ -69,6 +83,7 @@ from typing import Any
 from livescore.model import (
     IN_PLAY_STATUSES,
     RELEASED_SOURCE,
+    SCORING_EVENT_TYPES,
     Breakdown,
     Clock,
     MatchPatch,
@@ -83,7 +98,13 @@ from pipeline.decision import (
     ReconcilePolicy,
     Rejection,
 )
-from pipeline.event_merge import EventMerge, ExistingEvent, merge_events
+from pipeline.event_merge import (
+    EventMerge,
+    ExistingEvent,
+    counts_as_goal,
+    merge_events,
+    reported_retractions,
+)
 from pipeline.patching import apply_events, apply_patch
 from pipeline.status_machine import IllegalTransition, can_move
 
@@ -220,6 +241,7 @@ def _refuse(
     view: ProviderView,
     floor: tuple[int, int],
     merge: EventMerge,
+    retractions: _Retractions,
     *,
     finished: bool,
 ) -> Rejection | None:
@@ -234,6 +256,9 @@ def _refuse(
     source = state.score_source or "an unknown source"
     if not _plausible(score):
         return Rejection(view.feed, "invalid_score", f"impossible score {shown}; fix the adapter")
+    lagging = retractions.lagging(state, view, score)
+    if lagging is not None:
+        return Rejection(view.feed, "lagging_score", lagging)
     if finished:
         released = state.score_source == RELEASED_SOURCE
         if score != current and view.feed != state.score_source and not released:
@@ -256,6 +281,82 @@ def _refuse(
     return None
 
 
+class _Retractions:
+    """Rule 5a's evidence, built only when some view's score rises: the match's
+    commentary with every fresh view's events merged in (trust order)."""
+
+    def __init__(
+        self, fresh: Sequence[ProviderView], events: Sequence[ExistingEvent], window: int
+    ) -> None:
+        self._fresh, self._events, self._window = fresh, events, window
+        self._merged: tuple[ExistingEvent, ...] | None = None
+
+    def _any(self) -> bool:
+        return any(_retracted_goal(e) for e in self._events) or any(
+            e.retracted and e.type in SCORING_EVENT_TYPES and not e.shootout
+            for v in self._fresh
+            for e in v.observation.events
+        )
+
+    def merged(self) -> tuple[ExistingEvent, ...]:
+        if self._merged is None:
+            merged = tuple(self._events)
+            if self._any():
+                for view in self._fresh:
+                    if not view.carries_events:
+                        continue
+                    m = merge_events(
+                        view.feed, view.observation.events, merged, minute_window=self._window
+                    )
+                    if m.new_events or m.retract_event_keys:
+                        patch = MatchPatch(
+                            source=view.feed,
+                            new_events=m.new_events,
+                            retract_event_keys=m.retract_event_keys,
+                        )
+                        merged = apply_events(merged, patch)
+            self._merged = merged
+        return self._merged
+
+    def lagging(self, state: MatchState, view: ProviderView, score: tuple[int, int]) -> str | None:
+        """Why ``view``'s score is a lagging count (rule 5a), or None."""
+        current = (state.home_score, state.away_score)
+        if score[0] <= current[0] and score[1] <= current[1]:
+            return None
+        merged = self.merged()
+        if not any(_retracted_goal(e) for e in merged):
+            return None
+        own = reported_retractions(
+            view.feed, view.observation.events, merged, minute_window=self._window
+        )
+        for index, side in enumerate(("home", "away")):
+            if score[index] <= current[index]:
+                continue
+            goals = sum(1 for e in merged if e.side == side and counts_as_goal(e))
+            base = max(current[index], goals)
+            unreported = sum(
+                1
+                for i, e in enumerate(merged)
+                if e.side == side and _retracted_goal(e) and i not in own
+            )
+            if base < score[index] <= base + unreported:
+                return (
+                    f"reports {score[0]}-{score[1]}, counting a {side} goal retracted (VAR) "
+                    f"that {view.feed} has not reported retracted; held as lagging until "
+                    f"{view.feed} agrees or a goal event explains {score[index]}"
+                )
+        return None
+
+
+def _retracted_goal(event: ExistingEvent) -> bool:
+    return (
+        event.retracted
+        and event.type in SCORING_EVENT_TYPES
+        and not event.shootout
+        and event.side is not None
+    )
+
+
 # -- deciding ------------------------------------------------------------------------------
 
 
@@ -273,12 +374,13 @@ def _decide(
     authority: ProviderView | None = None
     authority_merge = _NO_MERGE
     rejected: list[Rejection] = []
+    retractions = _Retractions(fresh, events, window)
     for view in fresh:
         if authority is not None:
             rejected.extend(_illegal(state, (view,)))
             continue
         merge = merge_events(view.feed, view.observation.events, events, minute_window=window)
-        refusal = _refuse(state, view, floor, merge, finished=finished)
+        refusal = _refuse(state, view, floor, merge, retractions, finished=finished)
         if refusal is None:
             authority, authority_merge = view, merge
         else:
