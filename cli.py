@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from commands import db, demo, edge, overrides, pipeline, providers, relay
+from commands import db, demo, edge, overrides, pipeline, providers, relay, status, webhooks
 from commands.app import App, Group
 
 
@@ -34,9 +34,11 @@ main.add_command(pipeline.replay_cmd)
 main.add_command(pipeline.link_cmd)
 main.add_command(overrides.override)
 main.add_command(relay.relay)
+main.add_command(webhooks.webhooks)
 main.add_command(edge.serve)
 main.add_command(edge.apikey)
 main.add_command(demo.demo_cmd)
+main.add_command(status.status_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,11 +33,13 @@ from edge.cors import Cors
 from edge.errors import handle_exception
 from edge.instrument import count_unmatched
 from edge.metrics import REGISTRY
+from edge.node_beat import NodeBeat
 from edge.ratelimit import RateLimiter
 from edge.state import DB_ACQUIRE_TIMEOUT, EdgeApp, EdgeState
 from edge.watch import EVERY as WATCH_EVERY
 from edge.watch import PipelineWatch
 from livescore import logs
+from livescore.beats import NODE_BEAT_S
 from livescore.config import Settings
 from livescore.keys import Keys
 from livescore.logs import kv
@@ -132,7 +134,12 @@ async def _open(app: EdgeApp) -> None:
     # each beats, and /health names any that stops beating (edge.health)
     edge.loops.supervise("bus", lambda loop: bus.run(beat=loop.beat), interval=bus.backoff_max)
     edge.watch = PipelineWatch(edge.db, redis, keys)
+    await edge.watch.read()  # /health answers from a reading from the first request on
     edge.loops.supervise("watch", edge.watch.run, interval=WATCH_EVERY * 2)
+    # this process in `livescore status`'s EDGE NODES (a heartbeat in Redis)
+    node_beat = NodeBeat(redis, keys, settings.node_id)
+    app.ctx.node_beat = node_beat
+    edge.loops.supervise("node_beat", node_beat.run, interval=NODE_BEAT_S)
     REGISTRY.gauge_callback(
         "livescore_cache_matches",
         "Matches cached (each worker's cache counted)",
@@ -152,6 +159,9 @@ async def _close(app: EdgeApp) -> None:
         return
     await edge.bus.stop()
     await edge.loops.stop()
+    node_beat: NodeBeat | None = getattr(app.ctx, "node_beat", None)
+    if node_beat is not None:
+        await node_beat.remove()
     for task in edge.tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

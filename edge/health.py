@@ -1,75 +1,37 @@
 """GET /health: is this node able to serve, and is anything stuck.
 
-Checks PostgreSQL (and counts stale live matches), Redis (and reads the SAQ
-queue's depth), whether this worker's change bus is subscribed, this
-worker's supervised loops (``livescore.supervise``), and what the pipeline
-watch last read (``edge.watch``): the relay's backlog and held matches, the
-workers' loops and the cron tick.
+Costs nothing per request (issue 18): PostgreSQL (and the count of stale live
+matches), Redis (and the SAQ queue's depth), the relay's backlog, the
+workers' heartbeats and each feed's poll record are read by this worker's
+watch loop about every second (``edge.watch``); ``/health`` answers from the
+latest reading, saying how old it is (``checkedSecondsAgo``). In memory, at
+answer time: whether this worker's change bus is subscribed and its
+supervised loops (``livescore.supervise``).
 
 * 200 ``"status": "ok"``: nothing wrong.
 * 200 ``"status": "degraded"``: serving, but a match is held by the relay
-  (``checks.relay.held``), or the pipeline could not be read (shown in
-  ``problems``).
+  (``checks.relay.held``), a feed is failing (``checks.feeds``, named in
+  ``problems``), or part of the pipeline could not be read.
 * 503 ``"status": "unavailable"``: PostgreSQL or Redis is down, a loop of
   this worker or of a worker process missed its heartbeat, the cron tick is
-  late while workers run, or the relay has left a change unpublished for
-  longer than ``LIVESCORE_RELAY_STALL_AFTER``. The ``error`` member (the
-  error envelope) names each reason in ``details.problems``.
+  late while workers run, the relay has left a change unpublished for longer
+  than ``LIVESCORE_RELAY_STALL_AFTER``, or the checks themselves have not
+  refreshed for ``edge.watch.STALE_AFTER_S`` seconds. The ``error`` member
+  (the error envelope) names each reason in ``details.problems``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 from sanic import HTTPResponse, Request
 
 from edge.responses import JSON
-from edge.state import DB_ERRORS, EdgeState, state
-from edge.watch import Reading
-from livescore import beats, clock
-from livescore.logs import kv
-from store.coverage import stale_count
-
-log = logging.getLogger("livescore.edge.health")
-
-CHECK_TIMEOUT = 2.0
-
-
-def saq_queued_key(queue_name: str) -> str:
-    """The Redis list where SAQ 0.26 keeps queued job ids (``saq/queue/redis.py``)."""
-    return f"saq:{queue_name}:queued"
-
-
-async def _postgres(edge: EdgeState) -> tuple[dict[str, Any], int | None]:
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT), edge.db() as conn:
-            stale = await stale_count(conn)
-    except DB_ERRORS as exc:
-        log.warning(kv("health.postgres_down", error=repr(exc)))
-        return {"ok": False, "error": type(exc).__name__}, None
-    ms = round((time.perf_counter() - started) * 1000, 2)
-    return {"ok": True, "latencyMs": ms}, stale
-
-
-async def _redis(edge: EdgeState) -> tuple[dict[str, Any], dict[str, Any]]:
-    name = edge.keys.queue_name
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT):
-            await edge.redis.ping()  # type: ignore[misc]  # redis-py's sync/async union
-            depth = int(await edge.redis.llen(saq_queued_key(name)))  # type: ignore[misc]
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.warning(kv("health.redis_down", error=repr(exc)))
-        down = {"ok": False, "error": type(exc).__name__}
-        return down, {"ok": False, "name": name, "depth": None}
-    ms = round((time.perf_counter() - started) * 1000, 2)
-    return {"ok": True, "latencyMs": ms}, {"ok": True, "name": name, "depth": depth}
+from edge.state import EdgeState, state
+from edge.watch import STALE_AFTER_S, Reading
+from livescore import beats, clock, diagnosis
 
 
 def _loops(edge: EdgeState, problems: list[str]) -> dict[str, Any]:
@@ -127,28 +89,66 @@ def _workers(reading: Reading, now: float, problems: list[str]) -> dict[str, Any
     }
 
 
-async def report(edge: EdgeState) -> tuple[int, dict[str, Any]]:
-    (pg, stale), (redis, queue) = await asyncio.gather(_postgres(edge), _redis(edge))
+def _feeds(reading: Reading, now: float, notes: list[str]) -> dict[str, Any] | None:
+    if reading.feeds is None:
+        return None
+    checks = {}
+    for feed in reading.feeds:
+        since = None if feed.last_success is None else round(now - feed.last_success, 1)
+        failing = diagnosis.feed_failing(
+            diagnosis.FeedView(feed.name, True, feed.failures_in_row, feed.last_error, since)
+        )
+        if failing is not None:
+            notes.append(failing.message)
+        checks[feed.name] = {
+            "ok": failing is None,
+            "lastSuccessSecondsAgo": since,
+            "failuresInRow": feed.failures_in_row,
+            "lastError": feed.last_error,
+            "budgetLeft": feed.budget_left,
+            "pausedForSeconds": round(feed.paused_for_s, 1),
+        }
+    return checks
+
+
+def report(edge: EdgeState, now: float | None = None) -> tuple[int, dict[str, Any]]:
+    """The answer, from the watch's latest reading and this worker's memory."""
+    now = time.time() if now is None else now
+    reading = edge.watch.reading if edge.watch is not None else Reading()
+    age = reading.age(now)
+    pg = reading.postgres or {"ok": False, "error": "not checked yet"}
+    redis = reading.redis or {"ok": False, "error": "not checked yet"}
     problems: list[str] = []
+    if age > STALE_AFTER_S:
+        problems.append(
+            f"health checks not refreshed for {age:.1f}s (more than {STALE_AFTER_S:g}s): "
+            "this worker's watch loop is stuck"
+        )
     down = [name for name, check in (("postgres", pg), ("redis", redis)) if not check["ok"]]
     if down:
         problems.append(f"{' and '.join(down)} unreachable from this node")
-    reading = edge.watch.reading if edge.watch is not None else Reading()
+    notes: list[str] = []
     checks: dict[str, Any] = {
         "postgres": pg,
         "redis": redis,
-        "queue": queue,
+        "queue": {
+            "ok": bool(redis["ok"]),
+            "name": edge.keys.queue_name,
+            "depth": reading.queue_depth if redis["ok"] else None,
+        },
         "bus": {"ok": edge.bus.connected},
         "loops": _loops(edge, problems),
         "relay": _relay(edge, reading, problems),
-        "workers": _workers(reading, time.time(), problems),
+        "workers": _workers(reading, now, problems),
+        "feeds": _feeds(reading, now, notes),
     }
     body: dict[str, Any] = {
         "status": "ok",
         "node": edge.settings.node_id,
         "time": clock.now().isoformat(),
+        "checkedSecondsAgo": round(age, 3) if reading.at else None,
         "checks": checks,
-        "staleMatches": stale,
+        "staleMatches": reading.stale if pg["ok"] else None,
     }
     if problems:
         body["status"] = "unavailable"
@@ -158,7 +158,7 @@ async def report(edge: EdgeState) -> tuple[int, dict[str, Any]]:
             "details": {"down": down, "problems": problems},
         }
         return 503, body
-    notes = [f"{name}: {error}" for name, error in reading.errors.items()]
+    notes[:0] = [f"{name}: {error}" for name, error in reading.errors.items()]
     held = checks["relay"].get("held") or []
     if held:
         notes.append(
@@ -173,7 +173,7 @@ async def report(edge: EdgeState) -> tuple[int, dict[str, Any]]:
 
 
 async def health_route(request: Request) -> HTTPResponse:
-    status, body = await report(state(request))
+    status, body = report(state(request))
     return HTTPResponse(
         orjson.dumps(body), status=status, headers={"Cache-Control": "no-store"}, content_type=JSON
     )

@@ -36,7 +36,7 @@ import math
 from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import Any, Generic, NotRequired, TypedDict, TypeVar
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -63,12 +63,16 @@ class MetricSnapshot(TypedDict):
     #: a histogram's upper bounds without +Inf; [] otherwise
     buckets: list[float]
     samples: list[SampleSnapshot]
+    #: how a node's workers' values of one series combine: "sum" (the default,
+    #: absent) or "max" (every worker reads the same cluster-wide value)
+    merge: NotRequired[str]
 
 
 #: Every metric of a registry by name, in registration order (JSON-able as is).
 Snapshot = dict[str, MetricSnapshot]
 
 KINDS = frozenset({"counter", "gauge", "histogram"})
+MERGES = frozenset({"sum", "max"})
 
 
 def _escape(value: str) -> str:
@@ -198,17 +202,53 @@ class CallbackGauge(Gauge):
     counter some object keeps itself, with ``kind="counter"``)."""
 
     def __init__(
-        self, name: str, help: str, read: Callable[[], float], kind: str = "gauge"
+        self,
+        name: str,
+        help: str,
+        read: Callable[[], float],
+        kind: str = "gauge",
+        merge: str = "sum",
     ) -> None:
         super().__init__(name, help, ())
         self.read = read
         self.kind = kind
+        self.merge = merge
 
     def _new_child(self) -> GaugeChild:
         raise TypeError(f"{self.name} is read from a function; it has no labelled children")
 
     def _snapshot_samples(self) -> list[SampleSnapshot]:
         return [{"labels": [], "value": float(self.read()), "counts": []}]
+
+    def snapshot(self) -> MetricSnapshot:
+        snap = super().snapshot()
+        if self.merge != "sum":
+            snap["merge"] = self.merge
+        return snap
+
+
+class ReadingGauge(CallbackGauge):
+    """Labelled values read from a function at scrape time: ``read()`` returns
+    ``{label values: value}`` (a cluster-wide reading per feed, say)."""
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labelnames: Sequence[str],
+        read: Callable[[], dict[tuple[str, ...], float]],
+        kind: str = "gauge",
+        merge: str = "sum",
+    ) -> None:
+        super().__init__(name, help, lambda: 0.0, kind, merge)
+        self.labelnames = tuple(labelnames)
+        self.read_all = read
+
+    def _snapshot_samples(self) -> list[SampleSnapshot]:
+        return [
+            {"labels": list(values), "value": float(value), "counts": []}
+            for values, value in self.read_all().items()
+        ]
 
 
 class Histogram(Metric[HistogramChild]):
@@ -231,6 +271,7 @@ class Histogram(Metric[HistogramChild]):
 
 
 M = TypeVar("M", bound=Metric[CounterChild] | Metric[GaugeChild] | Metric[HistogramChild])
+CG = TypeVar("CG", bound=CallbackGauge)
 
 
 class Registry:
@@ -255,14 +296,41 @@ class Registry:
         return self._register(Gauge(name, help, labelnames))
 
     def gauge_callback(
-        self, name: str, help: str, read: Callable[[], float], *, kind: str = "gauge"
+        self,
+        name: str,
+        help: str,
+        read: Callable[[], float],
+        *,
+        kind: str = "gauge",
+        merge: str = "sum",
     ) -> CallbackGauge:
-        """Replaces an earlier callback of the same name (a restarted worker's new cache)."""
-        metric = CallbackGauge(name, help, read, kind)
-        existing = self._metrics.get(name)
+        """Replaces an earlier callback of the same name (a restarted worker's new cache).
+
+        ``merge="max"``: every worker of a node reads the same cluster-wide value
+        (the relay's backlog), so the node shows it once rather than summed."""
+        return self._callback(CallbackGauge(name, help, read, kind, merge))
+
+    def readings(
+        self,
+        name: str,
+        help: str,
+        labelnames: Sequence[str],
+        read: Callable[[], dict[tuple[str, ...], float]],
+        *,
+        kind: str = "gauge",
+        merge: str = "max",
+    ) -> ReadingGauge:
+        """Labelled values read at scrape time (see ``ReadingGauge``); replaces an
+        earlier one of the same name."""
+        return self._callback(ReadingGauge(name, help, labelnames, read, kind, merge))
+
+    def _callback(self, metric: CG) -> CG:
+        if metric.merge not in MERGES:
+            raise ValueError(f"{metric.name}: merge must be one of {sorted(MERGES)}")
+        existing = self._metrics.get(metric.name)
         if existing is not None and not isinstance(existing, CallbackGauge):
-            raise ValueError(f"metric {name} is already registered differently")
-        self._metrics[name] = metric
+            raise ValueError(f"metric {metric.name} is already registered differently")
+        self._metrics[metric.name] = metric
         return metric
 
     def counter_callback(self, name: str, help: str, read: Callable[[], float]) -> CallbackGauge:
@@ -282,6 +350,13 @@ class Registry:
         """Every metric as plain data (callbacks read now), in registration order."""
         return {name: m.snapshot() for name, m in list(self._metrics.items())}
 
+    def value(self, name: str) -> float | None:
+        """One metric's current value, its series added up (None: no such metric)."""
+        metric = self._metrics.get(name)
+        if metric is None:
+            return None
+        return sum(sample["value"] for sample in metric.snapshot()["samples"])
+
     def render(self) -> str:
         """Every metric in the Prometheus text format."""
         return render_snapshots([self.snapshot()])
@@ -290,8 +365,9 @@ class Registry:
 def render_snapshots(snapshots: Iterable[Snapshot]) -> str:
     """Several registries' snapshots as one Prometheus text: metrics by name (first
     seen first), each label set's values added up (a histogram's bucket counts and
-    sum too). A metric whose kind, labels or buckets differ from the first seen of
-    its name cannot be added to it and is left out."""
+    sum too; a ``merge="max"`` metric's values take the largest). A metric whose
+    kind, labels or buckets differ from the first seen of its name cannot be added
+    to it and is left out."""
     merged: dict[str, tuple[MetricSnapshot, dict[tuple[str, ...], SampleSnapshot]]] = {}
     for snapshot in snapshots:
         for name, metric in snapshot.items():
@@ -310,6 +386,8 @@ def render_snapshots(snapshots: Iterable[Snapshot]) -> str:
                         "value": sample["value"],
                         "counts": list(sample["counts"]),
                     }
+                elif metric.get("merge") == "max":
+                    seen["value"] = max(seen["value"], sample["value"])
                 else:
                     seen["value"] += sample["value"]
                     seen["counts"] = [
@@ -381,6 +459,11 @@ def parse_snapshot(data: Any) -> Snapshot:
             "buckets": buckets,
             "samples": parsed,
         }
+        merge = metric.get("merge")
+        if merge is not None:
+            if merge not in MERGES:
+                raise ValueError(f"{name}: merge {merge!r} is not one of {sorted(MERGES)}")
+            snapshot[str(name)]["merge"] = merge
     return snapshot
 
 

@@ -30,7 +30,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from livescore.feeds import FeedConfig
 from livescore.keys import Keys
+from providers.kinds import ADAPTERS
 
 # KEYS[1] budget key; ARGV: window ms, limit, unique member suffix. Writing after
 # TIME needs effects replication: the default since Redis 5, asked for explicitly
@@ -180,3 +182,12 @@ class RedisBodyHashCache:
 
     async def delete(self, feed: str, request: str) -> None:
         await self._redis.delete(self._keys.body_hash(feed, request))
+
+
+def budget_limit(feed: FeedConfig) -> int | None:
+    """Requests per minute ``feed`` may make: its own budget, else its provider's
+    free-tier default (``providers.http.FeedClient.budget_per_minute``), else none."""
+    if feed.budget_per_minute is not None:
+        return feed.budget_per_minute
+    adapter = ADAPTERS.get(feed.kind)
+    return adapter.default_budget_per_minute if adapter is not None else None

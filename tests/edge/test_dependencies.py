@@ -65,6 +65,10 @@ def test_without_redis_reads_and_writes_work_and_health_is_503(
         )
         proxy.cut()
         with httpx.Client(base_url=node.url, timeout=10) as http:
+            # /health answers from the watch loop's latest reading (refreshed every second)
+            eventually_blocking(
+                lambda: http.get("/health").status_code == 503, 15, "/health to see Redis gone"
+            )
             health = http.get("/health")
             assert health.status_code == 503
             body = health.json()
@@ -112,6 +116,9 @@ def test_postgres_down_is_a_503_and_the_node_recovers(
             assert down.headers["retry-after"]
             unknown = http.get("/api/matches/987654321")
             assert_envelope(unknown, 503, "database_unavailable")
+            eventually_blocking(
+                lambda: http.get("/health").status_code == 503, 15, "/health to see it gone"
+            )
             health = http.get("/health")
             assert health.status_code == 503
             assert health.json()["checks"]["postgres"]["ok"] is False
