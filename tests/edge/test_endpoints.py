@@ -15,6 +15,7 @@ from livescore.model import EventType, MatchStatus
 from store.db import Conn
 from tests.edge.conftest import EdgeNode, auth
 from tests.factories import Factory
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +45,15 @@ async def test_health_counts_queued_jobs_and_stale_live_matches(
         before = (await http.get("/health")).json()["staleMatches"]
         await conn.execute("UPDATE matches SET stale = true WHERE id = %s", (match["id"],))
         await redis.rpush(f"saq:{edge.keys.queue_name}:queued", "job-1", "job-2")
-        body = (await http.get("/health")).json()
-    assert body["staleMatches"] == before + 1
-    assert body["checks"]["queue"]["depth"] == 2
+
+        async def counted() -> bool:
+            # /health answers from the watch loop's reading, refreshed every second
+            body = (await http.get("/health")).json()
+            assert body["staleMatches"] == before + 1
+            assert body["checks"]["queue"]["depth"] == 2
+            return True
+
+        await eventually(counted, 10, "/health to count the stale match and queued jobs")
     await redis.delete(f"saq:{edge.keys.queue_name}:queued")
 
 
@@ -102,10 +109,7 @@ async def test_get_match_has_score_clock_and_breakdown(edge: EdgeNode, factory: 
     assert response.status_code == 200
     body = response.json()["data"]  # single objects are wrapped like lists
     assert (body["homeScore"], body["awayScore"], body["status"]) == (2, 1, "live")
-    assert set(body["clock"]) == {
-        "minute", "addedTime", "period",
-        "running", "periodStartedAt", "periodStartMinute", "periodEndMinute",
-    }  # fmt: skip
+    assert set(body["clock"]) == {"minute", "addedTime", "period"}
     assert set(body["breakdown"]) == {"halfTime", "regularTime", "extraTime", "penalties"}
     assert body["seq"] >= 1 and body["override"] is None
     assert response.headers["content-type"] == "application/json"
