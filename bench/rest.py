@@ -17,8 +17,9 @@ checks that its seq never goes backwards and how soon each change shows.
 
 The load generator is wrk (``apt-get install wrk``), or, without it, a lean
 asyncio HTTP/1.1 client in its own process. Rounds are interleaved (bare,
-list, detail, bare, ...) and the medians reported, with the ratios and the
-targets: detail and list >= 0.6x the bare route's requests/s, p99 <= 3x bare p99.
+list, detail, commentary, changes, competitions, health, bare, ...) and the
+medians reported, with the ratios and the targets: every GET >= 0.6x the bare
+route's requests/s, p99 <= 3x bare p99.
 """
 
 from __future__ import annotations
@@ -386,6 +387,12 @@ def main() -> None:
             "bare constant JSON": f"http://127.0.0.1:{bare_port}/",
             "GET /api/matches": f"http://127.0.0.1:{edge_port}/api/matches",
             "GET /api/matches/{id}": f"http://127.0.0.1:{edge_port}/api/matches/{match_id}",
+            "GET .../commentary": f"http://127.0.0.1:{edge_port}/api/matches/{match_id}"
+            "/commentary",
+            "GET .../changes?since": f"http://127.0.0.1:{edge_port}/api/matches/{match_id}"
+            "/changes?since=0&limit=20",
+            "GET /api/competitions": f"http://127.0.0.1:{edge_port}/api/competitions",
+            "GET /health": f"http://127.0.0.1:{edge_port}/health",
         }
         use_wrk = shutil.which("wrk") is not None
         tool = (

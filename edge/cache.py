@@ -2,11 +2,15 @@
 
 ``MatchCache`` holds each match's encoded JSON and ETag by id (GET
 /api/matches/{id}); ``PageCache`` holds encoded list pages by query (GET
-/api/matches). ``Caches`` ties them to their loaders and to the bus: one
+/api/matches, and the reference lists /api/competitions and /api/teams);
+``SubPageCache`` holds pages that belong to one match by route and query
+(GET .../commentary and .../changes), each labelled with the match's seq
+it was read at. ``Caches`` ties them to their loaders and to the bus: one
 worker process, told about every change (``edge.bus``).
 
 Freshness. An entry is fresh until a change with a higher seq is published
-(matches) or any change is (pages: scores, statuses and seqs move pages),
+(matches, and a match's sub-pages: every commentary write is a change of
+its match) or any change is (pages: scores, statuses and seqs move pages),
 and for at most a short TTL, a backstop for writes that publish nothing
 (the pipeline's ``stale`` flag) or a relay that is down. A published change
 that directly follows a cached match (seq + 1) is patched into its JSON at
@@ -282,8 +286,91 @@ class PageCache:
         self._generation += 1
 
 
+#: A sub-page's key: (match id, route name, raw query string).
+SubKey = tuple[int, str, str]
+
+
+class SubPageCache:
+    """Pages of one match's sub-resources (its commentary, its change log), by
+    route and query. An entry is labelled with the match's seq read BEFORE the
+    page (so the label never claims more than the page shows) and is fresh
+    while no change of that match with a higher seq was published (the floors
+    of ``MatchCache``, which every change raises), for at most ``ttl``."""
+
+    def __init__(
+        self,
+        floors: MatchCache,
+        *,
+        ttl: float = 2.0,
+        max_entries: int = 20_000,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._floors = floors
+        self._clock = clock
+        #: least recently used first
+        self._entries: OrderedDict[SubKey, Entry] = OrderedDict()
+        #: the cached keys of each match (to drop them all after our own write)
+        self._keys: dict[int, set[SubKey]] = {}
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: SubKey) -> tuple[Entry | None, bool]:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None, False
+        now = self._clock()
+        if now - entry.stored > STALE_GRACE:
+            return None, False
+        self._entries.move_to_end(key)  # recently used: evicted last
+        fresh = (
+            now < entry.fresh_until
+            and entry.generation == self.generation
+            and entry.seq >= self._floors.floor(key[0])
+        )
+        return entry, fresh
+
+    def fill(self, key: SubKey, seq: int, body: bytes, generation: int) -> Entry:
+        """Offer a page read at the match's ``seq`` by a load that started in
+        ``generation``; returns the newest entry known for the key."""
+        current = self._entries.get(key)
+        if current is not None and current.seq > seq:
+            return current  # a read from before a change that is already cached
+        now = self._clock()
+        usable = seq >= self._floors.floor(key[0]) and generation == self.generation
+        entry = Entry(body, etag_of(body), seq, now, now + self.ttl if usable else now, generation)
+        if current is None and len(self._entries) >= self.max_entries:
+            oldest, _ = self._entries.popitem(last=False)  # the least recently used
+            self._forget(oldest)
+        self._entries[key] = entry
+        self._keys.setdefault(key[0], set()).add(key)
+        return entry
+
+    def _forget(self, key: SubKey) -> None:
+        keys = self._keys.get(key[0])
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._keys[key[0]]
+
+    def drop_match(self, match_id: int) -> None:
+        """Forget every page of a match (after our own write to it: the writer's
+        next read must not be served a page from before the write)."""
+        for key in self._keys.pop(match_id, ()):
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        """After a bus gap: every entry is stale."""
+        self.generation += 1
+
+
 MatchLoader = Callable[[int], Awaitable[tuple[int, bytes]]]
 PageLoader = Callable[[], Awaitable[bytes]]
+#: Reads a match's sub-page: (the match's seq, read first; the page's body).
+SubPageLoader = Callable[[], Awaitable[tuple[int, bytes]]]
 
 
 class Caches:
@@ -300,8 +387,13 @@ class Caches:
         self._load_match = load_match
         self.matches = MatchCache(ttl=match_ttl, clock=clock)
         self.pages = PageCache(ttl=page_ttl, clock=clock)
+        self.subpages = SubPageCache(self.matches, ttl=match_ttl, clock=clock)
         self._match_loads: SingleFlight[int, Entry] = SingleFlight()
         self._page_loads: SingleFlight[str, Entry] = SingleFlight()
+        #: keyed by (page, the match's floor, generation) when the load started: a
+        #: reader only waits for, or is served stale behind, a load that started
+        #: after every change it may know of (its own write included)
+        self._subpage_loads: SingleFlight[tuple[SubKey, int, int], Entry] = SingleFlight()
 
     async def _reload_match(self, match_id: int) -> Entry:
         seq, body = await self._load_match(match_id)
@@ -333,6 +425,20 @@ class Caches:
 
         return await self._page_loads.run(key, reload)
 
+    async def subpage(self, key: SubKey, load: SubPageLoader) -> Entry:
+        """A match's sub-page: cached, or read once for everybody asking meanwhile
+        (while a reload is in flight, the previous entry is served at once)."""
+        flight = (key, self.matches.floor(key[0]), self.subpages.generation)
+        entry, fresh = self.subpages.lookup(key)
+        if entry is not None and (fresh or self._subpage_loads.busy(flight)):
+            return entry
+
+        async def reload() -> Entry:
+            seq, body = await load()
+            return self.subpages.fill(key, seq, body, flight[2])
+
+        return await self._subpage_loads.run(flight, reload)
+
     def on_change(self, match_id: int, seq: int) -> None:
         """Our own change: reload a cached match now, pages on demand."""
         if self.matches.on_change(match_id, seq):
@@ -358,6 +464,7 @@ class Caches:
         """Our own write reached ``seq``: return once a cached entry shows it, so the
         writer's next read does (a reload in flight may have read before the commit)."""
         self.on_change(match_id, seq)
+        self.subpages.drop_match(match_id)
         for _ in range(3):
             entry, _ = self.matches.lookup(match_id)
             if entry is None or entry.seq >= seq:
@@ -366,4 +473,5 @@ class Caches:
 
     def clear(self) -> None:
         self.matches.clear()
+        self.subpages.clear()
         self.pages.invalidate()

@@ -1,9 +1,10 @@
 """/api/matches: list, create, one match, its commentary (read and add) and
 its change log.
 
-The two hot reads (one match, a list page) are served from the worker's
-caches (``edge.cache``) as pre-encoded bytes with a precomputed ETag; a miss
-reads PostgreSQL once and offers the result to the cache. Writes go through
+Every read (one match, a list page, a commentary page, a change-log page) is
+served from the worker's caches (``edge.cache``) as pre-encoded bytes with a
+precomputed ETag; a miss reads PostgreSQL once for everybody asking and
+offers the result to the cache. Writes go through
 the store: ``create_match`` for a new match, ``apply_change`` for anything
 that changes one (so the change is numbered and published). Bodies are
 checked against their declarations in ``edge.requests`` (the same ones the
@@ -20,11 +21,11 @@ import orjson
 from sanic import HTTPResponse, Request
 
 from edge.auth import require_api_key
-from edge.cache import etag_of
+from edge.cache import SubPageLoader
 from edge.errors import ConflictError, Gone, NotFoundError, ValidationFailed
 from edge.instrument import add_route
 from edge.requests import NewEventBody, NewMatchBody, invalid, parse
-from edge.responses import cached_json, created_json, read_json
+from edge.responses import cached_json, created_json
 from edge.state import EdgeApp, EdgeState, state
 from edge.validation import (
     MAX_ID,
@@ -43,7 +44,14 @@ from store import change_codec
 from store.changes import changes_since, oldest_kept_seq
 from store.db import Conn
 from store.events import list_events
-from store.matches import MatchFilter, NewMatch, create_match, get_match, list_matches
+from store.matches import (
+    MatchFilter,
+    NewMatch,
+    create_match,
+    get_match,
+    list_matches,
+    match_seq,
+)
 from store.reference import get_or_create_competition, get_or_create_team, require
 from store.writes import Change, apply_change
 
@@ -108,49 +116,74 @@ async def get_match_route(request: Request, match_id: int) -> HTTPResponse:
 
 async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
+    key = (match_id, "commentary", request.query_string)
+    edge = state(request)
+    entry, fresh = edge.caches.subpages.lookup(key)
+    if entry is None or not fresh:
+        entry = await edge.caches.subpage(key, _commentary_loader(request, edge, match_id))
+    return cached_json(request, entry.body, entry.etag)
+
+
+def _commentary_loader(request: Request, edge: EdgeState, match_id: int) -> SubPageLoader:
+    """Validate the commentary query (400s here) and return what reads its page."""
     params = query_params(request, COMMENTARY_PARAMS)
     limit = int_param_or(params, "limit", low=1, high=200, default=50)
     before = id_param(params, "before")
-    edge = state(request)
-    await edge.caches.match(match_id)  # 404 for an unknown match
-    async with edge.db() as conn:
-        events = await list_events(conn, match_id, limit=limit + 1, before=before)
-    more = len(events) > limit
-    events = events[:limit]
-    return read_json(
-        request, {"data": events, "nextBefore": events[-1]["id"] if more and events else None}
-    )
+
+    async def load() -> tuple[int, bytes]:
+        async with edge.db() as conn:
+            seq = await match_seq(conn, match_id)  # first: the label never runs ahead
+            events = await list_events(conn, match_id, limit=limit + 1, before=before)
+        more = len(events) > limit
+        events = events[:limit]
+        next_before = events[-1]["id"] if more and events else None
+        return seq, orjson.dumps({"data": events, "nextBefore": next_before})
+
+    return load
 
 
 async def list_changes_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
+    key = (match_id, "changes", request.query_string)
+    edge = state(request)
+    entry, fresh = edge.caches.subpages.lookup(key)
+    if entry is None or not fresh:
+        entry = await edge.caches.subpage(key, _changes_loader(request, edge, match_id))
+    return cached_json(request, entry.body, entry.etag)
+
+
+def _changes_loader(request: Request, edge: EdgeState, match_id: int) -> SubPageLoader:
+    """Validate the changes query (400s here) and return what reads its page."""
     params = query_params(request, CHANGES_PARAMS)
     since = int_param_or(params, "since", low=0, high=MAX_ID, default=0)
     limit = int_param_or(params, "limit", low=1, high=1000, default=100)
-    edge = state(request)
-    async with edge.db() as conn:
-        match = await get_match(conn, match_id)
-        if since < match["seq"]:
-            oldest = await oldest_kept_seq(conn, match_id)
-            if oldest is None or oldest > since + 1:
-                raise Gone(
-                    f"changes after seq {since} are no longer kept; "
-                    f"read /api/matches/{match_id} for a fresh snapshot",
-                    code="changes_expired",
-                    details={"oldestKept": oldest, "seq": match["seq"]},
-                )
-        changes = await changes_since(conn, match_id, since, limit=limit + 1)
-    more = len(changes) > limit
-    changes = changes[:limit]
-    # each change as the bytes the relay published, never decoded and re-encoded
-    body = orjson.dumps(
-        {
-            "matchId": match_id,
-            "data": change_codec.fragments(changes),
-            "nextSince": changes[-1].seq if more else None,
-        }
-    )
-    return cached_json(request, body, etag_of(body))
+
+    async def load() -> tuple[int, bytes]:
+        async with edge.db() as conn:
+            seq = await match_seq(conn, match_id)
+            if since < seq:
+                oldest = await oldest_kept_seq(conn, match_id)
+                if oldest is None or oldest > since + 1:
+                    raise Gone(
+                        f"changes after seq {since} are no longer kept; "
+                        f"read /api/matches/{match_id} for a fresh snapshot",
+                        code="changes_expired",
+                        details={"oldestKept": oldest, "seq": seq},
+                    )
+            changes = await changes_since(conn, match_id, since, limit=limit + 1)
+        more = len(changes) > limit
+        changes = changes[:limit]
+        # each change as the bytes the relay published, never decoded and re-encoded
+        body = orjson.dumps(
+            {
+                "matchId": match_id,
+                "data": change_codec.fragments(changes),
+                "nextSince": changes[-1].seq if more else None,
+            }
+        )
+        return seq, body
+
+    return load
 
 
 # -- writes -----------------------------------------------------------------------------

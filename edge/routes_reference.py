@@ -1,11 +1,17 @@
-"""/api/competitions and /api/teams: reference data (small, read from PostgreSQL)."""
+"""/api/competitions and /api/teams: reference data.
+
+Served like list pages (``edge.cache.PageCache``): pre-encoded with an ETag,
+read once for everybody asking meanwhile, and stale after any published
+change (a new match can bring a new team or competition) or the page TTL.
+"""
 
 from __future__ import annotations
 
+import orjson
 from sanic import HTTPResponse, Request
 
 from edge.instrument import add_route
-from edge.responses import read_json
+from edge.responses import cached_json
 from edge.state import EdgeApp, state
 from edge.validation import id_param, query_params
 from store.reference import list_competitions, list_teams
@@ -14,17 +20,32 @@ TEAMS_PARAMS = ("competition",)
 
 
 async def competitions_route(request: Request) -> HTTPResponse:
-    async with state(request).db() as conn:
-        rows = await list_competitions(conn)
-    return read_json(request, {"data": rows})
+    edge = state(request)
+    key = "/api/competitions"  # list-page keys are query strings: a path never is one
+    entry = edge.caches.cached_page(key)
+    if entry is None:
+
+        async def load() -> bytes:
+            async with edge.db() as conn:
+                return orjson.dumps({"data": await list_competitions(conn)})
+
+        entry = await edge.caches.page(key, load)
+    return cached_json(request, entry.body, entry.etag)
 
 
 async def teams_route(request: Request) -> HTTPResponse:
-    params = query_params(request, TEAMS_PARAMS)
-    competition = id_param(params, "competition")
-    async with state(request).db() as conn:
-        rows = await list_teams(conn, competition)
-    return read_json(request, {"data": rows})
+    edge = state(request)
+    key = "/api/teams?" + request.query_string
+    entry = edge.caches.cached_page(key)
+    if entry is None:
+        competition = id_param(query_params(request, TEAMS_PARAMS), "competition")
+
+        async def load() -> bytes:
+            async with edge.db() as conn:
+                return orjson.dumps({"data": await list_teams(conn, competition)})
+
+        entry = await edge.caches.page(key, load)
+    return cached_json(request, entry.body, entry.etag)
 
 
 def register(app: EdgeApp) -> None:

@@ -180,3 +180,12 @@ async def competition_of(conn: Conn, match_id: int) -> int | None:
     cur = await conn.execute("SELECT competition_id FROM matches WHERE id = %s", (match_id,))
     row = await cur.fetchone()
     return int(row["competition_id"]) if row and row["competition_id"] is not None else None
+
+
+async def match_seq(conn: Conn, match_id: int) -> int:
+    """A match's current seq (its last change); NotFound if there is none."""
+    cur = await conn.execute("SELECT seq FROM matches WHERE id = %s", (match_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound("match", match_id)
+    return int(row["seq"])

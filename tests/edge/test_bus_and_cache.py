@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -271,3 +272,88 @@ def test_a_change_that_follows_the_cached_match_is_patched_in() -> None:
     assert not cache.patch(2, 1, "score:update", score, "t1")  # not cached
     assert cache.patch(1, 7, "commentary:new", {"id": 9, "message": "x"}, "t7")
     assert orjson.loads(cache.lookup(1)[0].body)["data"]["homeScore"] == 1  # type: ignore[union-attr]
+
+
+def sub_page_loader(state: dict[str, int], gate: asyncio.Event) -> Callable[[], Any]:
+    """A commentary page loader over a fake database: the match's seq is read
+    when the load starts, the page when ``gate`` opens (a slow query)."""
+
+    async def load() -> tuple[int, bytes]:
+        state["loads"] += 1
+        seq = state["seq"]
+        await gate.wait()
+        return seq, f"page at {seq}".encode()
+
+    return load
+
+
+async def test_a_match_page_is_read_once_and_fresh_until_its_match_changes() -> None:
+    state, gate = {"seq": 3, "loads": 0}, asyncio.Event()
+    gate.set()
+    caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=60)
+    key = (7, "commentary", "limit=5")
+    load = sub_page_loader(state, gate)
+    pages = await asyncio.gather(*(caches.subpage(key, load) for _ in range(50)))
+    assert {p.body for p in pages} == {b"page at 3"} and state["loads"] == 1
+    assert (await caches.subpage(key, load)).seq == 3 and state["loads"] == 1
+    caches.on_published(8, 9, "score:update", {}, None)  # another match: still fresh
+    assert caches.subpages.lookup(key)[1]
+    state["seq"] = 4
+    caches.on_published(7, 4, "commentary:new", {}, None)
+    assert not caches.subpages.lookup(key)[1]
+    assert (await caches.subpage(key, load)).body == b"page at 4" and state["loads"] == 2
+
+
+async def test_readers_get_the_previous_page_while_one_reload_runs() -> None:
+    state, gate = {"seq": 1, "loads": 0}, asyncio.Event()
+    gate.set()
+    caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=60)
+    key = (7, "changes", "since=0")
+    load = sub_page_loader(state, gate)
+    await caches.subpage(key, load)
+    gate.clear()
+    state["seq"] = 2
+    caches.on_published(7, 2, "score:update", {}, None)
+    leader = asyncio.create_task(caches.subpage(key, load))
+    await eventually(lambda: state["loads"] == 2, what="the reload to start")
+    during = await asyncio.gather(*(caches.subpage(key, load) for _ in range(20)))
+    assert {p.seq for p in during} == {1} and state["loads"] == 2  # nobody queued behind it
+    gate.set()
+    assert (await leader).seq == 2
+
+
+async def test_the_writer_never_gets_a_page_read_before_its_own_write() -> None:
+    """A reload started before our write commits reads the page without it: the
+    writer's next read neither waits for that reload nor is served what it read."""
+    state, gate = {"seq": 1, "loads": 0}, asyncio.Event()
+    gate.set()
+    caches = Caches(lambda match_id: asyncio.sleep(0, (1, b"")), match_ttl=60)
+    key = (7, "commentary", "")
+    load = sub_page_loader(state, gate)
+    await caches.subpage(key, load)
+    gate.clear()
+    caches.on_published(7, 2, "score:update", {}, None)
+    state["seq"] = 2
+    before_write = asyncio.create_task(caches.subpage(key, load))  # reads seq 2
+    await eventually(lambda: state["loads"] == 2, what="the reload to start")
+    state["seq"] = 3
+    await caches.written(7, 3)  # our commentary POST committed seq 3
+    gate.set()
+    mine = await caches.subpage(key, load)
+    assert mine.body == b"page at 3" and state["loads"] == 3
+    assert (await before_write).seq == 2
+    assert caches.subpages.lookup(key)[0] is mine  # the older read never replaces it
+
+
+async def test_match_pages_go_stale_after_a_bus_gap_and_evict_the_least_recently_used() -> None:
+    state, gate = {"seq": 1, "loads": 0}, asyncio.Event()
+    gate.set()
+    caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=60)
+    caches.subpages.max_entries = 2
+    load = sub_page_loader(state, gate)
+    for n in range(3):
+        await caches.subpage((n, "commentary", ""), load)
+    assert caches.subpages.lookup((0, "commentary", ""))[0] is None  # evicted
+    assert caches.subpages.lookup((2, "commentary", ""))[1]
+    caches.clear()  # the bus reconnected: changes may have been missed
+    assert not caches.subpages.lookup((2, "commentary", ""))[1]

@@ -7,11 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from livescore.model import MatchPatch, MatchStatus
 from store.db import Conn
 from store.writes import apply_change
-from tests.edge.conftest import EdgeNode
+from tests.edge.conftest import EdgeNode, EdgeServers, publish
 from tests.factories import Factory
 from tests.waiting import eventually
 
@@ -91,3 +92,82 @@ async def test_unpublished_writes_show_within_the_cache_ttl(
         # pinned on a fake clock in test_bus_and_cache); 1 s of slack for a loaded machine
         body = await eventually(shown, within=2.0 + 1.0, what="the write past the TTL")
     assert body["stale"] is True
+
+
+async def test_commentary_and_change_pages_show_our_own_write_at_once(
+    edge: EdgeNode, factory: Factory, api_key: str
+) -> None:
+    """Pages are cached, but the writing node never answers one from before its write."""
+    match = await factory.match(status=MatchStatus.LIVE)
+    base = f"/api/matches/{match['id']}"
+    async with httpx.AsyncClient(base_url=edge.url) as http:
+        for minute in (5, 6, 7):
+            commentary = (await http.get(f"{base}/commentary?limit=2")).json()["data"]
+            changes = (await http.get(f"{base}/changes?since=0")).json()["data"]
+            posted = await http.post(
+                f"{base}/commentary",
+                json={"minute": minute, "type": "text", "message": f"minute {minute}"},
+                headers={"Authorization": f"Bearer {api_key}"},
+            )
+            assert posted.status_code == 201, posted.text
+            after = (await http.get(f"{base}/commentary?limit=2")).json()["data"]
+            assert after[0]["message"] == f"minute {minute}"
+            assert after[1:] == commentary[:1]
+            log = (await http.get(f"{base}/changes?since=0")).json()["data"]
+            assert len(log) == len(changes) + 1 and log[-1]["type"] == "commentary:new"
+
+
+async def test_a_published_change_refreshes_cached_pages_on_every_node(
+    edge_server: EdgeServers, factory: Factory, conn: Conn, redis: aioredis.Redis
+) -> None:
+    nodes = edge_server.start(2)
+    match = await factory.match(status=MatchStatus.LIVE)
+    paths = [
+        f"/api/matches/{match['id']}/commentary",
+        f"/api/matches/{match['id']}/changes?since=0",
+    ]
+    async with httpx.AsyncClient() as http:
+
+        async def pages(node: EdgeNode) -> list[Any]:
+            return [(await http.get(node.url + path)).json()["data"] for path in paths]
+
+        warm = [await pages(node) for node in nodes]  # every page cached on every node
+        assert warm[0] == warm[1] and warm[0][0] == []
+        changes = await factory.event(match["id"], message="a chance", minute=12)
+        # committed, not published: the cached pages are still served...
+        assert [await pages(node) for node in nodes] == warm
+        await publish(redis, nodes[0].keys, changes)
+
+        async def refreshed() -> bool:
+            for node in nodes:
+                events, log = await pages(node)
+                if [e["message"] for e in events] != ["a chance"]:
+                    return False
+                if len(log) != len(warm[0][1]) + len(changes):
+                    return False
+            return True
+
+        # ...and once published, every node serves the new pages within the bus's delay
+        await eventually(refreshed, 1.0, "every node to serve the new pages")
+
+
+async def test_reference_lists_are_cached_and_refreshed_by_any_change(
+    edge: EdgeNode, factory: Factory, conn: Conn, redis: aioredis.Redis
+) -> None:
+    async with httpx.AsyncClient(base_url=edge.url) as http:
+        first = await http.get("/api/competitions")
+        name = f"Cup {secrets.token_hex(3)}"
+        comp = await factory.competition(name)
+        match = await factory.match(competition=comp)
+        changes = await apply_change(
+            conn, match["id"], MatchPatch(source="t", home_score=1, away_score=0)
+        )
+        await publish(redis, edge.keys, changes)
+
+        async def listed() -> bool:
+            names = [c["name"] for c in (await http.get("/api/competitions")).json()["data"]]
+            teams = (await http.get(f"/api/teams?competition={comp}")).json()["data"]
+            return name in names and len(teams) == 2
+
+        await eventually(listed, 2.0, "the new competition and its teams")
+        assert first.status_code == 200
