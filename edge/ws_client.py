@@ -81,6 +81,7 @@ class Session:
         "frame_ends",
         "ident",
         "invalid_in_a_row",
+        "latest",
         "on_dead",
         "pings",
         "pong",
@@ -125,6 +126,8 @@ class Session:
         self.bucket = wp.TokenBucket(ACTIONS_PER_SECOND, ACTIONS_BURST, now)
         self.strikes = wp.TokenBucket(2.0, STRIKES_BURST, now)
         self.invalid_in_a_row = 0
+        #: matches this client asked latest-wins delivery of (None: none, the usual case)
+        self.latest: set[int] | None = None
         #: match id -> why this client is in its feed: MATCH (subscribed directly)
         #: and/or the competition ids it came through. Keys: every feed it is in.
         self.reasons: dict[int, tuple[int | str, ...]] = {}
@@ -164,6 +167,19 @@ class Session:
         """Forget every reason to be in a match's feed (the session leaves it)."""
         if MATCH in self.reasons.pop(match_id, ()):
             self.direct -= 1
+        self.latest_done(match_id)
+
+    def want_latest(self, match_id: int) -> None:
+        """Deliver this match latest-wins (``mode: latest``)."""
+        if self.latest is None:
+            self.latest = set()
+        self.latest.add(match_id)
+
+    def latest_done(self, match_id: int) -> None:
+        if self.latest is not None:
+            self.latest.discard(match_id)
+            if not self.latest:
+                self.latest = None
 
     @property
     def subscriptions(self) -> int:
@@ -228,6 +244,20 @@ class Session:
         elif queued < self.warn_at // 2:
             self.warned = False
         return True
+
+    def queued_now(self) -> int:
+        """Frames still (partly) in the transport's buffer, as of now."""
+        ends = self.frame_ends
+        if ends is None:
+            return 0
+        buffered = self.transport.get_write_buffer_size()
+        if not buffered:
+            self.frame_ends = None
+            return 0
+        flushed = self._written - buffered
+        while ends and ends[0] <= flushed:
+            ends.popleft()
+        return len(ends)
 
     def keepalive(self, loop: asyncio.AbstractEventLoop, interval: float) -> bool:
         """One keepalive round (every ``interval`` seconds): False if the last

@@ -25,6 +25,26 @@ worker has delivered, or a ``since`` seen on another node) it waits, and
 the feed promotes it, without sending, when it delivers seq ``P``. Either
 way it sees every seq after ``P`` exactly once.
 
+Joins from memory. Each feed also keeps the match as of ``last``
+(``snapshot``: the match JSON of the first read, advanced by applying each
+delivered change to it, the same fields the REST cache patches,
+``edge.cache.PATCHED_FIELDS``) and a ring of the frames of its last
+``ring_size`` changes (``LIVESCORE_WS_RING``), contiguous and ending at
+``last``. A subscribe gets that snapshot; a resume whose ``since`` the ring
+still covers gets the ring's frames; both join in the same synchronous step,
+so they cost no database read and keep every rule above. PostgreSQL is read
+only for a match's first join on this worker (one read, ``_load``: the
+snapshot and the log's last ``ring_size`` changes, shared by every joiner
+that arrives meanwhile) and for a resume older than the ring (or ahead of
+``last``), which takes the log path above.
+
+Latest-wins. A subscriber that asked for ``mode: latest`` is never closed
+for being slow on that match: when its send queue reaches half of
+``LIVESCORE_WS_QUEUE`` it leaves the subscribers (``lagging``), nothing more
+of the match is written to it, and once its queue has drained it gets one
+``snapshot`` frame (the match as of ``last``) and is a subscriber again: the
+changes it missed collapse into that frame and its seq never goes back.
+
 Competitions. ``subscribe competitionId`` joins the competition's current
 matches (``store.matches.current_matches_of_competition``), each with its own
 ``subscribed`` frame; a change of a match no feed holds, while competition
@@ -37,12 +57,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any
 
+import orjson
+
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
+from edge.cache import PATCHED_FIELDS
 from edge.framework import WRITE_AFTER_CLOSE
 from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
@@ -70,6 +94,8 @@ LOG_CHUNK = 500
 #: dropped and read back from the log (they are committed before published).
 PENDING_CAP = 10_000
 FILL_BACKOFF_MAX = 5.0
+#: Seconds between looks at a lagging latest-mode subscriber's queue.
+LAGGING_RECHECK = 0.1
 
 
 class ResumeUnavailable(Exception):
@@ -89,6 +115,27 @@ def frame_of(change: Change) -> bytes:
     return wp.text_frame(change_codec.encode(change))
 
 
+def apply_change_to(snapshot: dict[str, Any], raw: bytes) -> bool:
+    """Advance a match's JSON (``store.shapes.match_json``) by one published change
+    (its message bytes), in place: the fields the change type carries, its seq and
+    ``updatedAt`` (a write sets ``updated_at`` to its changes' ``ts``). False for a
+    change type whose effect on the match is not known (the snapshot is then unusable)."""
+    body = orjson.loads(raw)
+    fields = PATCHED_FIELDS.get(body.get("type"))
+    if fields is None:
+        return False
+    data = body.get("data")
+    if isinstance(data, dict):
+        for name in fields:
+            if name in data:
+                snapshot[name] = data[name]
+    snapshot["seq"] = body["seq"]
+    ts = body.get("ts")
+    if ts is not None:
+        snapshot["updatedAt"] = ts
+    return True
+
+
 def _lag(change: Change) -> float | None:
     """Seconds from the change's commit (its ``ts``) to now."""
     return time.time() - change.created_at.timestamp() if change.created_at else None
@@ -100,10 +147,16 @@ class Feed:
     __slots__ = (
         "fill_task",
         "joining",
+        "lag_timer",
+        "lagging",
         "last",
+        "loading",
         "match_id",
         "pending",
         "refill",
+        "ring",
+        "snapshot",
+        "snapshot_frame",
         "subscribers",
         "waiting",
     )
@@ -120,6 +173,17 @@ class Feed:
         self.fill_task: asyncio.Task[None] | None = None
         self.refill = False
         self.joining = 0
+        #: the match's JSON as of ``last`` (None: not read yet, or not known exactly)
+        self.snapshot: dict[str, Any] | None = None
+        #: the ``subscribed`` frame of ``snapshot`` (built once per seq, for every joiner)
+        self.snapshot_frame: bytes | None = None
+        #: frames of the changes up to ``last``, contiguous (None: the ring is off)
+        self.ring: deque[bytes] | None = None
+        #: the first read in flight (every concurrent joiner awaits this one)
+        self.loading: asyncio.Task[None] | None = None
+        #: latest-mode subscribers held back until their queue drains
+        self.lagging: set[Session] = set()
+        self.lag_timer: asyncio.TimerHandle | None = None
 
     @property
     def live(self) -> bool:
@@ -127,7 +191,38 @@ class Feed:
 
     @property
     def idle(self) -> bool:
-        return not self.subscribers and not self.waiting and self.joining == 0
+        return not self.subscribers and not self.waiting and not self.lagging and self.joining == 0
+
+    def adopt(self, snapshot: dict[str, Any], rows: list[Change], ring_size: int) -> None:
+        """Take a snapshot read at ``last`` (and the log's changes up to it) as the
+        feed's memory; the ring keeps the contiguous run of ``rows`` ending at ``last``."""
+        self.snapshot = snapshot
+        self.snapshot_frame = None
+        if ring_size <= 0:
+            self.ring = None
+            return
+        tail: list[bytes] = []
+        expected = self.last
+        for row in reversed(rows):
+            if row.seq > (self.last or 0):
+                continue
+            if row.seq != expected:
+                break
+            tail.append(frame_of(row))
+            expected = row.seq - 1
+        tail.reverse()
+        self.ring = deque(tail, maxlen=ring_size)
+
+    def advance(self, raw: bytes, frame: bytes) -> None:
+        """Keep the memory at ``last`` after delivering one change."""
+        if self.ring is not None:
+            self.ring.append(frame)
+        snapshot = self.snapshot
+        if snapshot is not None:
+            self.snapshot_frame = None
+            if not apply_change_to(snapshot, raw):
+                log.warning(kv("ws.snapshot_unknown_change", match=self.match_id))
+                self.snapshot = None
 
 
 class Hub:
@@ -138,8 +233,15 @@ class Hub:
         node: str,
         max_subscriptions: int,
         ping_interval: float = PING_INTERVAL,
+        ring_size: int | None = None,
     ) -> None:
+        """``ring_size``: changes kept per feed for resumes (``LIVESCORE_WS_RING``; 0:
+        none, subscribes are still served from the snapshot); None: no joins from
+        memory at all, every join reads the database (and a joiner may get a snapshot
+        newer than what this worker delivered)."""
         self.db = db
+        self.memory = ring_size is not None
+        self.ring_size = ring_size or 0
         self.ping_interval = ping_interval
         self.node = node
         self.max_subscriptions = max_subscriptions
@@ -255,7 +357,7 @@ class Hub:
             metrics.DUPLICATES.labels().inc()
             return
         if message.seq == feed.last + 1:
-            self._deliver(feed, message.seq, wp.text_frame(raw))
+            self._deliver(feed, message.seq, raw)
             lag = _lag(message)
             if lag is not None:
                 metrics.LAG.labels().observe(max(lag, 0.0))
@@ -276,8 +378,9 @@ class Hub:
         else:
             feed.refill = True  # the log has it: it was committed before it was published
 
-    def _deliver(self, feed: Feed, seq: int, frame: bytes) -> None:
-        """Write seq's frame to every subscriber; ``seq`` must be ``last + 1``.
+    def _deliver(self, feed: Feed, seq: int, raw: bytes) -> None:
+        """Write seq's frame (``raw``: its message) to every subscriber; ``seq`` must
+        be ``last + 1``.
 
         The loop is ``Session.send`` inlined: one C call to the transport per
         client, the bookkeeping only for a client whose buffer is not empty.
@@ -285,9 +388,13 @@ class Hub:
         the moment the WebSocket leaves OPEN (``framework.watch_state``), so
         no per-client look at the protocol object is needed here. A write to
         a socket that closed under us raises ``framework.WRITE_AFTER_CLOSE``
-        (uvloop's RuntimeError; the name is looked up only when it raises)."""
+        (uvloop's RuntimeError; the name is looked up only when it raises).
+        A latest-mode subscriber whose queue reached half its limit is set aside
+        (``lagging``) after the loop."""
+        frame = wp.text_frame(raw)
         subscribers = feed.subscribers
         size = len(frame)
+        lagging: list[Session] | None = None
         for session in subscribers:
             if session.closed:
                 continue
@@ -299,11 +406,27 @@ class Hub:
                 continue
             buffered = transport.get_write_buffer_size()
             if buffered:
-                session.queued_frame(size, buffered)
+                if (
+                    session.queued_frame(size, buffered)
+                    and session.latest is not None
+                    and session.queued_now() >= session.warn_at
+                    and feed.match_id in session.latest
+                ):
+                    if lagging is None:
+                        lagging = []
+                    lagging.append(session)
             elif session.frame_ends is not None:
                 session.frame_ends = None
         metrics.SENT.labels().inc(len(subscribers))
         feed.last = seq
+        feed.advance(raw, frame)
+        if lagging is not None:
+            for session in lagging:
+                subscribers.discard(session)
+                feed.lagging.add(session)
+            self._watch_lagging(feed)
+        elif feed.lagging:
+            self._catch_up_lagging(feed)
         if feed.waiting:
             for session, floor in list(feed.waiting.items()):
                 if floor <= seq:
@@ -319,7 +442,7 @@ class Hub:
             if seq <= feed.last:
                 metrics.DUPLICATES.labels().inc()
             elif seq == feed.last + 1:
-                self._deliver(feed, seq, wp.text_frame(raw))
+                self._deliver(feed, seq, raw)
             else:
                 feed.pending[seq] = raw
                 return False
@@ -375,7 +498,7 @@ class Hub:
                 return
             for row in rows:
                 if row.seq == feed.last + 1:
-                    self._deliver(feed, row.seq, frame_of(row))
+                    self._deliver(feed, row.seq, change_codec.encode(row))
             if len(rows) < LOG_CHUNK:
                 return
 
@@ -386,9 +509,12 @@ class Hub:
             snapshot = await get_match(conn, feed.match_id)
         seq = int(snapshot["seq"])
         feed.last = seq
+        if self.memory:
+            feed.adopt(dict(snapshot), [], self.ring_size)
         feed.pending = {s: raw for s, raw in feed.pending.items() if s > seq}
-        members = list(feed.subscribers) + list(feed.waiting)
+        members = list(feed.subscribers) + list(feed.waiting) + list(feed.lagging)
         feed.waiting.clear()
+        feed.lagging.clear()
         for session in members:
             session.send_payload(
                 wp.error(
@@ -404,8 +530,11 @@ class Hub:
 
     # -- joining -------------------------------------------------------------------------
 
-    async def subscribe(self, session: Session, match_id: int, since: int | None) -> None:
-        """Raises ProtocolError (told to the client by the caller)."""
+    async def subscribe(
+        self, session: Session, match_id: int, since: int | None, *, latest: bool = False
+    ) -> None:
+        """Raises ProtocolError (told to the client by the caller). ``latest``: the
+        client asked for latest-wins delivery of this match (``mode: latest``)."""
         if session.has(match_id, MATCH):
             raise wp.ProtocolError(
                 "bad_frame", f"already subscribed to match {match_id}", matchId=match_id
@@ -417,6 +546,8 @@ class Hub:
                 "unsubscribe from something first",
                 matchId=match_id,
             )
+        if latest:
+            session.want_latest(match_id)
         if match_id in session.reasons:  # already delivered through a competition
             session.add_reason(match_id, MATCH)
             position = self._position(session, match_id)
@@ -430,7 +561,7 @@ class Hub:
         feed = self.feeds.get(match_id)
         if feed is None:
             return None
-        if session in feed.subscribers:
+        if session in feed.subscribers or session in feed.lagging:
             return feed.last
         return feed.waiting.get(session)
 
@@ -451,6 +582,7 @@ class Hub:
             await self._join(session, feed, since, reason)
             joined = True
         except NotFound:
+            session.latest_done(match_id)
             raise wp.ProtocolError(
                 "unknown_match", f"match {match_id} does not exist", matchId=match_id
             ) from None
@@ -469,8 +601,101 @@ class Hub:
     async def _join(
         self, session: Session, feed: Feed, since: int | None, reason: int | str
     ) -> None:
-        match_id = feed.match_id
         competition_id = reason if isinstance(reason, int) else None
+        if self.memory:
+            if feed.last is None or feed.loading is not None:
+                await self._load(feed)
+            if self._join_from_memory(session, feed, since, competition_id):
+                metrics.JOINS.labels("memory").inc()
+                return
+        metrics.JOINS.labels("database").inc()
+        await self._join_from_log(session, feed, since, competition_id)
+
+    async def _load(self, feed: Feed) -> None:
+        """The feed's first read, shared by every joiner that arrives while it runs."""
+        task = feed.loading
+        if task is None:
+            task = feed.loading = asyncio.get_running_loop().create_task(self._load_once(feed))
+            self._tasks.add(task)
+            task.add_done_callback(lambda done: self._loaded(feed, done))
+        await asyncio.shield(task)
+
+    def _loaded(self, feed: Feed, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if feed.loading is task:
+            feed.loading = None
+        if not task.cancelled():
+            task.exception()  # every joiner gets it; retrieved here so none is reported lost
+
+    async def _load_once(self, feed: Feed) -> None:
+        """Read the match and the log's last ``ring_size`` changes (one connection)."""
+        match_id = feed.match_id
+        prefill = min(self.ring_size, wp.RESUME_LIMIT)
+        rows: list[Change] = []
+        async with self.db() as conn:
+            snapshot = await get_match(conn, match_id)
+            seq = int(snapshot["seq"])
+            if prefill > 0 and seq > 0:
+                rows = await changes_since(conn, match_id, max(0, seq - prefill), limit=prefill)
+        metrics.SNAPSHOT_READS.labels().inc()
+        self._competition_of[match_id] = (snapshot.get("competition") or {}).get("id")
+        if feed.last is None:
+            feed.last = seq
+            feed.adopt(snapshot, rows, self.ring_size)
+            if not self._drain_pending(feed):
+                self._fill(feed, "jump")
+        elif feed.last == seq and feed.snapshot is None:
+            feed.adopt(snapshot, rows, self.ring_size)
+
+    def _join_from_memory(
+        self, session: Session, feed: Feed, since: int | None, competition_id: int | None
+    ) -> bool:
+        """Join at ``last`` from the feed's snapshot or ring, without a database read
+        (False: the memory cannot serve this join; the log path will)."""
+        last, snapshot = feed.last, feed.snapshot
+        if last is None or snapshot is None or (since is not None and since > last):
+            return False
+        match_id = feed.match_id
+        if since is None or last - since > wp.RESUME_LIMIT:
+            if since is not None:
+                self._resume_refused(
+                    session,
+                    match_id,
+                    since,
+                    f"{last - since} changes missed; at most {wp.RESUME_LIMIT} are replayed",
+                )
+            if competition_id is None:
+                frame = feed.snapshot_frame
+                if frame is None:
+                    frame = feed.snapshot_frame = wp.text_frame(
+                        wp.subscribed(match_id, last, snapshot)
+                    )
+                session.send(frame)
+            else:
+                session.send_payload(
+                    wp.subscribed(match_id, last, snapshot, competition_id=competition_id)
+                )
+        else:
+            ring = feed.ring
+            missed = last - since
+            if missed and (ring is None or missed > len(ring)):
+                return False
+            session.send_payload(
+                wp.subscribed(match_id, since, None, competition_id=competition_id, resumed=True)
+            )
+            if ring is not None:
+                for i in range(len(ring) - missed, len(ring)):
+                    if not session.send(ring[i]):
+                        break
+        if not session.closed:
+            feed.subscribers.add(session)
+        return True
+
+    async def _join_from_log(
+        self, session: Session, feed: Feed, since: int | None, competition_id: int | None
+    ) -> None:
+        """Join through the database: the snapshot, and for a resume the log."""
+        match_id = feed.match_id
         oldest: int | None = None
         async with self.db() as conn:
             snapshot = await get_match(conn, match_id)
@@ -480,8 +705,12 @@ class Hub:
         self._competition_of[match_id] = (snapshot.get("competition") or {}).get("id")
         if feed.last is None:
             feed.last = seq
+            if self.memory:
+                feed.adopt(dict(snapshot), [], self.ring_size)
             if not self._drain_pending(feed):
                 self._fill(feed, "jump")
+        elif self.memory and feed.last == seq and feed.snapshot is None:
+            feed.adopt(dict(snapshot), [], self.ring_size)
         position = seq
         resumed = False
         if since is not None:
@@ -559,12 +788,54 @@ class Hub:
             return
         feed.subscribers.discard(session)
         feed.waiting.pop(session, None)
+        feed.lagging.discard(session)
         if feed.idle:
             self._drop_feed(feed)
+
+    # -- latest-wins ---------------------------------------------------------------------
+
+    def _watch_lagging(self, feed: Feed) -> None:
+        """Look at the lagging subscribers' queues again shortly (and until none is left)."""
+        if feed.lag_timer is None and feed.lagging:
+            feed.lag_timer = asyncio.get_running_loop().call_later(
+                LAGGING_RECHECK, self._lagging_tick, feed
+            )
+
+    def _lagging_tick(self, feed: Feed) -> None:
+        feed.lag_timer = None
+        if self._stopping or self.feeds.get(feed.match_id) is not feed:
+            return
+        self._catch_up_lagging(feed)
+        self._watch_lagging(feed)
+
+    def _catch_up_lagging(self, feed: Feed) -> None:
+        """Each lagging subscriber whose queue has drained to a quarter of its limit
+        gets one ``snapshot`` frame (the match as of ``last``) and is live again."""
+        snapshot, last = feed.snapshot, feed.last
+        frame: bytes | None = None
+        for session in list(feed.lagging):
+            if session.closed:
+                feed.lagging.discard(session)
+                continue
+            if session.queued_now() > session.warn_at // 2:
+                continue
+            if snapshot is None or last is None:  # not known exactly: exact delivery's rule
+                feed.lagging.discard(session)
+                session.close(wp.CLOSE_SLOW, "slow consumer: the match state is not at hand")
+                continue
+            if frame is None:
+                frame = wp.text_frame(wp.snapshot(feed.match_id, last, snapshot))
+            feed.lagging.discard(session)
+            metrics.COLLAPSED.labels().inc()
+            if session.send(frame):
+                feed.subscribers.add(session)
 
     def _drop_feed(self, feed: Feed) -> None:
         if feed.fill_task is None and self.feeds.get(feed.match_id) is feed:
             del self.feeds[feed.match_id]
+            if feed.lag_timer is not None:
+                feed.lag_timer.cancel()
+                feed.lag_timer = None
 
     def unsubscribe(self, session: Session, match_id: int) -> None:
         if not session.has(match_id, MATCH):

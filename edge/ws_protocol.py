@@ -6,6 +6,7 @@ Client -> server (JSON text frames)::
 
     {"action": "subscribe",   "matchId": 1}
     {"action": "subscribe",   "matchId": 1, "since": 41}
+    {"action": "subscribe",   "matchId": 1, "mode": "latest"}   (latest-wins; default "exact")
     {"action": "subscribe",   "competitionId": 7}
     {"action": "unsubscribe", "matchId": 1}          (or "competitionId": 7)
     {"action": "ping"}
@@ -13,10 +14,11 @@ Client -> server (JSON text frames)::
 Server -> client: ``welcome``, ``subscribed``, ``unsubscribed``, the change
 frames (``score:update``, ``commentary:new``, ``commentary:update``,
 ``match:status``, ``match:update``: exactly the bytes the relay published),
-``pong`` and ``error``. Error codes are ``ERROR_CODES``; close codes are the
-``CLOSE_*`` constants (4000-4499: reconnect, resuming with ``since``;
-4500-4999: do not reconnect unchanged -- the split centrifugal/centrifuge
-uses for its 3000-range codes).
+``snapshot`` (a latest-mode client that fell behind: the match as of ``seq``,
+replacing the changes it had not been sent), ``pong`` and ``error``. Error
+codes are ``ERROR_CODES``; close codes are the ``CLOSE_*`` constants
+(4000-4499: reconnect, resuming with ``since``; 4500-4999: do not reconnect
+unchanged -- the split centrifugal/centrifuge uses for its 3000-range codes).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class ProtocolError(Exception):
 class Subscribe:
     match_id: int
     since: int | None = None
+    #: ``mode: latest``: a slow client gets one snapshot instead of a 4008 close
+    latest: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,9 @@ class UnsubscribeCompetition:
 class Ping:
     pass
 
+
+#: Delivery modes of a match subscription: every change in order, or latest-wins.
+MODES: Final = ("exact", "latest")
 
 Action = Subscribe | SubscribeCompetition | Unsubscribe | UnsubscribeCompetition | Ping
 
@@ -149,9 +156,18 @@ def parse_action(text: str | bytes) -> Action:
     if has_match == has_comp:
         raise ProtocolError("bad_frame", f"{action} needs exactly one of matchId, competitionId")
     since = body.get("since")
+    mode = body.get("mode")
+    if mode is not None and (action != "subscribe" or mode not in MODES):
+        raise ProtocolError(
+            "bad_frame",
+            'mode goes with subscribe and is "exact" (the default) or "latest"',
+            value=_echo(mode),
+        )
     if has_comp:
         if since is not None:
             raise ProtocolError("bad_frame", "since goes with matchId, not competitionId")
+        if mode is not None:
+            raise ProtocolError("bad_frame", "mode goes with matchId, not competitionId")
         competition_id = _id(body, "competitionId")
         if action == "subscribe":
             return SubscribeCompetition(competition_id)
@@ -161,7 +177,7 @@ def parse_action(text: str | bytes) -> Action:
         return Unsubscribe(match_id)
     if since is not None and (type(since) is not int or not 0 <= since <= MAX_ID):
         raise ProtocolError("bad_frame", "since must be a seq: an integer >= 0", value=_echo(since))
-    return Subscribe(match_id, since)
+    return Subscribe(match_id, since, mode == "latest")
 
 
 # -- server frames (JSON payloads) ------------------------------------------------------
@@ -189,6 +205,11 @@ def subscribed(
     if competition_id is not None:
         body["competitionId"] = competition_id
     return orjson.dumps(body)
+
+
+def snapshot(match_id: int, seq: int, data: dict[str, Any]) -> bytes:
+    """A latest-mode client's catch-up: the match as of ``seq``; changes after it follow."""
+    return orjson.dumps({"type": "snapshot", "matchId": match_id, "seq": seq, "data": data})
 
 
 def subscribed_competition(competition_id: int, match_ids: list[int]) -> bytes:

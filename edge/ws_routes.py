@@ -24,6 +24,7 @@ goes through ``edge.framework``, which checks it at startup.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import socket
@@ -174,11 +175,18 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
         edge.db,
         node=settings.node_id,
         max_subscriptions=settings.ws_max_subscriptions,
+        ring_size=settings.ws_ring,
     )
     edge.bus.add_listener(hub.on_message)
     edge.bus.add_gap_listener(hub.on_gap)
     hub.start(edge.loops)
     app.ctx.ws_hub = hub
+    probe = metrics.StallProbe()
+    edge.loops.supervise("loop_probe", probe.run, interval=5.0)
+    # what startup created lives as long as the worker: out of the collector's sight, a
+    # full collection (after a burst of connections) walks only what came since
+    gc.collect()
+    gc.freeze()
     # what leaks when connections go away without their tasks ending shows here
     REGISTRY.gauge_callback(
         "livescore_event_loop_tasks",
@@ -390,8 +398,8 @@ async def handle(hub: Hub, session: Session, message: str | bytes) -> None:
         match action:
             case wp.Ping():
                 session.send_payload(wp.PONG)
-            case wp.Subscribe(match_id, since):
-                await hub.subscribe(session, match_id, since)
+            case wp.Subscribe(match_id, since, latest):
+                await hub.subscribe(session, match_id, since, latest=latest)
             case wp.Unsubscribe(match_id):
                 hub.unsubscribe(session, match_id)
                 session.send_payload(wp.unsubscribed(match_id=match_id))

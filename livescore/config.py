@@ -81,6 +81,12 @@ SETTINGS: tuple[Setting, ...] = (
         "LIVESCORE_WS_MAX_SUBSCRIPTIONS", "100", "subscriptions one WebSocket may hold at once"
     ),
     Setting(
+        "LIVESCORE_WS_RING",
+        "1000",
+        "recent changes each edge worker keeps per followed match, to serve resumes "
+        "from memory (0: every resume reads the change log)",
+    ),
+    Setting(
         "LIVESCORE_RELAY_STALL_AFTER",
         "10",
         "seconds a committed change may stay unpublished before /health answers 503",
@@ -135,6 +141,8 @@ class Settings:
     ws_max_per_address: int = 5000
     #: Origins whose pages may call the REST API (CORS); ("*",): any.
     cors_origins: tuple[str, ...] = ("*",)
+    #: Recent changes kept per followed match by each edge worker (0: no ring).
+    ws_ring: int = 1000
 
     @property
     def embedded(self) -> bool:
@@ -238,4 +246,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_upgrade_rate=_rate(env, "LIVESCORE_WS_UPGRADE_RATE"),
         ws_max_per_address=_int(env, "LIVESCORE_WS_MAX_PER_ADDRESS", low=1, high=10_000_000),
         cors_origins=_origins(env, "LIVESCORE_CORS_ORIGINS"),
+        ws_ring=_int(env, "LIVESCORE_WS_RING", low=0, high=100_000),
     )
