@@ -124,7 +124,12 @@ async def _read_redis(url: str, keys: Keys, feeds: list[Any]) -> _Redis:
         await redis.aclose()
 
 
-async def gather(settings: Settings, endpoints: Endpoints) -> Report:
+async def gather(
+    settings: Settings,
+    endpoints: Endpoints,
+    *,
+    feed_failing_after: int = diagnosis.FEED_FAILING_AFTER,
+) -> Report:
     """Read everything, judge it: one report."""
     keys = Keys(settings.redis_prefix)
     now = time.time()
@@ -224,7 +229,10 @@ async def gather(settings: Settings, endpoints: Endpoints) -> Report:
             stale_ids=tuple(pg.counts.stale_ids) if pg else (),
             unreadable=unreadable,
         ),
-        diagnosis.Thresholds(relay_stall_after_s=settings.relay_stall_after_s),
+        diagnosis.Thresholds(
+            relay_stall_after_s=settings.relay_stall_after_s,
+            feed_failing_after=feed_failing_after,
+        ),
     )
     return report
 
@@ -404,8 +412,15 @@ def render(report: Report) -> str:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead")
 @click.option("--watch", is_flag=True, help="refresh every --every seconds until Ctrl-C")
 @click.option("--every", type=float, default=2.0, show_default=True, help="seconds (--watch)")
+@click.option(
+    "--feed-failures",
+    type=click.IntRange(1, 1000),
+    default=diagnosis.FEED_FAILING_AFTER,
+    show_default=True,
+    help="polls in a row a feed may fail before it is a problem",
+)
 @pass_app
-def status_cmd(app: App, as_json: bool, watch: bool, every: float) -> None:
+def status_cmd(app: App, as_json: bool, watch: bool, every: float, feed_failures: int) -> None:
     """Feeds, queue, relay, edge nodes and matches on one screen.
 
     Exits 0 when healthy, 1 with the reasons when not: no worker alive, relay
@@ -414,7 +429,7 @@ def status_cmd(app: App, as_json: bool, watch: bool, every: float) -> None:
     settings, endpoints = app.settings, app.endpoints
 
     def show() -> Report:
-        report = run(gather(settings, endpoints))
+        report = run(gather(settings, endpoints, feed_failing_after=feed_failures))
         if as_json:
             click.echo(orjson.dumps(report.to_json()).decode())
         else:
