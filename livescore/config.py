@@ -101,6 +101,21 @@ SETTINGS: tuple[Setting, ...] = (
         "5000",
         "open WebSockets allowed per client address on each edge worker",
     ),
+    Setting(
+        "LIVESCORE_WEBHOOK_TIMEOUT",
+        "15",
+        "seconds one webhook delivery attempt may take (connect, send, answer)",
+    ),
+    Setting(
+        "LIVESCORE_WEBHOOK_ATTEMPTS",
+        "8",
+        "attempts of one webhook delivery before it is dead-lettered",
+    ),
+    Setting(
+        "LIVESCORE_WEBHOOK_BACKOFF",
+        "10",
+        "seconds before a webhook delivery's first retry; each later gap is 5 times longer",
+    ),
 )
 
 _DEFAULTS = {s.env: s.default for s in SETTINGS}
@@ -141,6 +156,12 @@ class Settings:
     ws_max_per_address: int = 5000
     #: Origins whose pages may call the REST API (CORS); ("*",): any.
     cors_origins: tuple[str, ...] = ("*",)
+    #: Seconds one webhook delivery attempt may take.
+    webhook_timeout_s: float = 15.0
+    #: Attempts of one webhook delivery before it is dead-lettered.
+    webhook_attempts: int = 8
+    #: Seconds before a webhook delivery's first retry (later gaps grow 5x).
+    webhook_backoff_s: float = 10.0
     #: Recent changes kept per followed match by each edge worker (0: no ring).
     ws_ring: int = 1000
 
@@ -186,6 +207,20 @@ def _url(
             f"set it like {schemes[0]}://host:port/... or unset it for the embedded server"
         )
     return raw
+
+
+def _float(env: Mapping[str, str], name: str, *, low: float, high: float) -> float:
+    raw = _get(env, name)
+    assert raw is not None  # every number setting has a default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not a number of seconds; set it to e.g. {_DEFAULTS[name]}"
+        ) from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value:g} is out of range; set it between {low:g} and {high:g}")
+    return value
 
 
 def _rate(env: Mapping[str, str], name: str) -> RateLimit:
@@ -246,5 +281,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_upgrade_rate=_rate(env, "LIVESCORE_WS_UPGRADE_RATE"),
         ws_max_per_address=_int(env, "LIVESCORE_WS_MAX_PER_ADDRESS", low=1, high=10_000_000),
         cors_origins=_origins(env, "LIVESCORE_CORS_ORIGINS"),
+        webhook_timeout_s=_float(env, "LIVESCORE_WEBHOOK_TIMEOUT", low=0.5, high=120),
+        webhook_attempts=_int(env, "LIVESCORE_WEBHOOK_ATTEMPTS", low=1, high=20),
+        webhook_backoff_s=_float(env, "LIVESCORE_WEBHOOK_BACKOFF", low=0.05, high=86400),
         ws_ring=_int(env, "LIVESCORE_WS_RING", low=0, high=100_000),
     )

@@ -25,6 +25,9 @@ MAX_REASON_CHARS = 500
 MAX_NAME_CHARS = 200
 #: Encoded size of one change message (the relay's frame), in bytes.
 MAX_CHANGE_BYTES = 64 * 1024
+#: Bytes of a webhook receiver's answer that are read (the rest is left unread:
+#: only the status counts, and a short prefix is kept for ``webhooks deliveries``).
+MAX_WEBHOOK_RESPONSE_BYTES = 64 * 1024
 
 
 class LimitExceeded(ValueError):

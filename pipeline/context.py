@@ -40,6 +40,8 @@ class PipelineContext:
     retired: list[FeedClient] = field(default_factory=list)
     #: polls this process runs right now (``pipeline.jobs.poll`` keeps job slots free)
     polls_running: int = 0
+    #: ``webhook`` jobs this process runs right now (they leave slots to polls too)
+    webhooks_running: int = 0
 
     @classmethod
     async def open(

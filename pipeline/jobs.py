@@ -18,6 +18,8 @@
   stale), applies overdue status automation and schedules the upcoming
   ``auto`` jobs.
 * ``auto``: one scheduled status transition of an uncovered match (idempotent).
+* ``webhook``: one endpoint's due webhook deliveries (``pipeline.webhooks``),
+  enqueued by the worker's dispatch loop with key ``webhook:{endpoint}``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pipeline.budget import FeedInFlight, FeedPause
 from pipeline.context import PipelineContext
 from pipeline.ingest import IngestReport, reconcile_match
 from pipeline.polling import poll_feed
+from pipeline.webhooks import WebhookSender
 from providers.errors import (
     BudgetExhausted,
     CredentialsRejected,
@@ -118,8 +121,9 @@ async def poll(ctx: Context, *, feed: str, purpose: str, slot: int) -> dict[str,
     if left > 0:
         return {"skipped": f"feed paused for {left:.1f}s more (the provider asked us to wait)"}
     limit = max(ctx["worker"].concurrency - RESERVED_SLOTS, 1)
-    if pctx.polls_running >= limit:
-        return {"skipped": f"this worker already runs {limit} polls; the next tick retries"}
+    if pctx.polls_running + pctx.webhooks_running >= limit:
+        busy = f"this worker already runs {limit} polls and webhook jobs"
+        return {"skipped": f"{busy}; the next tick retries"}
     in_flight = _in_flight(pctx)
     token = await in_flight.acquire(feed)
     if token is None:
@@ -278,4 +282,30 @@ async def auto(ctx: Context, *, match_id: int, target: str) -> dict[str, Any]:
     return {"changes": len(changes)}
 
 
-FUNCTIONS = [("tick", tick), ("poll", poll), ("sweep", sweep), ("auto", auto)]
+async def webhook(ctx: Context, *, endpoint_id: int) -> dict[str, Any]:
+    """Send one endpoint's due webhook deliveries (``pipeline.webhooks``). At most
+    half the slots polls may use run these, so a hanging receiver never takes
+    the slots polls, ticks and sweeps need; a skipped job is enqueued again by
+    the dispatcher within a second."""
+    pctx = pipeline(ctx)
+    sender: WebhookSender = ctx["webhooks"]  # type: ignore[typeddict-item]
+    slots = max(ctx["worker"].concurrency - RESERVED_SLOTS, 1)
+    if (
+        pctx.webhooks_running >= max(slots // 2, 1)
+        or pctx.polls_running + pctx.webhooks_running >= slots
+    ):
+        return {"skipped": "this worker's webhook slots are busy; the dispatcher retries"}
+    pctx.webhooks_running += 1
+    try:
+        return await sender.run(endpoint_id)
+    finally:
+        pctx.webhooks_running -= 1
+
+
+FUNCTIONS = [
+    ("tick", tick),
+    ("poll", poll),
+    ("sweep", sweep),
+    ("auto", auto),
+    ("webhook", webhook),
+]

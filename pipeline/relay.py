@@ -14,6 +14,10 @@ in the same database transaction. So:
 * Only one relay publishes at a time (a session advisory lock elects it), so
   per-match order holds with several workers running.
 
+The same transaction adds one webhook delivery per published change and
+endpoint that wants it (``pipeline.webhooks.create_deliveries``: rows only,
+sent later by the worker's ``webhook`` jobs, so no receiver delays the relay).
+
 Each message is the WebSocket frame itself, built by ``store.change_codec``:
 ``{"type", "matchId", "seq", "data", "ts"}`` (``ts``: the change's commit time),
 with ``data`` the payload's stored JSON text as it is.
@@ -47,6 +51,7 @@ from livescore.errors import StoreError
 from livescore.keys import Keys
 from livescore.logs import kv
 from livescore.waiting import wait_event
+from pipeline import webhooks
 from store import change_codec
 from store.changes import (
     claim_unpublished,
@@ -97,6 +102,7 @@ class Relay:
         poll_interval: float = 1.0,
         heartbeat_s: float = 1.0,
         beat: Callable[[], None] = _noop,
+        on_deliveries: Callable[[], None] = _noop,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
@@ -112,6 +118,9 @@ class Relay:
         self.is_leader = False
         #: called at least every ``heartbeat_s`` (led or not): the loop's heartbeat
         self.beat = beat
+        #: called after a batch that created webhook deliveries committed
+        self.on_deliveries = on_deliveries
+        self.deliveries = 0
         self._wake = asyncio.Event()
 
     async def drain(self) -> int:
@@ -124,6 +133,8 @@ class Relay:
                     return total
                 changes.sort(key=lambda c: (c.match_id, c.seq))
                 ready = await self._encode_or_hold(conn, changes)
+                # deliveries are only rows here: no receiver is ever waited on
+                created = await webhooks.create_deliveries(conn, ready)
                 pipe = self.redis.pipeline(transaction=False)
                 for _, message in ready:
                     pipe.publish(self.keys.changes_channel, message)
@@ -137,6 +148,9 @@ class Relay:
             )
             total += len(ready)
             self.published += len(ready)
+            if created:
+                self.deliveries += created
+                self.on_deliveries()
             self.beat()
 
     async def _encode_or_hold(

@@ -2,7 +2,9 @@
 
 Several workers may run side by side: cron ticks are unique per tick (SAQ),
 polls dedupe on their slot key and claim, observations on their fingerprint,
-and only one relay publishes at a time (advisory lock).
+and only one relay publishes at a time (advisory lock). Webhook jobs are
+enqueued by a dispatch loop (``pipeline.webhooks.Dispatcher``) keyed per
+endpoint, so one endpoint is sent for by one job at a time.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from livescore.waiting import wait_event
 from pipeline.context import PipelineContext
 from pipeline.jobs import FUNCTIONS, sweep, tick
 from pipeline.relay import Relay, lag_summary
+from pipeline.webhooks import DISPATCH_EVERY_S, Dispatcher, WebhookSender
 
 log = logging.getLogger("livescore.pipeline.worker")
 
@@ -61,8 +64,23 @@ def build_worker(
         pctx = await PipelineContext.open(settings, endpoints)
         ctx["pipeline"] = pctx  # type: ignore[typeddict-unknown-key]
         ctx["loops"] = loops  # type: ignore[typeddict-unknown-key]
+        sender = WebhookSender(pctx.pool, settings)
+        ctx["webhooks"] = sender  # type: ignore[typeddict-unknown-key]
+        dispatcher = Dispatcher(pctx.pool, queue, settings)
+        if cron:
+
+            async def dispatch(loop: Loop) -> None:
+                await dispatcher.run(stop, loop)
+
+            loops.supervise("webhooks", dispatch, interval=DISPATCH_EVERY_S * 4)
         if relay:
-            runner = Relay(pctx.pool, endpoints.database_url, pctx.redis, pctx.keys)
+            runner = Relay(
+                pctx.pool,
+                endpoints.database_url,
+                pctx.redis,
+                pctx.keys,
+                on_deliveries=dispatcher.wake,
+            )
             ctx["relay"] = runner  # type: ignore[typeddict-unknown-key]
 
             async def run_relay(loop: Loop) -> None:
@@ -124,6 +142,9 @@ def build_worker(
         except TimeoutError:
             log.warning(kv("worker.loop_stop_timeout", seconds=10))
         await loops.stop()
+        sender: WebhookSender | None = ctx.get("webhooks")  # type: ignore[assignment]
+        if sender is not None:
+            await sender.aclose()
         pctx: PipelineContext | None = ctx.get("pipeline")  # type: ignore[assignment]
         if pctx is not None:
             with contextlib.suppress(RedisError, OSError):

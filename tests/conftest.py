@@ -38,7 +38,8 @@ from tests.servers import PrivateRedis
 
 APP_TABLES = (
     "override_audit, overrides, observations, match_crosswalk, team_crosswalk, "
-    "competition_crosswalk, events, match_changes, matches, teams, competitions, feeds, api_keys"
+    "competition_crosswalk, events, match_changes, matches, teams, competitions, feeds, api_keys, "
+    "webhook_deliveries, webhook_endpoints"
 )
 
 

@@ -43,6 +43,7 @@ PURE_MODULES = [
     "livescore/names.py",
     "livescore/feeds.py",
     "livescore/limits.py",
+    "livescore/webhooks.py",
     "livescore/supervise.py",
     "store/write_plan.py",
     "providers/base.py",
