@@ -85,3 +85,26 @@ def test_nginx_upstream_names_both_edge_nodes_and_upgrades_websockets() -> None:
     assert f"proxy_pass http://{upstream.group(1)}" in conf
     assert "proxy_set_header Upgrade $http_upgrade" in conf
     assert re.search(r"location\s+/ws", conf)
+
+
+def test_prometheus_and_grafana_are_wired_to_the_repo_rules_and_dashboard() -> None:
+    services = compose()["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    mounts = " ".join(prometheus["volumes"])
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml" in mounts
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml" in mounts
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]  # beside prometheus.yml in the container
+    (job,) = config["scrape_configs"]
+    assert set(job["static_configs"][0]["targets"]) == {"edge1:8000", "edge2:8000"}
+    mounts = " ".join(grafana["volumes"])
+    assert "./deploy/grafana/livescore.json:/var/lib/grafana/dashboards/livescore.json" in mounts
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning" in mounts
+    datasource = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/livescore.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
