@@ -1,0 +1,455 @@
+"""Reconnect-storm benchmark: an edge node dies, its clients all resume on another.
+
+    .venv/bin/python bench/storm.py --clients 10000
+
+For each round (the ring on, ``LIVESCORE_WS_RING`` default; then the ring off,
+``LIVESCORE_WS_RING=0``), in the same run:
+
+* two edge nodes, A and B (``livescore serve``, one worker each), on a
+  database and Redis prefix of their own, with the real relay (in this
+  process) publishing what a writer commits through ``apply_change`` at
+  ``--rate`` changes per second, all the time;
+* ``--clients`` WebSocket clients, held by ``--generators`` load-generator
+  processes (``bench/stormgen.py``), subscribed to ONE hot match on node A;
+* A gets SIGKILL. Every client sees its connection drop and at once
+  reconnects to B with ``since`` = the last seq it got.
+
+It prints, per round:
+
+* caught up p50/p99/max: seconds from the kill until the client was resumed
+  on B and had every change up to the match's seq at the kill;
+* PostgreSQL transactions per reconnecting client: ``xact_commit`` of the bench
+  database (``pg_stat_database``) over the storm window, minus what the writer
+  and the relay commit anyway (their rate is measured over a window of the
+  same length before the kill), divided by the clients; and B's own count of
+  the hub's database reads (``livescore_ws_snapshot_reads_total``, joins by
+  source);
+* the longest event-loop stall on B (``livescore_event_loop_stall_max_seconds``:
+  the edge's probe sleeps 10 ms and records how late it woke), read a few
+  seconds after the last client caught up, so the garbage collection that
+  follows a burst of connections is included;
+* lost and duplicated seqs (must be 0), resets (a fresh snapshot instead of
+  the replay) and clients that did not make it.
+
+Targets on this machine (2 cores): <= 0.01 PostgreSQL transactions per
+reconnecting client, p99 caught up <= 3 s, no stall over 100 ms, 0 lost, 0
+duplicated. The floor row is the same storm against ``bench/storm_floor_edge.py``
+(Sanic's own WebSocket handshake and one canned answer per client, nothing
+else): what accepting that many reconnections costs on this machine.
+
+Uses DATABASE_URL / REDIS_URL when set, else the embedded servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from livescore import clock  # noqa: E402
+from livescore.config import load_settings  # noqa: E402
+from livescore.keys import Keys  # noqa: E402
+from livescore.model import MatchPatch  # noqa: E402
+from livescore.runtime import redis_client, resolve  # noqa: E402
+from pipeline.relay import Relay  # noqa: E402
+from store import admin as store_admin  # noqa: E402
+from store.admin import as_url  # noqa: E402
+from store.db import connect, open_pool  # noqa: E402
+from store.matches import NewMatch, create_match  # noqa: E402
+from store.migrate import migrate  # noqa: E402
+from store.reference import get_or_create_team  # noqa: E402
+from store.writes import apply_change  # noqa: E402
+
+PYTHON = sys.executable
+LIVESCORE = str(Path(PYTHON).with_name("livescore"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, float]:
+    """A node's /metrics as {series: value} (labels kept in the name)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    out: dict[str, float] = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+@dataclass
+class Result:
+    name: str
+    clients: int
+    p50: float = float("nan")
+    p99: float = float("nan")
+    worst: float = float("nan")
+    not_caught_up: int = 0
+    tx_per_client: float = float("nan")
+    storm_tx: float = float("nan")
+    raw_tx: int = 0
+    baseline_tx_per_s: float = float("nan")
+    window_s: float = 0.0
+    hub_reads: float = float("nan")
+    joins_memory: float = float("nan")
+    joins_database: float = float("nan")
+    stall_ms: float = float("nan")
+    stalls_over_100ms: float = float("nan")
+    lost: int = 0
+    duplicated: int = 0
+    resets: int = 0
+    failed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Writer:
+    """Commits one change every 1/rate seconds to the hot match while running."""
+
+    def __init__(self, database_url: str, match_id: int, rate: float) -> None:
+        self.database_url = database_url
+        self.match_id = match_id
+        self.rate = rate
+        self.seq = 0
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.run())
+
+    async def run(self) -> None:
+        conn = await connect(self.database_url)
+        async with conn:
+            started, n = time.monotonic(), 0
+            while not self.stop.is_set():
+                n += 1
+                await asyncio.sleep(max(0.0, started + n / self.rate - time.monotonic()))
+                changes = await apply_change(
+                    conn,
+                    self.match_id,
+                    lambda state: MatchPatch(
+                        source="bench",
+                        home_score=(state.home_score + 1) % 999,
+                        away_score=0,
+                    ),
+                )
+                if changes:
+                    self.seq = changes[-1].seq
+
+    async def finish(self) -> int:
+        self.stop.set()
+        if self.task is not None:
+            await self.task
+        return self.seq
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.endpoints = resolve(load_settings())
+        self.dbname = f"bench_storm_{secrets.token_hex(3)}"
+        self.prefix = f"bench-storm-{secrets.token_hex(3)}"
+        self.database_url = ""
+        self.logs = Path(args.logs)
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def xact_commit(self) -> int:
+        """Transactions committed in the bench database (asked from the admin database,
+        so the asking is not counted)."""
+        with psycopg.connect(self.endpoints.database_url, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (self.dbname,)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def hot_match(self) -> int:
+        conn = await connect(self.database_url)
+        async with conn:
+            await migrate(conn)
+            home = await get_or_create_team(conn, "Storm Home")
+            away = await get_or_create_team(conn, "Storm Away")
+            match = await create_match(conn, NewMatch(home, away, clock.now()))
+            return int(match["id"])
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        env.update(
+            DATABASE_URL=as_url(self.database_url),
+            REDIS_URL=self.endpoints.redis_url,
+            LIVESCORE_REDIS_PREFIX=self.prefix,
+            LIVESCORE_RATE_LIMIT="100000000/60",
+            LIVESCORE_WS_UPGRADE_RATE="100000000/60",
+            LIVESCORE_WS_MAX_PER_ADDRESS="10000000",
+            LIVESCORE_LOG_LEVEL="WARNING",
+            **extra,
+        )
+        return env
+
+    def start_node(
+        self, name: str, extra: dict[str, str], *, floor: bool = False
+    ) -> tuple[int, subprocess.Popen[bytes]]:
+        port = free_port()
+        if floor:
+            command = [
+                PYTHON, str(ROOT / "bench" / "storm_floor_edge.py"), "--port", str(port),
+                "--redis", self.endpoints.redis_url,
+                "--channel", Keys(self.prefix).changes_channel,
+            ]  # fmt: skip
+        else:
+            command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        log = (self.logs / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            command, env=self.env(LIVESCORE_NODE_ID=f"storm-{name}", **extra), stdout=log,
+            stderr=log,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"node {name} exited; see {self.logs}/{name}.log")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"node {name} never got healthy") from None
+                time.sleep(0.2)
+        return port, proc
+
+    def start_generators(
+        self, a: int, b: int, match_id: int, start_seq: int
+    ) -> list[subprocess.Popen[str]]:
+        gens = []
+        per = self.args.clients // self.args.generators
+        for g in range(self.args.generators):
+            count = per if g < self.args.generators - 1 else self.args.clients - per * g
+            command = [
+                PYTHON, str(ROOT / "bench" / "stormgen.py"), "--a", f"127.0.0.1:{a}",
+                "--b", f"127.0.0.1:{b}", "--clients", str(count), "--match", str(match_id),
+                "--start-seq", str(start_seq),
+            ]  # fmt: skip
+            gens.append(
+                subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            )
+        for gen in gens:
+            assert gen.stdout is not None
+            line = gen.stdout.readline().strip()
+            if not line.startswith("ready"):
+                raise RuntimeError(f"storm generator: {line or 'exited'}")
+        return gens
+
+    async def round(self, key: str, name: str, match_id: int, ring: str | None) -> Result:
+        args = self.args
+        floor = ring is None
+        extra = {} if ring is None else {"LIVESCORE_WS_RING": ring}
+        result = Result(name, args.clients)
+        a_port, a = self.start_node(f"{key}-A", extra)
+        b_port, b = self.start_node(f"{key}-B", extra, floor=floor)
+        pool = await open_pool(self.database_url, min_size=1, max_size=4, name="bench")
+        redis = redis_client(self.endpoints.redis_url)
+        relay = Relay(pool, self.database_url, redis, Keys(self.prefix), poll_interval=0.5)
+        stop = asyncio.Event()
+        relay_task = asyncio.create_task(relay.run(stop))
+        writer = Writer(self.database_url, match_id, args.rate)
+        gens: list[subprocess.Popen[str]] = []
+        reports: list[dict[str, object]] = []
+        try:
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT seq FROM matches WHERE id = %s", (match_id,))
+                row = await cur.fetchone()
+                assert row is not None
+                writer.seq = int(row["seq"])
+            gens = await asyncio.to_thread(self.start_generators, a_port, b_port, match_id,
+                                           writer.seq)  # fmt: skip
+            writer.start()
+            await asyncio.sleep(2.0)
+            # B's startup is out of the stall window before the storm begins
+            quiet_by = time.monotonic() + 15
+            while not floor and time.monotonic() < quiet_by:
+                if scrape(b_port).get("livescore_event_loop_stall_max_seconds", 0) < 0.05:
+                    break
+                await asyncio.sleep(1.0)
+            # the writer's and the relay's own transactions: a window like the storm's
+            window = args.window
+            x0, t0 = await asyncio.to_thread(self.xact_commit), time.monotonic()
+            await asyncio.sleep(window)
+            x1, t1 = await asyncio.to_thread(self.xact_commit), time.monotonic()
+            baseline = (x1 - x0) / (t1 - t0)
+            before = {} if floor else scrape(b_port)
+            target = writer.seq
+            killed_at = time.time()
+            xk, tk = await asyncio.to_thread(self.xact_commit), time.monotonic()
+            os.kill(a.pid, signal.SIGKILL)
+            a.wait()
+            # every client back (B's connection count), then the GC after the burst
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                if floor:
+                    if time.monotonic() - tk > 10:
+                        break
+                    continue
+                if scrape(b_port).get("livescore_ws_connections", 0) >= args.clients:
+                    break
+            await asyncio.sleep(3.0)
+            after = {} if floor else scrape(b_port)
+            # the window must be the storm's length at least, and the stats flushed
+            await asyncio.sleep(max(0.0, tk + window - time.monotonic()) + 2.0)
+            x2, t2 = await asyncio.to_thread(self.xact_commit), time.monotonic()
+            final = await writer.finish()
+            for gen in gens:
+                assert gen.stdin is not None
+                gen.stdin.write(f"target {target} {killed_at} {final}\n")
+                gen.stdin.flush()
+            for gen in gens:
+                assert gen.stdout is not None
+                reports.append(orjson.loads(await asyncio.to_thread(gen.stdout.readline)))
+        finally:
+            await writer.finish()
+            for gen in gens:
+                gen.kill()
+                gen.wait()
+            stop.set()
+            await relay_task
+            await pool.close()
+            await redis.aclose()
+            for proc in (a, b):
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in (a, b):
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        caught = [float(x) for r in reports for x in r["caught_up_s"]]  # type: ignore[attr-defined]
+        result.p50, result.p99 = percentile(caught, 0.5), percentile(caught, 0.99)
+        result.worst = max(caught) if caught else float("nan")
+        result.not_caught_up = sum(int(r["not_caught_up"]) for r in reports)  # type: ignore[call-overload]
+        result.lost = sum(int(r["lost"]) for r in reports)  # type: ignore[call-overload]
+        result.duplicated = sum(int(r["duplicated"]) for r in reports)  # type: ignore[call-overload]
+        result.resets = sum(int(r["resets"]) for r in reports)  # type: ignore[call-overload]
+        result.failed = sum(int(r["failed"]) for r in reports)  # type: ignore[call-overload]
+        result.raw_tx = x2 - xk
+        result.window_s = t2 - tk
+        result.baseline_tx_per_s = baseline
+        result.storm_tx = result.raw_tx - baseline * result.window_s
+        result.tx_per_client = result.storm_tx / args.clients
+        if not floor:
+
+            def delta(series: str) -> float:
+                return after.get(series, 0.0) - before.get(series, 0.0)
+
+            result.hub_reads = delta("livescore_ws_snapshot_reads_total")
+            result.joins_memory = delta('livescore_ws_joins_total{source="memory"}')
+            result.joins_database = delta('livescore_ws_joins_total{source="database"}')
+            result.stall_ms = after.get("livescore_event_loop_stall_max_seconds", 0.0) * 1000
+            over = 'livescore_event_loop_stall_seconds_bucket{le="0.1"}'
+            total = "livescore_event_loop_stall_seconds_count"
+            result.stalls_over_100ms = delta(total) - delta(over)
+        return result
+
+
+def table(results: list[Result], args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.clients} clients on one match on node A, {args.rate:g} changes/s throughout; "
+        f"A gets SIGKILL, every client resumes on node B with since; {os.cpu_count()} CPUs "
+        f"shared with PostgreSQL, Redis and {args.generators} load generators",
+        "",
+        f"{'':24}{'caught up s':>20}{'PG tx':>9}{'hub':>6}{'joins':>13}{'stall':>8}"
+        f"{'>100ms':>7}{'lost':>6}{'dup':>5}{'reset':>6}{'missing':>8}",
+        f"{'':24}{'p50':>6}{'p99':>7}{'max':>7}{'/client':>9}{'reads':>6}{'mem/db':>13}"
+        f"{'max ms':>8}{'':>7}",
+    ]
+    for r in results:
+        joins = "-" if r.joins_memory != r.joins_memory else (
+            f"{r.joins_memory:.0f}/{r.joins_database:.0f}")  # fmt: skip
+        reads = "-" if r.hub_reads != r.hub_reads else f"{r.hub_reads:.0f}"
+        stall = "-" if r.stall_ms != r.stall_ms else f"{r.stall_ms:.0f}"
+        over = "-" if r.stalls_over_100ms != r.stalls_over_100ms else f"{r.stalls_over_100ms:.0f}"
+        floor = r.hub_reads != r.hub_reads
+        tx = f"{'-':>9}" if floor else f"{r.tx_per_client:>9.4f}"
+        lost = f"{'-':>6}" if floor else f"{r.lost:>6}"
+        lines.append(
+            f"{r.name:24}{r.p50:>6.2f}{r.p99:>7.2f}{r.worst:>7.2f}{tx}"
+            f"{reads:>6}{joins:>13}{stall:>8}{over:>7}{lost}{r.duplicated:>5}"
+            f"{r.resets:>6}{r.not_caught_up + r.failed:>8}"
+        )
+    lines.append("")
+    for r in results:
+        if r.hub_reads != r.hub_reads:
+            lines.append(
+                f"{r.name}: Sanic's handshake and one canned answer per client on B, nothing "
+                "else (no replay: its lost column means nothing)"
+            )
+            continue
+        lines.append(
+            f"{r.name}: {r.raw_tx} transactions in the {r.window_s:.1f}s storm window, "
+            f"{r.baseline_tx_per_s:.1f}/s committed anyway (writer, relay): "
+            f"{r.storm_tx:.0f} for the storm"
+        )
+    lines.append(
+        "targets: PG tx/client <= 0.01, p99 caught up <= 3 s, stall <= 100 ms, 0 lost, 0 dup"
+    )
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    bench = Bench(args)
+    bench.database_url = store_admin.create_database(bench.endpoints.database_url, bench.dbname)
+    try:
+        match_id = await bench.hot_match()
+        rounds: list[tuple[str, str, str | None]] = [
+            ("ring", "ring on (1000)", "1000"),
+            ("noring", "ring off (RING=0)", "0"),
+        ]
+        if args.floor:
+            rounds.append(("floor", "floor: bare handshakes", None))
+        results = [await bench.round(key, name, match_id, ring) for key, name, ring in rounds]
+    finally:
+        store_admin.drop_database(bench.endpoints.database_url, bench.dbname)
+    print(table(results, args))
+
+
+if __name__ == "__main__":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=2.0, help="changes per second")
+    parser.add_argument("--generators", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--window", type=float, default=15.0, help="seconds of each PostgreSQL counting window"
+    )
+    parser.add_argument("--no-floor", dest="floor", action="store_false")
+    parser.add_argument("--logs", default=str(ROOT / "bench" / "results" / "storm-logs"))
+    asyncio.run(main(parser.parse_args()))

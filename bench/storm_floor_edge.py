@@ -1,0 +1,86 @@
+"""The floor of bench/storm.py: what accepting a reconnect storm costs by itself.
+
+A bare Sanic WebSocket endpoint (Sanic's own handshake, as ``livescore serve``
+uses) that answers each ``subscribe`` with a canned resumed ``subscribed``
+frame (``seq`` = the client's ``since``) and broadcasts what is published on
+the changes channel with a plain loop: no hub, no database, no checks.
+
+    python bench/storm_floor_edge.py --port 9000 --redis redis://... --channel PREFIX:changes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from sanic import Request, Sanic, text
+from sanic.server.websockets.impl import WebsocketImplProtocol
+
+
+def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
+    app: Sanic[Any, Any] = Sanic("storm_floor_edge", configure_logging=False)
+    app.config.MOTD = False
+    app.config.WEBSOCKET_PING_INTERVAL = None
+    clients: set[WebsocketImplProtocol] = set()
+
+    @app.get("/health")
+    async def health(request: Request) -> Any:
+        return text("ok")
+
+    async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
+        try:
+            async for message in ws:
+                body = orjson.loads(message)
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "type": "subscribed",
+                            "matchId": body.get("matchId"),
+                            "seq": body.get("since"),
+                            "resumed": True,
+                        }
+                    ).decode()
+                )
+                clients.add(ws)
+        finally:
+            clients.discard(ws)
+
+    app.add_websocket_route(ws_handler, "/ws")
+
+    async def broadcast() -> None:
+        redis = aioredis.from_url(redis_url)
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel)
+        async for message in pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            data = message["data"].decode()
+            for ws in list(clients):
+                try:
+                    await ws.send(data)
+                except Exception:  # a closed socket: forget it
+                    clients.discard(ws)
+
+    @app.after_server_start
+    async def start(app: Sanic[Any, Any]) -> None:
+        app.add_task(broadcast(), name="broadcast")
+
+    return app
+
+
+if __name__ == "__main__":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--channel", required=True)
+    args = parser.parse_args()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    build(args.redis, args.channel).run(
+        host="127.0.0.1", port=args.port, single_process=True, access_log=False, motd=False
+    )
