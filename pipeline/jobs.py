@@ -35,7 +35,7 @@ from saq.types import Context
 from livescore import clock, feed_health
 from livescore.errors import PipelineError, StoreError
 from livescore.logs import kv
-from livescore.model import MatchStatus
+from livescore.model import MatchStatus, Period
 from pipeline import automation, cadence
 from pipeline.budget import FeedInFlight, FeedPause
 from pipeline.context import PipelineContext
@@ -241,26 +241,29 @@ async def sweep(ctx: Context) -> dict[str, Any]:
                 log.error(kv("sweep.reconcile_failed", match=match_id, error=exc))
         for row in await coverage.uncovered_due(conn, now + AUTOMATION_HORIZON):
             status = MatchStatus(row["status"])
-            target = automation.transition(
-                status, row["start_time"], row["end_time"], duration, now
-            )
+            period = Period(row["clock_period"]) if row["clock_period"] else None
+            times = (row["start_time"], row["end_time"], duration)
+            target = automation.transition(status, *times, now, period)
             if target is not None:
+                late = automation.clock_at(target, *times, now)
                 try:
                     changes = await apply_change(
-                        conn, row["id"], automation.patch_for(target, status)
+                        conn, row["id"], automation.patch_for(target, status, clock=late)
                     )
                 except StoreError as exc:
                     log.error(kv("sweep.automation_failed", match=row["id"], error=exc))
                     continue
                 applied += len(changes)
                 continue
-            when = automation.due_at(status, row["start_time"], row["end_time"], duration)
-            if when is None:
+            when = automation.due_at(status, *times, period)
+            goal = automation.next_status(status, *times, period)
+            if when is None or goal is None:
                 continue
-            goal = MatchStatus.LIVE if status is MatchStatus.SCHEDULED else MatchStatus.FINISHED
+            # the second half's kickoff is a second "live": its own key
+            step = "second-half" if status is MatchStatus.HALFTIME else goal.value
             job = await queue.enqueue(
                 "auto",
-                key=f"auto:{row['id']}:{goal.value}",
+                key=f"auto:{row['id']}:{step}",
                 # SAQ schedules in whole seconds: round up, never fire before it is due
                 scheduled=math.ceil(when.timestamp()),
                 match_id=row["id"],

@@ -57,11 +57,12 @@ async def covered_hot_matches(conn: Conn) -> list[int]:
 
 async def uncovered_due(conn: Conn, until: datetime) -> list[dict[str, Any]]:
     """Matches no feed covers whose automatic transition falls before ``until``:
-    scheduled ones kicking off, live ones reaching their end. ``end_time``
+    scheduled ones kicking off, live ones reaching half time or their end
+    (``clock_period`` tells the halves apart). ``end_time``
     is null when the match has no explicit end (the caller adds the expected
     duration)."""
     cur = await conn.execute(
-        """SELECT m.id, m.status, m.start_time, m.end_time FROM matches m
+        """SELECT m.id, m.status, m.start_time, m.end_time, m.clock_period FROM matches m
             WHERE m.status IN ('scheduled', 'live', 'halftime', 'extra_time', 'penalties')
               AND m.start_time <= %(until)s
               AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.match_id = m.id)

@@ -5,6 +5,14 @@ several states (finished with goals and cards, live, at half-time, postponed,
 scheduled). Every state change goes through the single write path, so the
 seeded matches have change logs and seqs like any other. Seeding twice adds
 nothing: seeded matches are recorded in the crosswalk under provider "seed".
+
+No feed covers a seeded match, so status automation runs it on
+(``pipeline.automation.timeline``): each one in play is seeded where that
+timeline puts it (kickoff 73 minutes ago: 58' of the second half; 50 minutes
+ago: half time), so it ticks on, resumes and finishes like a real one instead
+of sitting frozen. None of the seeded teams plays in the demo's recording
+(``fixtures/premier-league-matchday``), so no team is live twice at once
+(``tests/store/test_seed.py``).
 """
 
 from __future__ import annotations
@@ -37,10 +45,10 @@ COMPETITIONS = {
 
 TEAMS: dict[str, list[tuple[str, str, str]]] = {
     "Premier League": [
-        ("Arsenal FC", "Arsenal", "ARS"),
+        ("Aston Villa FC", "Aston Villa", "AVL"),
         ("Chelsea FC", "Chelsea", "CHE"),
         ("Liverpool FC", "Liverpool", "LIV"),
-        ("Manchester United FC", "Man United", "MUN"),
+        ("Tottenham Hotspur FC", "Tottenham", "TOT"),
     ],
     "LaLiga": [
         ("Real Madrid CF", "Real Madrid", "RMA"),
@@ -76,16 +84,16 @@ class SeedMatch:
 SEED_MATCHES: tuple[SeedMatch, ...] = (
     SeedMatch(
         "pl-1", "Premier League", 0, 1, timedelta(hours=-3), MatchStatus.FINISHED,
-        goals=((23, "home", "Bukayo Saka", EventType.GOAL),
+        goals=((23, "home", "Ollie Watkins", EventType.GOAL),
                (58, "away", "Cole Palmer", EventType.PENALTY_GOAL),
-               (81, "home", "Declan Rice", EventType.GOAL)),
+               (81, "home", "Morgan Rogers", EventType.GOAL)),
         cards=((44, "away", "Moisés Caicedo", EventType.YELLOW),),
         minute=90, period=Period.FULL_TIME,
     ),
     SeedMatch(
-        "pl-2", "Premier League", 2, 3, timedelta(minutes=-62), MatchStatus.LIVE,
+        "pl-2", "Premier League", 2, 3, timedelta(minutes=-73), MatchStatus.LIVE,
         goals=((12, "home", "Mohamed Salah", EventType.GOAL),),
-        cards=((35, "away", "Bruno Fernandes", EventType.YELLOW),),
+        cards=((35, "away", "James Maddison", EventType.YELLOW),),
         minute=58, period=Period.SECOND_HALF,
     ),
     SeedMatch(
