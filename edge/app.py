@@ -26,7 +26,15 @@ from functools import partial
 from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
-from edge import live, metrics_share, routes_matches, routes_ops, routes_reference, ws_routes
+from edge import (
+    live,
+    metrics_share,
+    routes_matches,
+    routes_ops,
+    routes_reference,
+    sse_routes,
+    ws_routes,
+)
 from edge.bus import ChangeBus
 from edge.cache import Caches, match_document
 from edge.cors import Cors
@@ -59,6 +67,7 @@ ROUTES: list[Callable[[EdgeApp], None]] = [
     routes_matches.register,
     routes_reference.register,
     ws_routes.register_ws,  # /ws and the hub's lifecycle (issue 6)
+    sse_routes.register_sse,  # /sse: Server-Sent Events through the same hub (issue 13)
     live.register,  # GET /: the live page (issue 6)
 ]
 

@@ -87,6 +87,11 @@ SETTINGS: tuple[Setting, ...] = (
         "from memory (0: every resume reads the change log)",
     ),
     Setting(
+        "LIVESCORE_SSE_HEARTBEAT",
+        "15",
+        "seconds between heartbeat comments on a quiet /sse stream (proxies close idle ones)",
+    ),
+    Setting(
         "LIVESCORE_RELAY_STALL_AFTER",
         "10",
         "seconds a committed change may stay unpublished before /health answers 503",
@@ -164,6 +169,8 @@ class Settings:
     webhook_backoff_s: float = 10.0
     #: Recent changes kept per followed match by each edge worker (0: no ring).
     ws_ring: int = 1000
+    #: seconds between heartbeat comments on a quiet /sse stream
+    sse_heartbeat: float = 15.0
 
     @property
     def embedded(self) -> bool:
@@ -285,4 +292,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_attempts=_int(env, "LIVESCORE_WEBHOOK_ATTEMPTS", low=1, high=20),
         webhook_backoff_s=_float(env, "LIVESCORE_WEBHOOK_BACKOFF", low=0.05, high=86400),
         ws_ring=_int(env, "LIVESCORE_WS_RING", low=0, high=100_000),
+        sse_heartbeat=_float(env, "LIVESCORE_SSE_HEARTBEAT", low=0.05, high=3600.0),
     )
