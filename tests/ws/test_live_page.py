@@ -1,12 +1,14 @@
 """The live page in a real headless Chromium: it lists today's matches, shows a
-score changed through the CLI as it happens, and resumes after a dropped
-socket without missing the change made meanwhile. Saves a screenshot to
+score changed through the CLI as it happens (on a scheduled match too),
+resumes after a dropped socket without missing the change made meanwhile, and
+ticks a running clock between reports. Saves a screenshot to
 tests/artifacts/live-page.png."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -39,6 +41,10 @@ def _today_at(hours: float) -> datetime:
 
 def _score_of(match_id: int) -> str:
     return f"document.querySelector('[data-match-id=\"{match_id}\"]')?.dataset.score"
+
+
+def _row(match_id: int) -> str:
+    return f"document.querySelector('[data-match-id=\"{match_id}\"]')"
 
 
 @pytest.mark.slow
@@ -76,11 +82,31 @@ async def test_live_page_shows_scores_as_they_change(
         competition=league,
         start_time=_today_at(2).replace(second=0, microsecond=0),
     )
+    # a clock reported 20 s ago at 89': the page must reach 90' by itself
+    ticking = await factory.match(
+        home="Hillcrest Town",
+        away="Lowmoor City",
+        competition=league,
+        start_time=_today_at(-1.5).replace(microsecond=0),
+        status=MatchStatus.LIVE,
+    )
+    reported_at = clock.now() - timedelta(seconds=20)
+    await apply_change(
+        conn,
+        ticking["id"],
+        MatchPatch(source="test", clock=Clock(89, None, Period.SECOND_HALF)),
+        at=reported_at,
+    )
     browser = await Browser(binary, tmp_path / "chromium").open()
     try:
         await browser.navigate(f"{node.url}/")
         await browser.wait_for(f"{_score_of(live['id'])} === '1-0'")
         await browser.wait_for("document.getElementById('conn').className === 'live'")
+        before = await browser.wait_for(
+            f"{_row(ticking['id'])}?.querySelector('.clock').textContent"
+        )
+        if clock.now() < reported_at + timedelta(seconds=55):
+            assert before == "89'"
         assert (
             await browser.wait_for(
                 f"document.querySelector('[data-match-id=\"{other['id']}\"]')?.dataset.status"
@@ -95,17 +121,33 @@ async def test_live_page_shows_scores_as_they_change(
 
         # an operator pins the score through the CLI: it appears without a reload
         env = services.env(DATABASE_URL=services.database_url, LIVESCORE_REDIS_PREFIX=keys.prefix)
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [LIVESCORE, "override", "score", str(live["id"]), "2", "1", "--reason", "browser test"],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
+        for match, home, away in ((live, 2, 1), (other, 2, 2)):
+            result = await asyncio.to_thread(
+                subprocess.run,
+                [LIVESCORE, "override", "score", str(match["id"]), str(home), str(away),
+                 "--reason", "browser test"],
+                env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
         await browser.wait_for(f"{_score_of(live['id'])} === '2-1'")
-        text = await browser.evaluate(
-            f"document.querySelector('[data-match-id=\"{live['id']}\"]').innerText"
+        text = await browser.evaluate(f"{_row(live['id'])}.innerText")
+        # 34' when reported, ticking on since (a minute passes on a slow machine)
+        assert "Northbridge Rovers" in text and "2 - 1" in text and re.search(r"3[4-9]'", text)
+        # an override on a scheduled match shows: its score (no "vs") and the marker
+        await browser.wait_for(
+            f"{_row(other['id'])}.querySelector('.score').textContent === '2 - 2'"
         )
-        assert "Northbridge Rovers" in text and "2 - 1" in text and "34'" in text
+        assert await browser.evaluate(f"{_row(other['id'])}.dataset.override") == "yes"
+        assert await browser.evaluate(f"{_row(other['id'])}.dataset.status") == "scheduled"
+
+        # the running clock ticks from 89' to 90' with no change sent (seq stays)
+        seq = await browser.evaluate(f"{_row(ticking['id'])}.dataset.seq")
+        await browser.wait_for(
+            f"{_row(ticking['id'])}.querySelector('.clock').textContent === '90\\''",
+            within=90,
+        )
+        assert clock.now() >= reported_at + timedelta(minutes=1) - timedelta(seconds=2)
+        assert await browser.evaluate(f"{_row(ticking['id'])}.dataset.seq") == seq
         assert "Browser Test League" in await browser.evaluate("document.body.textContent")
         await asyncio.sleep(1.5)  # let the score flash fade before the picture
         await browser.screenshot(ARTIFACT)
