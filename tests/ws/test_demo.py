@@ -90,7 +90,12 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
         for p in (port, second):
             listed = httpx.get(f"http://127.0.0.1:{p}/api/matches?limit=200").json()["data"]
             names = {m["homeTeam"]["name"] for m in listed}
-            assert {"Brighton & Hove Albion FC", "Arsenal FC"} <= names  # replayed + seeded
+            assert {"Brighton & Hove Albion FC", "Aston Villa FC"} <= names  # replayed + seeded
+            # nothing frozen: the seeded live match's clock runs; nobody is live twice
+            in_play = [m for m in listed if m["status"] in ("live", "halftime", "extra_time")]
+            assert any(m["clock"]["running"] for m in in_play), in_play
+            teams = [m[side]["id"] for m in in_play for side in ("homeTeam", "awayTeam")]
+            assert len(teams) == len(set(teams)), in_play
         descendants = children_of(demo.pid)
         assert len(descendants) >= 3  # the worker and two edge nodes
         began = time.monotonic()
