@@ -211,8 +211,9 @@ class RetrySchedule:
         return out
 
     def next_after(self, age_s: float, attempts_made: int) -> float | None:
-        """After a failed attempt ``age_s`` seconds into the schedule (the
-        ``attempts_made``-th), the offset of the next attempt; None: dead-letter."""
+        """After a failed attempt (the ``attempts_made``-th) that began ``age_s``
+        seconds into the schedule, the offset of the next attempt (points the
+        attempt began after are skipped); None: dead-letter."""
         if attempts_made >= self.attempts:
             return None
         for offset in self.offsets()[1:]:

@@ -278,7 +278,8 @@ class WebhookSender:
                 kv("webhook.gone", **where, fix=f"livescore webhooks enable {endpoint.name}")
             )
             return
-        retry_at = self.schedule.next_after(delivery.age_s + elapsed_s, delivery.attempts + 1)
+        # when the attempt began, not ended: a slow answer never skips a retry point
+        retry_at = self.schedule.next_after(delivery.age_s, delivery.attempts + 1)
         if delivery.type == TEST_TYPE:
             retry_at = None  # a test message is tried once: its sender is waiting for the answer
         await store.record_failed(conn, delivery.id, outcome.status, outcome.detail, retry_at)

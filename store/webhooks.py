@@ -201,6 +201,7 @@ async def insert_deliveries(conn: Conn, rows: list[NewDelivery]) -> int:
              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],
                          %s::bytea[]) AS x(endpoint_id, message_id, type, match_id, seq, body)
              JOIN webhook_endpoints e ON e.id = x.endpoint_id
+            ORDER BY x.match_id, x.seq, x.endpoint_id
            ON CONFLICT (endpoint_id, message_id) DO NOTHING""",
         (
             [r.endpoint_id for r in rows], [r.message_id for r in rows], [r.type for r in rows],

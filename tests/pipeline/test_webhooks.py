@@ -207,6 +207,13 @@ async def deliveries(conn: Conn, name: str) -> list[store.Delivery]:
     return sorted(await store.list_deliveries(conn, name, limit=1000), key=lambda d: d.id)
 
 
+async def all_delivered(conn: Conn, name: str) -> bool:
+    """Every delivery of ``name`` recorded as delivered (the worker records each
+    after its receiver answered, so a test waits for it)."""
+    rows = await deliveries(conn, name)
+    return bool(rows) and all(d.state == "delivered" for d in rows)
+
+
 async def published(conn: Conn, match_id: int) -> bool:
     cur = await conn.execute(
         "SELECT bool_and(published_at IS NOT NULL) AS ok FROM match_changes WHERE match_id = %s",
@@ -256,7 +263,7 @@ async def test_each_wanted_change_is_posted_once_in_seq_order_signed_with_a_stab
     (b_score,) = [c for c in log_b if c.type == "score:update"]
     assert only_hit.headers["webhook-id"] == message_id(narrow.id, b, b_score.seq)
     assert only_hit.body == change_codec.encode(b_score)
-    assert all(d.state == "delivered" for d in await deliveries(conn, "every"))
+    await eventually(lambda: all_delivered(conn, "every"), 30, "the worker to record them")
 
 
 async def test_a_receiver_down_then_back_gets_each_delivery_once_in_order_after_retries(
@@ -296,8 +303,7 @@ async def test_a_receiver_down_then_back_gets_each_delivery_once_in_order_after_
     for match_id in (a, b):
         seqs = [int(i.rsplit("_", 1)[1]) for i in ids if i.split("_")[2] == str(match_id)]
         assert seqs == sorted(seqs)
-    rows = await deliveries(conn, "flaky")
-    assert all(d.state == "delivered" for d in rows)
+    await eventually(lambda: all_delivered(conn, "flaky"), 30, "the worker to record them")
 
 
 async def test_a_receiver_answering_410_disables_its_endpoint(
@@ -349,6 +355,27 @@ async def test_a_hanging_receiver_delays_neither_another_endpoint_nor_the_relay(
     assert [h.done for h in slow.hits] == [False]
     fast_ids = fast.delivered_ids()
     assert [int(i.rsplit("_", 1)[1]) for i in fast_ids] == [c.seq for c in log]
+
+
+async def test_an_unset_secret_fails_the_attempt_naming_the_variable_and_sends_nothing(
+    pool: Pool, conn: Conn, factory: Factory, receivers: Callable[..., Receiver],
+    worker: Callable[..., subprocess.Popen[bytes]],
+) -> None:  # fmt: skip
+    receiver = receivers(SECRET_A)
+    match_id = await live_match(factory)
+    await add(conn, "unsigned", receiver.url, secret_env="HOOK_SECRET_NOT_SET")
+    worker()
+    await score(conn, match_id, 1, 0)
+
+    async def failed() -> store.Delivery | None:
+        rows = await deliveries(conn, "unsigned")
+        head = min(rows, key=lambda d: d.seq or 0) if rows else None
+        return head if head and head.attempts >= 1 else None
+
+    first = await eventually(failed, 30, "the first attempt to fail")
+    assert first.state == "pending" and first.last_status is None
+    assert "$HOOK_SECRET_NOT_SET is not set in the worker's environment" in (first.last_error or "")
+    assert receiver.hits == []  # nothing unsigned ever leaves
 
 
 # -- the CLI ------------------------------------------------------------------------------
