@@ -931,6 +931,12 @@ class Hub:
         if competition_id is not None and competition_id in self.competitions:
             await self._join_competition_members(match_id, competition_id)
 
+    def send_to_competition(self, competition_id: int, payload: bytes) -> int:
+        """Write one JSON payload (a ``standings:update``, ``edge.standings_push``) to
+        every session subscribed to the competition, framed once; how many took it."""
+        frame = wp.text_frame(payload)
+        return sum(1 for s in list(self.competitions.get(competition_id, ())) if s.send(frame))
+
     async def _join_competition_members(self, match_id: int, competition_id: int) -> None:
         for session in list(self.competitions.get(competition_id, ())):
             if match_id not in session.reasons and not session.closed:
