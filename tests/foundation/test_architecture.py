@@ -45,6 +45,7 @@ PURE_MODULES = [
     "livescore/limits.py",
     "livescore/webhooks.py",
     "livescore/supervise.py",
+    "livescore/diagnosis.py",
     "store/write_plan.py",
     "providers/base.py",
     "providers/parsing.py",
