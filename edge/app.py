@@ -32,6 +32,7 @@ from edge import (
     routes_matches,
     routes_ops,
     routes_reference,
+    routes_standings,
     sse_routes,
     ws_routes,
 )
@@ -68,6 +69,7 @@ ROUTES: list[Callable[[EdgeApp], None]] = [
     routes_reference.register,
     ws_routes.register_ws,  # /ws and the hub's lifecycle (issue 6)
     sse_routes.register_sse,  # /sse: Server-Sent Events through the same hub (issue 13)
+    routes_standings.register,  # standings and their push, after the hub starts (issue 16)
     live.register,  # GET /: the live page (issue 6)
 ]
 

@@ -511,6 +511,43 @@ def _paths() -> dict[str, Any]:
                 "responses": {**_read("TeamList", "teams"), **_errors("400")},
             }
         },
+        "/api/competitions/{id}/standings": {
+            "get": {
+                "operationId": "getStandings",
+                "summary": "The competition's league table(s), computed from our results",
+                "description": (
+                    "One table per group (one when no match has a group), ordered by points, "
+                    "goal difference, goals for, name, then team id. Finished matches count; "
+                    "with live=true (default) matches in play count as they stand and their "
+                    "teams' rows are provisional. Pushed on /ws and /sse as standings:update "
+                    "to competition subscribers."
+                ),
+                "tags": ["reference"],
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": ID,
+                        "description": "competition id",
+                    },
+                    _query(
+                        "season",
+                        _int(1900, 2200),
+                        "the year the season starts in (default: the current one)",
+                    ),
+                    _query(
+                        "live",
+                        {"type": "string", "enum": ["true", "false"]},
+                        "false: finished matches only",
+                    ),
+                ],
+                "responses": {
+                    **_read("StandingsDocument", "the tables"),
+                    **_errors("400", "404"),
+                },
+            }
+        },
     }
 
 
@@ -524,6 +561,52 @@ def document() -> dict[str, Any]:
         **SCHEMAS,
         "CompetitionList": _object({"data": {"type": "array", "items": _ref("Competition")}}),
         "TeamList": _object({"data": {"type": "array", "items": _ref("Team")}}),
+        "StandingsRow": _object(
+            {
+                "position": _int(1),
+                "team": _object({"id": ID, "name": {"type": "string"}}),
+                "played": _int(),
+                "won": _int(),
+                "drawn": _int(),
+                "lost": _int(),
+                "goalsFor": _int(),
+                "goalsAgainst": _int(),
+                "goalDifference": {"type": "integer"},
+                "points": {"type": "integer"},
+                "form": _str(pattern="^[WDL]{0,5}$", description="last five, oldest first"),
+                "provisional": {
+                    "type": "boolean",
+                    "description": "counts a match still in play, as it stands",
+                },
+            }
+        ),
+        "Standings": _object(
+            {
+                "competition": _object({"id": ID, "name": {"type": "string"}}),
+                "season": _int(),
+                "seasons": {"type": "array", "items": _int()},
+                "live": {"type": "boolean"},
+                "seq": _int(),
+                "rules": _object(
+                    {
+                        "win": {"type": "integer"},
+                        "draw": {"type": "integer"},
+                        "loss": {"type": "integer"},
+                    }
+                ),
+                "provisional": {"type": "boolean"},
+                "tables": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "group": _str(null=True),
+                            "rows": {"type": "array", "items": _ref("StandingsRow")},
+                        }
+                    ),
+                },
+            }
+        ),
+        "StandingsDocument": _object({"data": _ref("Standings")}),
     }
     return {
         "openapi": "3.1.0",

@@ -236,3 +236,39 @@ def version(results: Iterable[Result]) -> int:
     """The tables' version: the sum of their matches' seqs. It grows with every
     change of any of them and is the same on every node that read the same rows."""
     return sum(r.seq for r in results)
+
+
+def default_season(seasons: Sequence[int], now: datetime, start_month: int = 7) -> int:
+    """The season shown when none is asked for: the current one if it has matches,
+    else the latest before it, else the earliest after it (none: the current one)."""
+    current = season_of(now, start_month)
+    if not seasons or current in seasons:
+        return current
+    before = [s for s in seasons if s <= current]
+    return max(before) if before else min(seasons)
+
+
+def document(
+    competition: dict[str, Any],
+    season: int,
+    seasons: Sequence[int],
+    rules: Rules,
+    results: Sequence[Result],
+    *,
+    live: bool,
+) -> dict[str, Any]:
+    """The standings as served (``GET /api/competitions/{id}/standings``'s ``data``
+    and a ``standings:update`` frame's ``data``)."""
+    return {
+        "competition": competition,
+        "season": season,
+        "seasons": list(seasons),
+        "live": live,
+        "seq": version(results),
+        "rules": {"win": rules.win, "draw": rules.draw, "loss": rules.loss},
+        "provisional": live
+        and any(
+            counts(r.status, live=True) and r.status is not MatchStatus.FINISHED for r in results
+        ),
+        "tables": [table.to_json() for table in compute(results, rules, live=live)],
+    }

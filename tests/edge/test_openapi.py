@@ -81,6 +81,7 @@ def test_the_document_is_valid_openapi(node: EdgeNode) -> None:
         ("GET", "/api/matches/{id}/changes"),
         ("GET", "/api/competitions"),
         ("GET", "/api/teams"),
+        ("GET", "/api/competitions/{id}/standings"),
         ("GET", "/ws"),
     }
 
