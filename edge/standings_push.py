@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
 from livescore import clock
 from livescore.logs import kv
@@ -77,6 +78,17 @@ class StandingsPush:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reads = 0
         self.pushes = 0
+        REGISTRY.counter_callback(
+            "livescore_standings_reads_total",
+            "Standings computations read from PostgreSQL for the push (one per competition "
+            "per debounce window, whatever the number of subscribers)",
+            lambda: self.reads,
+        )
+        REGISTRY.counter_callback(
+            "livescore_standings_pushes_total",
+            "standings:update frames built (each written to every subscriber)",
+            lambda: self.pushes,
+        )
 
     # -- the bus -------------------------------------------------------------------------
 
