@@ -47,6 +47,11 @@ def _row(match_id: int) -> str:
     return f"document.querySelector('[data-match-id=\"{match_id}\"]')"
 
 
+def _standing(team_id: int) -> str:
+    """The team's row in the competition's table next to the matches."""
+    return f"document.querySelector('.standings tr[data-team-id=\"{team_id}\"]')"
+
+
 @pytest.mark.slow
 async def test_live_page_shows_scores_as_they_change(
     edges: EdgeFactory,
@@ -118,6 +123,9 @@ async def test_live_page_shows_scores_as_they_change(
         await browser.evaluate("ws.close()")
         await apply_change(conn, live["id"], MatchPatch(source="test", home_score=1, away_score=1))
         await browser.wait_for(f"{_score_of(live['id'])} === '1-1'")
+        # the table next to the matches follows: 1-1 as it stands is a point
+        northbridge = live["homeTeam"]["id"]
+        await browser.wait_for(f"{_standing(northbridge)}?.dataset.points === '1'")
 
         # an operator pins the score through the CLI: it appears without a reload
         env = services.env(DATABASE_URL=services.database_url, LIVESCORE_REDIS_PREFIX=keys.prefix)
@@ -130,6 +138,10 @@ async def test_live_page_shows_scores_as_they_change(
             )  # fmt: skip
             assert result.returncode == 0, result.stderr
         await browser.wait_for(f"{_score_of(live['id'])} === '2-1'")
+        # pushed (standings:update, no reload): three points, top, provisional
+        await browser.wait_for(f"{_standing(northbridge)}?.dataset.points === '3'")
+        assert await browser.evaluate(f"{_standing(northbridge)}.dataset.position") == "1"
+        assert await browser.evaluate(f"{_standing(northbridge)}.classList.contains('provisional')")
         text = await browser.evaluate(f"{_row(live['id'])}.innerText")
         # 34' when reported, ticking on since (a minute passes on a slow machine)
         assert "Northbridge Rovers" in text and "2 - 1" in text and re.search(r"3[4-9]'", text)
@@ -149,6 +161,9 @@ async def test_live_page_shows_scores_as_they_change(
         assert clock.now() >= reported_at + timedelta(minutes=1) - timedelta(seconds=2)
         assert await browser.evaluate(f"{_row(ticking['id'])}.dataset.seq") == seq
         assert "Browser Test League" in await browser.evaluate("document.body.textContent")
+        assert "as it stands" in await browser.evaluate(
+            "document.querySelector('.standings').textContent"
+        )
         await asyncio.sleep(1.5)  # let the score flash fade before the picture
         await browser.screenshot(ARTIFACT)
     finally:
