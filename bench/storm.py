@@ -101,6 +101,15 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -126,6 +135,9 @@ class Result:
     joins_database: float = float("nan")
     stall_ms: float = float("nan")
     stalls_over_100ms: float = float("nan")
+    gc_ms: float = float("nan")
+    cpu_ms_per_client: float = float("nan")
+    load: float = float("nan")
     lost: int = 0
     duplicated: int = 0
     resets: int = 0
@@ -305,24 +317,23 @@ class Bench:
             await asyncio.sleep(window)
             x1, t1 = await asyncio.to_thread(self.xact_commit), time.monotonic()
             baseline = (x1 - x0) / (t1 - t0)
-            before = {} if floor else scrape(b_port)
+            before = scrape(b_port)
+            result.load = os.getloadavg()[0]
             target = writer.seq
             killed_at = time.time()
             xk, tk = await asyncio.to_thread(self.xact_commit), time.monotonic()
+            cpu_before = cpu_seconds(b.pid)
             os.kill(a.pid, signal.SIGKILL)
             a.wait()
             # every client back (B's connection count), then the GC after the burst
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
-                if floor:
-                    if time.monotonic() - tk > 10:
-                        break
-                    continue
                 if scrape(b_port).get("livescore_ws_connections", 0) >= args.clients:
                     break
+            cpu_storm = cpu_seconds(b.pid) - cpu_before
             await asyncio.sleep(3.0)
-            after = {} if floor else scrape(b_port)
+            after = scrape(b_port)
             # the window must be the storm's length at least, and the stats flushed
             await asyncio.sleep(max(0.0, tk + window - time.monotonic()) + 2.0)
             x2, t2 = await asyncio.to_thread(self.xact_commit), time.monotonic()
@@ -359,11 +370,13 @@ class Bench:
         result.duplicated = sum(int(r["duplicated"]) for r in reports)  # type: ignore[call-overload]
         result.resets = sum(int(r["resets"]) for r in reports)  # type: ignore[call-overload]
         result.failed = sum(int(r["failed"]) for r in reports)  # type: ignore[call-overload]
+        result.cpu_ms_per_client = cpu_storm / args.clients * 1000
         result.raw_tx = x2 - xk
         result.window_s = t2 - tk
         result.baseline_tx_per_s = baseline
         result.storm_tx = result.raw_tx - baseline * result.window_s
         result.tx_per_client = result.storm_tx / args.clients
+        result.stall_ms = after.get("livescore_event_loop_stall_max_seconds", 0.0) * 1000
         if not floor:
 
             def delta(series: str) -> float:
@@ -372,7 +385,7 @@ class Bench:
             result.hub_reads = delta("livescore_ws_snapshot_reads_total")
             result.joins_memory = delta('livescore_ws_joins_total{source="memory"}')
             result.joins_database = delta('livescore_ws_joins_total{source="database"}')
-            result.stall_ms = after.get("livescore_event_loop_stall_max_seconds", 0.0) * 1000
+            result.gc_ms = after.get("livescore_gc_pause_max_seconds", 0.0) * 1000
             over = 'livescore_event_loop_stall_seconds_bucket{le="0.1"}'
             total = "livescore_event_loop_stall_seconds_count"
             result.stalls_over_100ms = delta(total) - delta(over)
@@ -386,9 +399,9 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         f"shared with PostgreSQL, Redis and {args.generators} load generators",
         "",
         f"{'':24}{'caught up s':>20}{'PG tx':>9}{'hub':>6}{'joins':>13}{'stall':>8}"
-        f"{'>100ms':>7}{'lost':>6}{'dup':>5}{'reset':>6}{'missing':>8}",
+        f"{'>100ms':>7}{'GC':>7}{'B CPU':>8}{'lost':>6}{'dup':>5}{'reset':>6}{'missing':>8}",
         f"{'':24}{'p50':>6}{'p99':>7}{'max':>7}{'/client':>9}{'reads':>6}{'mem/db':>13}"
-        f"{'max ms':>8}{'':>7}",
+        f"{'max ms':>8}{'':>7}{'max ms':>7}{'ms/cl':>8}",
     ]
     for r in results:
         joins = "-" if r.joins_memory != r.joins_memory else (
@@ -396,12 +409,14 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         reads = "-" if r.hub_reads != r.hub_reads else f"{r.hub_reads:.0f}"
         stall = "-" if r.stall_ms != r.stall_ms else f"{r.stall_ms:.0f}"
         over = "-" if r.stalls_over_100ms != r.stalls_over_100ms else f"{r.stalls_over_100ms:.0f}"
+        gc_ms = "-" if r.gc_ms != r.gc_ms else f"{r.gc_ms:.0f}"
         floor = r.hub_reads != r.hub_reads
         tx = f"{'-':>9}" if floor else f"{r.tx_per_client:>9.4f}"
         lost = f"{'-':>6}" if floor else f"{r.lost:>6}"
         lines.append(
             f"{r.name:24}{r.p50:>6.2f}{r.p99:>7.2f}{r.worst:>7.2f}{tx}"
-            f"{reads:>6}{joins:>13}{stall:>8}{over:>7}{lost}{r.duplicated:>5}"
+            f"{reads:>6}{joins:>13}{stall:>8}{over:>7}{gc_ms:>7}{r.cpu_ms_per_client:>8.2f}"
+            f"{lost}{r.duplicated:>5}"
             f"{r.resets:>6}{r.not_caught_up + r.failed:>8}"
         )
     lines.append("")
@@ -409,13 +424,13 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         if r.hub_reads != r.hub_reads:
             lines.append(
                 f"{r.name}: Sanic's handshake and one canned answer per client on B, nothing "
-                "else (no replay: its lost column means nothing)"
+                f"else (no replay: its lost column means nothing); load average {r.load:.1f}"
             )
             continue
         lines.append(
             f"{r.name}: {r.raw_tx} transactions in the {r.window_s:.1f}s storm window, "
             f"{r.baseline_tx_per_s:.1f}/s committed anyway (writer, relay): "
-            f"{r.storm_tx:.0f} for the storm"
+            f"{r.storm_tx:.0f} for the storm; load average {r.load:.1f} at the kill"
         )
     lines.append(
         "targets: PG tx/client <= 0.01, p99 caught up <= 3 s, stall <= 100 ms, 0 lost, 0 dup"
@@ -428,12 +443,12 @@ async def main(args: argparse.Namespace) -> None:
     bench.database_url = store_admin.create_database(bench.endpoints.database_url, bench.dbname)
     try:
         match_id = await bench.hot_match()
-        rounds: list[tuple[str, str, str | None]] = [
-            ("ring", "ring on (1000)", "1000"),
-            ("noring", "ring off (RING=0)", "0"),
-        ]
-        if args.floor:
-            rounds.append(("floor", "floor: bare handshakes", None))
+        known: dict[str, tuple[str, str | None]] = {
+            "ring": ("ring on (1000)", "1000"),
+            "noring": ("ring off (RING=0)", "0"),
+            "floor": ("floor: bare handshakes", None),
+        }
+        rounds = [(key, *known[key]) for key in args.rounds.split(",")]
         results = [await bench.round(key, name, match_id, ring) for key, name, ring in rounds]
     finally:
         store_admin.drop_database(bench.endpoints.database_url, bench.dbname)
@@ -450,6 +465,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--window", type=float, default=15.0, help="seconds of each PostgreSQL counting window"
     )
-    parser.add_argument("--no-floor", dest="floor", action="store_false")
+    parser.add_argument(
+        "--rounds", default="ring,noring,floor", help="any of ring, noring, floor, in order"
+    )
     parser.add_argument("--logs", default=str(ROOT / "bench" / "results" / "storm-logs"))
     asyncio.run(main(parser.parse_args()))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import time
 from typing import Any
 
 import orjson
@@ -27,9 +28,30 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
     app.config.WEBSOCKET_PING_INTERVAL = None
     clients: set[WebsocketImplProtocol] = set()
 
+    stalls: list[tuple[float, float]] = []  # (when, how late), the last 10 s
+
     @app.get("/health")
     async def health(request: Request) -> Any:
         return text("ok")
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Any:
+        since = time.monotonic() - 10
+        worst = max((late for at, late in stalls if at >= since), default=0.0)
+        return text(
+            f"livescore_ws_connections {len(clients)}\n"
+            f"livescore_event_loop_stall_max_seconds {worst}\n"
+        )
+
+    async def probe() -> None:
+        """The edge's stall probe (edge.ws_metrics.StallProbe), in small."""
+        while True:
+            start = time.monotonic()
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            stalls.append((now, max(now - start - 0.01, 0.0)))
+            while stalls and stalls[0][0] < now - 10:
+                stalls.pop(0)
 
     async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
         try:
@@ -68,6 +90,7 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
     @app.after_server_start
     async def start(app: Sanic[Any, Any]) -> None:
         app.add_task(broadcast(), name="broadcast")
+        app.add_task(probe(), name="probe")
 
     return app
 

@@ -57,7 +57,9 @@ class Client(asyncio.Protocol):
         "resets", "resumed_at", "subscribed", "transport", "upgraded",
     )  # fmt: skip
 
-    def __init__(self, gen: Generator, host: str, port: int, *, moved: bool = False) -> None:
+    def __init__(
+        self, gen: Generator, host: str, port: int, *, before: Client | None = None
+    ) -> None:
         self.gen = gen
         self.host, self.port = host, port
         self.buf = bytearray()
@@ -66,17 +68,16 @@ class Client(asyncio.Protocol):
         self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.moved = moved
+        #: reconnected to B after ``before`` lost A (its history carries over)
+        self.moved = before is not None
         self.lost_at = 0.0
+        if before is not None:
+            self.last = before.last
+            self.lost_at = before.lost_at
         self.resumed_at = 0.0
         self.resets = 0
         #: (seq, time) of the first frames after the resume
         self.after: list[tuple[int, float]] = []
-
-    def adopt(self, old: Client) -> None:
-        """Carry a client's history over to its reconnection."""
-        self.last = old.last
-        self.lost_at = old.lost_at
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -188,14 +189,14 @@ class Generator:
         self.gate: asyncio.Semaphore | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def connect(self, host: str, port: int, make: type[Client], **kw: bool) -> Client:
+    async def connect(self, host: str, port: int) -> Client:
         loop = asyncio.get_running_loop()
         assert self.gate is not None
         async with self.gate:
             for attempt in range(20):
                 try:
                     _, client = await loop.create_connection(
-                        lambda: make(self, host, port, **kw), host, port
+                        lambda: Client(self, host, port), host, port
                     )
                     break
                 except OSError:
@@ -207,9 +208,7 @@ class Generator:
 
     async def connect_all(self) -> None:
         self.gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-        self.clients = await asyncio.gather(
-            *(self.connect(*self.a, Client) for _ in range(self.count))
-        )
+        self.clients = await asyncio.gather(*(self.connect(*self.a) for _ in range(self.count)))
 
     def reconnect(self, old: Client) -> None:
         task = asyncio.get_running_loop().create_task(self._reconnect(old))
@@ -223,7 +222,7 @@ class Generator:
             for attempt in range(50):
                 try:
                     _, client = await loop.create_connection(
-                        lambda: Client(self, *self.b, moved=True), *self.b
+                        lambda: Client(self, *self.b, before=old), *self.b
                     )
                     break
                 except OSError:
@@ -231,7 +230,6 @@ class Generator:
                         self.failed += 1
                         return
                     await asyncio.sleep(0.05 * (attempt + 1))
-            client.adopt(old)
             self.moved.append(client)
             try:
                 await asyncio.wait_for(client.subscribed, 60)

@@ -247,6 +247,8 @@ class Hub:
         self.max_subscriptions = max_subscriptions
         self.feeds: dict[int, Feed] = {}
         self.sessions: set[Session] = set()
+        #: sessions detached so far (the GC freezer's measure of turnover)
+        self.closed_total = 0
         self.competitions: dict[int, set[Session]] = {}
         self._competition_of: dict[int, int | None] = {}
         self._probing: set[int] = set()
@@ -298,6 +300,8 @@ class Hub:
 
     def detach(self, session: Session) -> None:
         """Forget a session everywhere (its socket closed or was dropped)."""
+        if session in self.sessions:
+            self.closed_total += 1
         self.sessions.discard(session)
         session.closed = True
         for match_id in list(session.reasons):

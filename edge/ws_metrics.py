@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import deque
+from collections.abc import Callable
 
 from edge.metrics import REGISTRY
 from livescore.supervise import Loop
@@ -107,3 +109,89 @@ class StallProbe:
             now = time.monotonic()
             self.record(max(now - start - every, 0.0), now)
             beat.beat()
+
+
+GC_PAUSES = REGISTRY.histogram(
+    "livescore_gc_pause_seconds",
+    "Garbage-collector pauses of the edge worker, by generation",
+    ("generation",),
+    buckets=STALL_BUCKETS,
+)
+
+
+class GcTimer:
+    """Times every garbage collection (``gc.callbacks``): a full collection
+    after a burst of connections is the usual long stall; the longest of the
+    last ``window`` seconds is ``livescore_gc_pause_max_seconds``."""
+
+    def __init__(self, window: float = 10.0) -> None:
+        self.window = window
+        self._started = 0.0
+        self._peaks: deque[tuple[float, float]] = deque()
+        REGISTRY.gauge_callback(
+            "livescore_gc_pause_max_seconds",
+            f"Longest garbage-collector pause in the last {window:g} seconds",
+            self.recent_max,
+        )
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+            return
+        pause = now - self._started
+        GC_PAUSES.labels(str(info.get("generation", -1))).observe(pause)
+        if pause >= 0.001:
+            at = time.monotonic()
+            self._peaks.append((at, pause))
+            while self._peaks and self._peaks[0][0] < at - self.window:
+                self._peaks.popleft()
+
+    def recent_max(self) -> float:
+        floor = time.monotonic() - self.window
+        return max((pause for at, pause in self._peaks if at >= floor), default=0.0)
+
+
+class GcFreezer:
+    """Keeps full garbage collections short while thousands of connections live.
+
+    CPython's collector walks every tracked object in a full collection, and a
+    burst of connections (an edge restart elsewhere, a kickoff) triggers one
+    each time the survivors grew by a quarter: at 10,000 connections that is
+    a stall of most of a second. So every ``every`` seconds what has survived
+    is frozen (``gc.freeze()``: moved out of the collector's sight, O(1));
+    collections then walk only what came since. Objects of connections that
+    closed since may hold reference cycles only a collection frees, so once as
+    many connections closed as are open (the population turned over), the
+    freeze is undone and ONE full collection runs (timed by ``GcTimer``)."""
+
+    def __init__(self, open_now: Callable[[], int], closed_total: Callable[[], int]) -> None:
+        self.open_now = open_now
+        self.closed_total = closed_total
+        self.closed_at_reclaim = 0
+        self.every = 0.5
+        self.reclaims = 0
+        REGISTRY.counter_callback(
+            "livescore_gc_reclaims_total",
+            "Full collections run after the connections turned over (frozen objects released)",
+            lambda: self.reclaims,
+        )
+
+    def tick(self) -> None:
+        closed = self.closed_total()
+        if closed - self.closed_at_reclaim > max(1000, self.open_now()):
+            self.closed_at_reclaim = closed
+            self.reclaims += 1
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
+
+    async def run(self, beat: Loop) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            beat.beat()
+            self.tick()

@@ -183,10 +183,13 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
     app.ctx.ws_hub = hub
     probe = metrics.StallProbe()
     edge.loops.supervise("loop_probe", probe.run, interval=5.0)
-    # what startup created lives as long as the worker: out of the collector's sight, a
-    # full collection (after a burst of connections) walks only what came since
+    metrics.GcTimer().install()
+    # what startup created lives as long as the worker: out of the collector's sight; then
+    # the survivors every half second, so a full collection walks only what came since
     gc.collect()
     gc.freeze()
+    freezer = metrics.GcFreezer(lambda: len(hub.sessions), lambda: hub.closed_total)
+    edge.loops.supervise("gc_freeze", freezer.run, interval=5.0)
     # what leaks when connections go away without their tasks ending shows here
     REGISTRY.gauge_callback(
         "livescore_event_loop_tasks",

@@ -37,7 +37,6 @@ from tests.ws.test_hub import (  # noqa: F401  (collected here with this module'
     test_a_jump_is_filled_from_the_log_before_anything_newer,
     test_a_live_feed_whose_missed_changes_were_pruned_resets_to_a_snapshot,
     test_a_second_gap_during_a_fill_with_nothing_missing_is_not_a_reset,
-    test_competition_covers_current_and_new_matches,
     test_live_changes_are_delivered_once_in_order,
     test_random_bus_behaviour_never_breaks_the_sequence,
     test_resume_replays_after_since_then_goes_live,
