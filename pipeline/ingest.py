@@ -16,7 +16,8 @@ One provider response is ingested in a few round trips (``store.ingest_batch``):
    takes the slow path of ``pipeline.resolve`` in its own transaction
    (advisory-locked, may create the match; ambiguous ones are recorded as
    rejected).
-3. **One transaction** for the known ones: lock their matches in id order,
+3. **One transaction per chunk** of the known ones (``CHUNK`` observations,
+   ``PARALLEL`` chunks at once on their own connections): lock their matches in id order,
    record the observations once (the fingerprint's unique key turns the same
    data seen again into a freshness touch, never a second row), read every
    feed's latest view and every event of those matches in one query each,
@@ -38,6 +39,7 @@ the recorded fetch time when replaying (so a replay is reproducible).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Iterable, Sequence
@@ -88,7 +90,11 @@ class IngestReport:
 
 
 #: observations per transaction at most (bounds how long a response holds its matches' locks)
-CHUNK = 250
+CHUNK = 100
+#: transactions of one response in flight at once, each on its own connection: their
+#: matches are disjoint (one round holds each provider match once), so they never wait
+#: on each other, and the database's round trips overlap
+PARALLEL = 4
 #: entries a worker's ``SeenCache`` keeps at most (cleared when full: it only saves work)
 SEEN_MAX = 200_000
 
@@ -157,11 +163,13 @@ async def ingest_observations(
         items.append(_Item(obs, payload, codec.fingerprint(payload)))
     report.observations = len(items)
     for round_ in _rounds(items):
-        for start in range(0, len(round_), CHUNK):
-            await _ingest_round(
-                pool, feed, round_[start : start + CHUNK], at=at, priorities=priorities,
-                policy=policy, report=report,
-            )  # fmt: skip
+        chunks = [round_[i : i + CHUNK] for i in range(0, len(round_), CHUNK)]
+        for start in range(0, len(chunks), PARALLEL):
+            await asyncio.gather(*(
+                _ingest_round(pool, feed, chunk, at=at, priorities=priorities, policy=policy,
+                              report=report)
+                for chunk in chunks[start : start + PARALLEL]
+            ))  # fmt: skip
     return report
 
 
@@ -275,9 +283,7 @@ async def _ingest_resolved(
         for item, match_id in resolved
     ]
     latest: list[tuple[str, _Seen]] = []
-    # pipeline mode: statements whose results are not read at once (BEGIN, the
-    # write path's UPDATE/INSERT/NOTIFY, COMMIT) travel with the next one
-    async with conn.pipeline(), atomic(conn):
+    async with atomic(conn):
         loaded = await ingest_batch.load(conn, feed, rows, at)
         todo: list[tuple[int, int | None]] = []  # (match id, new observation id)
         for (item, match_id), rec in zip(resolved, loaded.recorded, strict=True):
