@@ -126,6 +126,25 @@ _SANIC_CODES = {
 _HEADER_TOO_LARGE = "Request header exceeds the size limit"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _path_methods(request: Request | None) -> list[str]:
+    """The methods the request's path answers, asked of the router one by one: Sanic's
+    405 names none when a path with parameters has several routes (GET and PATCH on
+    /api/matches/{id}), and a 405 must say what is allowed."""
+    if request is None:
+        return []
+    allowed = []
+    for method in _METHODS:
+        try:
+            request.app.router.get(request.path, method, None)
+        except SanicException:  # NotFound or MethodNotAllowed: not this method
+            continue
+        allowed.append(method)
+    return allowed
+
+
 def _sanic_error(exc: SanicException, request: Request | None) -> ApiError:
     status = int(exc.status_code)
     if status == 413 and str(exc) == _HEADER_TOO_LARGE:
@@ -136,7 +155,7 @@ def _sanic_error(exc: SanicException, request: Request | None) -> ApiError:
         path = request.path if request is not None else "this path"
         message = f"no route for {path}; see /openapi.json for the API's routes"
     elif status == 405:
-        allowed = sorted(getattr(exc, "allowed_methods", None) or ())
+        allowed = sorted(getattr(exc, "allowed_methods", None) or _path_methods(request))
         message = "method not allowed here" + (f"; use {', '.join(allowed)}" if allowed else "")
         if allowed:
             headers["Allow"] = ", ".join(allowed)

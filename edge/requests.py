@@ -49,15 +49,17 @@ import orjson
 
 from edge.errors import ValidationFailed
 from edge.validation import MAX_ID
+from livescore.event_kinds import PERIOD_NUMBERS, period_of
 from livescore.limits import (
     MAX_JSON_DEPTH,
     MAX_MESSAGE_CHARS,
     MAX_METADATA_BYTES,
     MAX_NAME_CHARS,
+    MAX_REASON_CHARS,
     LimitExceeded,
     check_json_depth,
 )
-from livescore.model import EventType
+from livescore.model import MatchStatus, Period
 from livescore.names import name_key
 
 #: Bound on numbers inside free-form JSON (metadata): 2**63, about 9.2e18.
@@ -103,6 +105,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
         return {**schema, "enum": [*schema["enum"], None]}
     if "oneOf" in schema:
         return {**schema, "oneOf": [*schema["oneOf"], {"type": "null"}]}
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [*schema["anyOf"], {"type": "null"}]}
     return {**schema, "type": [schema["type"], "null"]}
 
 
@@ -148,22 +152,35 @@ _regex = cache(re.compile)
 
 @dataclass(frozen=True, slots=True)
 class Integer:
-    """A JSON integer (not a boolean, not ``1.0``) from ``low`` to ``high``."""
+    """A JSON integer (not a boolean, not ``1.0``) from ``low`` to ``high``; with
+    ``digits`` (a regex naming exactly the decimal spellings of that range, no
+    leading zeros), the same number written as a string too (the original API
+    converted numeric strings)."""
 
     low: int
     high: int
     format: str | None = None
+    digits: str | None = None
     required_message: ClassVar[str] = "is required"
 
     def check(self, name: str, value: Any) -> int:
+        if (
+            self.digits is not None
+            and isinstance(value, str)
+            and _regex(self.digits).fullmatch(value)
+        ):
+            value = int(value)
         if type(value) is not int or not self.low <= value <= self.high:
-            raise Invalid(f"must be a whole number from {self.low} to {self.high}")
+            strings = " (a number or its digits as a string)" if self.digits else ""
+            raise Invalid(f"must be a whole number from {self.low} to {self.high}{strings}")
         return value
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "integer", "minimum": self.low, "maximum": self.high}
         if self.format is not None:
             schema["format"] = self.format
+        if self.digits is not None:
+            return {"oneOf": [schema, {"type": "string", "pattern": f"^(?:{self.digits})$"}]}
         return schema
 
 
@@ -247,11 +264,12 @@ class NameOrId:
 
 @dataclass(frozen=True, slots=True)
 class SideOrId:
-    """``home``, ``away`` or a team id (that it plays in the match is the route's
-    check: it needs the match)."""
+    """``home``, ``away`` or a team id, or with ``name`` also a team's name (that
+    it plays in the match is the route's check: it needs the match)."""
 
     sides: tuple[str, ...] = ("home", "away")
     id: Integer = ID
+    name: Text | None = None
     required_message: ClassVar[str] = "is required"
 
     def check(self, name: str, value: Any) -> str | int:
@@ -259,13 +277,72 @@ class SideOrId:
             return value
         if type(value) is int and self.id.low <= value <= self.id.high:
             return value
+        if self.name is not None and isinstance(value, str):
+            return self.name.check(name, value)
+        names = ", a team's name" if self.name is not None else ""
         raise Invalid(
-            f"must be {', '.join(repr(s) for s in self.sides)} or the id of one of "
+            f"must be {', '.join(repr(s) for s in self.sides)}{names} or the id of one of "
             "the match's teams"
         )
 
     def schema(self) -> dict[str, Any]:
+        if self.name is not None:  # "home" is a fine name too: any of them, not one of them
+            return {"anyOf": [{"enum": list(self.sides)}, self.id.schema(), self.name.schema()]}
         return {"oneOf": [{"enum": list(self.sides)}, self.id.schema()]}
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodRef:
+    """A clock period: the original API's period number (1, 2: the halves; 3, 4: the
+    halves of extra time; 5: penalties; as a number or its digit) or our own name."""
+
+    numbers: tuple[int, ...] = tuple(PERIOD_NUMBERS)
+    names: tuple[str, ...] = tuple(p.value for p in Period)
+    required_message: ClassVar[str] = "is required"
+
+    def check(self, name: str, value: Any) -> Period:
+        if type(value) is int and value in self.numbers:
+            return period_of(value)
+        if isinstance(value, str) and (value in self.names or value in map(str, self.numbers)):
+            return period_of(value)
+        raise Invalid(
+            "must be a period number (1, 2: the halves; 3, 4: extra time; 5: penalties) "
+            f"or one of {', '.join(self.names)}"
+        )
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "enum": [*self.numbers, *map(str, self.numbers), *self.names],
+            "description": (
+                "1 -> 1H, 2 -> 2H, 3 and 4 -> ET, 5 -> PEN (numbers or digit strings), "
+                "or the period's own name; 1.0 is not a period number"
+            ),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TextList:
+    """A JSON array of at most ``max_items`` texts, each an ``item``."""
+
+    item: Text
+    max_items: int
+    required_message: ClassVar[str] = "is required"
+
+    def check(self, name: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise Invalid("must be an array of strings")
+        if len(value) > self.max_items:
+            raise Invalid(f"must hold at most {self.max_items} items")
+        checked: list[str] = []
+        for index, item in enumerate(value):
+            try:
+                checked.append(self.item.check(name, item))
+            except Invalid as exc:
+                raise Invalid(f"item {index} {exc}") from None
+        return tuple(checked)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": self.item.schema(), "maxItems": self.max_items}
 
 
 def _numbers_fit(value: Any, limit: int) -> bool:
@@ -323,7 +400,7 @@ class JsonObject:
         }
 
 
-Kind = Text | Integer | Choice | Timestamp | NameOrId | SideOrId | JsonObject
+Kind = Text | Integer | Choice | Timestamp | NameOrId | SideOrId | JsonObject | PeriodRef | TextList
 
 
 # -- declarations -------------------------------------------------------------------------
@@ -495,7 +572,26 @@ def _same_team(home: str | int, away: str | int) -> bool:
 
 
 _TEAM = "a canonical id, or a name (an unknown name creates the row)"
-_SIDE = "home, away, or the id of one of the match's two teams"
+_SIDE = (
+    "home, away, the id of one of the match's two teams, or either team's name "
+    "(any spelling the team is known by, case-insensitive); for an own goal, the team "
+    "the goal counts for"
+)
+_INITIAL = "the initial score (default 0), written as the match's first change"
+#: A score: 0..999, also as its digits (the original API converted numeric strings).
+SCORE = Integer(0, 999, digits="0|[1-9][0-9]{0,2}")
+#: Free-text event kinds: ours, or any other (mapped, else kept as ``originalType``).
+EVENT_KIND = Text(64)
+#: Tags on an event: at most 20, each up to 50 characters.
+TAGS = TextList(Text(50), 20)
+#: The original API's ordering number on an event (a PostgreSQL integer from 0).
+SEQUENCE = Integer(0, 2**31 - 1)
+_KIND = (
+    "any text (default text): our kinds as they are; known spellings mapped "
+    "(card -> yellow, red_card -> red, sub/subst -> substitution, own -> own_goal, "
+    "commentary -> text; see README); anything else stored as text with the kind kept "
+    "in originalType"
+)
 
 
 @dataclass(slots=True)
@@ -520,21 +616,26 @@ class NewMatchBody(Body):
     competition: str | int | None = field(
         metadata=declare(NameOrId(), json="competition", description=_TEAM)
     )
+    home_score: int | None = field(
+        metadata=declare(SCORE, json="homeScore", description=_INITIAL, example=0)
+    )
+    away_score: int | None = field(
+        metadata=declare(SCORE, json="awayScore", description=_INITIAL, example=0)
+    )
 
     rules: ClassVar[tuple[Rule, ...]] = (_match_rules,)
 
 
 @dataclass(slots=True)
 class NewEventBody(Body):
-    """POST /api/matches/{id}/commentary: one event (type, or the original API's
-    eventType)."""
+    """POST /api/matches/{id}/commentary: one event (the original Live Score API's
+    body is accepted as it is: eventType free text, period number, sequence, tags,
+    team by name)."""
 
     minute: int = field(metadata=declare(Integer(0, 200), json="minute", required=True))
     added_time: int | None = field(metadata=declare(Integer(0, 60), json="addedTime"))
-    event_type: str = field(
-        metadata=declare(
-            Choice(tuple(e.value for e in EventType)), json="type", required=True, alias="eventType"
-        )
+    event_type: str | None = field(
+        metadata=declare(EVENT_KIND, json="type", alias="eventType", description=_KIND)
     )
     message: str = field(metadata=declare(Text(MAX_MESSAGE_CHARS), json="message", required=True))
     actor: str | None = field(metadata=declare(Text(MAX_NAME_CHARS), json="actor"))
@@ -543,4 +644,72 @@ class NewEventBody(Body):
             JsonObject(), json="metadata", description="free-form (assist, players, VAR outcome)"
         )
     )
-    team: str | int | None = field(metadata=declare(SideOrId(), json="team", description=_SIDE))
+    team: str | int | None = field(
+        metadata=declare(SideOrId(name=Text(MAX_NAME_CHARS)), json="team", description=_SIDE)
+    )
+    period: Period | None = field(
+        metadata=declare(PeriodRef(), json="period", description="stored as our clock period")
+    )
+    sequence: int | None = field(
+        metadata=declare(SEQUENCE, json="sequence", description="the client's own order, kept")
+    )
+    tags: tuple[str, ...] | None = field(
+        metadata=declare(TAGS, json="tags", description="the client's labels, kept")
+    )
+    retracts: int | None = field(
+        metadata=declare(
+            ID,
+            json="retracts",
+            description=(
+                "the id of an earlier event of this match that this one cancels (a VAR "
+                "decision): it is marked retracted, and a retracted goal leaves the score "
+                "of a match no feed covers"
+            ),
+        )
+    )
+
+
+_PATCH_FIELDS = ("homeScore", "awayScore", "status", "minute", "addedTime", "period")
+
+
+@dataclass(slots=True)
+class MatchUpdateBody(Body):
+    """PATCH /api/matches/{id}: the scorer's update (at least one of homeScore,
+    awayScore, status, minute, addedTime, period). Audited with the API key's name; on a
+    match a feed covers it is an override (pins the match until DELETE
+    /api/matches/{id}/override). Status moves follow the status state machine."""
+
+    home_score: int | None = field(
+        metadata=declare(SCORE, json="homeScore", description="awayScore stays if not given")
+    )
+    away_score: int | None = field(
+        metadata=declare(SCORE, json="awayScore", description="homeScore stays if not given")
+    )
+    status: str | None = field(
+        metadata=declare(
+            Choice(tuple(s.value for s in MatchStatus)),
+            json="status",
+            description="a legal move from the current status (else 409 illegal_transition)",
+        )
+    )
+    minute: int | None = field(metadata=declare(Integer(0, 200), json="minute"))
+    added_time: int | None = field(
+        metadata=declare(
+            Integer(0, 60), json="addedTime", description="cleared when minute is given alone"
+        )
+    )
+    period: Period | None = field(
+        metadata=declare(
+            PeriodRef(), json="period", description="default: what the new status implies"
+        )
+    )
+    reason: str | None = field(
+        metadata=declare(
+            Text(MAX_REASON_CHARS), json="reason", description="kept in the audit trail"
+        )
+    )
+
+    def given(self) -> bool:
+        """True when it asks for any change (``reason`` alone asks for none)."""
+        values = (self.home_score, self.away_score, self.status, self.minute)
+        return any(v is not None for v in (*values, self.added_time, self.period))

@@ -1,5 +1,5 @@
-"""/api/matches: list, create, one match, its commentary (read and add) and
-its change log.
+"""/api/matches: list, create, one match, its commentary and its change log
+(the scorer's writes, commentary included, are ``edge.routes_scoring``'s).
 
 Every read (one match, a list page, a commentary page, a change-log page) is
 served from the worker's caches (``edge.cache``) as pre-encoded bytes with a
@@ -15,16 +15,16 @@ team id exist, does it play in this match) is checked here.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 from sanic import HTTPResponse, Request
 
+from edge import routes_scoring
 from edge.auth import require_api_key
 from edge.cache import SubPageLoader
 from edge.errors import ConflictError, Gone, NotFoundError, ValidationFailed
 from edge.instrument import add_route
-from edge.requests import NewEventBody, NewMatchBody, invalid, parse
+from edge.requests import NewMatchBody, parse
 from edge.responses import cached_json, created_json
 from edge.state import EdgeApp, EdgeState, state
 from edge.validation import (
@@ -39,7 +39,7 @@ from edge.validation import (
     query_params,
 )
 from livescore.errors import Conflict, NotFound
-from livescore.model import EventType, MatchPatch, MatchStatus, NewEvent, Side
+from livescore.model import MatchPatch, MatchStatus
 from store import change_codec
 from store.changes import changes_since, oldest_kept_seq
 from store.db import Conn
@@ -249,43 +249,17 @@ async def create_match_route(request: Request) -> HTTPResponse:
                 competition_id=comp_id,
             ),
         )
+        if body.home_score or body.away_score:  # the initial score: the match's first change
+            await apply_change(
+                conn,
+                match["id"],
+                MatchPatch(
+                    source="api", home_score=body.home_score or 0, away_score=body.away_score or 0
+                ),
+            )
+            match = await get_match(conn, match["id"])
     edge.caches.pages.invalidate()
     return created_json({"data": match}, f"/api/matches/{match['id']}")
-
-
-def _event_side(team: str | int | None, match: dict[str, Any]) -> Side | None:
-    """The side a ``team`` of a valid body names in ``match`` (422 if it plays elsewhere)."""
-    if team is None:
-        return None
-    if team == "home" or team == match["homeTeam"]["id"]:
-        return "home"
-    if team == "away" or team == match["awayTeam"]["id"]:
-        return "away"
-    message = f"team {team} does not play in match {match['id']}"
-    raise invalid([{"field": "team", "message": message}])
-
-
-async def add_commentary_route(request: Request, match_id: int) -> HTTPResponse:
-    match_id = _match_id(match_id)
-    await require_api_key(request)
-    body = parse(NewEventBody, json_body(request))
-    edge = state(request)
-    async with edge.db() as conn:
-        match = await get_match(conn, match_id)
-        event = NewEvent(
-            type=EventType(body.event_type),
-            minute=body.minute,
-            added_time=body.added_time,
-            side=_event_side(body.team, match),
-            actor=body.actor,
-            message=body.message,
-            metadata=body.metadata or {},
-            source="api",
-        )
-        changes = await apply_change(conn, match_id, MatchPatch(source="api", new_events=(event,)))
-    await _written(edge, match_id, changes)
-    created = next(c.payload for c in changes if c.type == "commentary:new")
-    return created_json({"data": created}, f"/api/matches/{match_id}/commentary")
 
 
 def register(app: EdgeApp) -> None:
@@ -303,6 +277,6 @@ def register(app: EdgeApp) -> None:
         name="commentary.list",
         query=COMMENTARY_PARAMS,
     )
-    add_route(app, add_commentary_route, commentary, ["POST"], name="commentary.add")
     changes = "/api/matches/<match_id:int>/changes"
     add_route(app, list_changes_route, changes, ["GET"], name="changes.list", query=CHANGES_PARAMS)
+    routes_scoring.register(app)  # the scorer's writes: commentary, PATCH, override

@@ -292,6 +292,14 @@ class NewEvent:
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     retracted: bool = False
+    #: the clock period the event happened in (the original API's period number, mapped)
+    period: Period | None = None
+    #: the client's own ordering number (the original API's ``sequence``), kept as sent
+    sequence: int | None = None
+    #: the client's labels (the original API's ``tags``), kept as sent
+    tags: tuple[str, ...] = ()
+    #: the kind as the client sent it when it is not one of ours (``corner``, ``card``)
+    original_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +321,8 @@ class MatchPatch:
     new_events: tuple[NewEvent, ...] = ()
     #: Keys of existing events to mark retracted (a VAR-cancelled goal).
     retract_event_keys: tuple[str, ...] = ()
+    #: Ids of existing events to mark retracted (API events have no key).
+    retract_event_ids: tuple[int, ...] = ()
     #: Set a manual override (or clear it with ``clear_override=True``).
     override: OverrideInfo | None = None
     clear_override: bool = False

@@ -12,7 +12,9 @@ upcoming transition (job key ``auto:{match}:{status}``, so re-scheduling is
 a no-op) and applies any transition already overdue: a job lost to a worker
 restart or a Redis flush is repaired by the next sweep. Applying is
 idempotent: it goes through the write path with a function of the current
-state, which returns nothing unless the match is still where it was.
+state, which returns nothing unless the match is still where it was. A match
+whose status a scorer set over REST (``PATCH /api/matches/{id}``) is the
+scorer's: automation no longer moves it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from livescore.model import (
 )
 
 SOURCE = "automation"
+#: the status source of a match whose status a scorer set over REST (PATCH
+#: /api/matches/{id}): the scorer runs it from then on, automation stands aside
+SCORER_SOURCE = "api"
 
 
 #: a half of football, and the break between the halves
@@ -190,6 +195,8 @@ def patch_for(
 
     def make(state: MatchState) -> MatchPatch | None:
         if state.override is not None or state.status is target:
+            return None
+        if state.status_source == SCORER_SOURCE:
             return None
         if expected is not None and state.status is not expected:
             return None

@@ -67,6 +67,8 @@ async def uncovered_due(conn: Conn, until: datetime) -> list[dict[str, Any]]:
               AND m.start_time <= %(until)s
               AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.match_id = m.id)
               AND NOT EXISTS (SELECT 1 FROM overrides v WHERE v.match_id = m.id)
+              -- a scorer set its status over REST: the scorer runs it now
+              AND m.status_source IS DISTINCT FROM 'api'
             ORDER BY m.start_time, m.id""",
         {"until": until},
     )
@@ -80,3 +82,15 @@ async def stale_count(conn: Conn) -> int:
     )
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
+
+
+async def is_covered(conn: Conn, match_id: int) -> bool:
+    """True when a feed covers the match (some feed has observed it). Ingestion
+    locks the match before recording an observation, so under the match's row lock
+    the answer cannot change."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM observations WHERE match_id = %s) AS covered",
+        (match_id,),
+    )
+    row = await cur.fetchone()
+    return bool(row and row["covered"])

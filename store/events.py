@@ -34,3 +34,15 @@ async def event_keys(conn: Conn, match_id: int) -> list[dict[str, Any]]:
         (match_id,),
     )
     return list(await cur.fetchall())
+
+
+async def get_event(conn: Conn, match_id: int, event_id: int) -> dict[str, Any] | None:
+    """One event of a match as its public JSON plus ``shootout`` (None: the match has
+    no event with that id)."""
+    cur = await conn.execute(
+        EVENT_SELECT + " WHERE e.match_id = %s AND e.id = %s", (match_id, event_id)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return event_json(row) | {"shootout": row["metadata"].get("shootout") is True}

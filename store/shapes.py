@@ -120,6 +120,11 @@ def event_json(row: dict[str, Any]) -> dict[str, Any]:
         "retracted": row["retracted"],
         "source": row["source"],
         "createdAt": iso(row["created_at"]),
+        # what the original Live Score API's bodies carry (migration 0008)
+        "period": row.get("period"),
+        "sequence": row.get("sequence"),
+        "tags": list(row.get("tags") or ()),
+        "originalType": row.get("original_type"),
     }
 
 

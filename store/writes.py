@@ -132,11 +132,11 @@ async def _write_events(
         inserted = await _insert_event(conn, row, event, state.seq + len(done) + 1, now)
         if inserted is not None:
             done.append(("commentary:new", inserted))
-    if patch.retract_event_keys:
+    if patch.retract_event_keys or patch.retract_event_ids:
         cur = await conn.execute(
             "UPDATE events SET retracted = true WHERE match_id = %s "
-            "AND event_key = ANY(%s) AND NOT retracted RETURNING id",
-            (state.id, list(patch.retract_event_keys)),
+            "AND (event_key = ANY(%s) OR id = ANY(%s)) AND NOT retracted RETURNING id",
+            (state.id, list(patch.retract_event_keys), list(patch.retract_event_ids)),
         )
         ids = sorted(r["id"] for r in await cur.fetchall())
         if ids:
@@ -172,14 +172,17 @@ async def _insert_event(
         team_id = match_row["away_team_id"]
     cur = await conn.execute(
         """INSERT INTO events (match_id, seq, event_key, source, type, minute, added_time,
-                               side, team_id, actor, message, metadata, retracted, created_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                               side, team_id, actor, message, metadata, retracted, created_at,
+                               period, sequence, tags, original_type)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (match_id, event_key) DO NOTHING
            RETURNING *""",
         (
             match_row["id"], seq, event.key, event.source, event.type.value, event.minute,
             event.added_time, event.side, team_id, event.actor, event.message,
             Jsonb(event.metadata), event.retracted, now,
+            event.period.value if event.period else None, event.sequence, list(event.tags),
+            event.original_type,
         ),
     )  # fmt: skip
     inserted = await cur.fetchone()

@@ -73,7 +73,8 @@ async def test_reads_head_writes_and_errors_allow_any_origin(
     ("path", "methods"),
     [
         ("/api/matches", "GET, HEAD, POST, OPTIONS"),
-        ("/api/matches/{id}", "GET, HEAD, OPTIONS"),
+        ("/api/matches/{id}", "GET, HEAD, PATCH, OPTIONS"),
+        ("/api/matches/{id}/override", "DELETE, OPTIONS"),
         ("/api/matches/{id}/commentary", "GET, HEAD, POST, OPTIONS"),
         ("/api/matches/{id}/changes", "GET, HEAD, OPTIONS"),
         ("/api/teams", "GET, HEAD, OPTIONS"),

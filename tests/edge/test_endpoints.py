@@ -261,6 +261,7 @@ async def test_openapi_document_lists_every_route(edge: EdgeNode) -> None:
         "/openapi.json",
         "/api/matches",
         "/api/matches/{id}",
+        "/api/matches/{id}/override",
         "/api/matches/{id}/commentary",
         "/api/matches/{id}/changes",
         "/api/competitions",
@@ -268,6 +269,8 @@ async def test_openapi_document_lists_every_route(edge: EdgeNode) -> None:
         "/ws",
     }
     assert set(doc["paths"]["/api/matches"]) == {"get", "post"}
+    assert set(doc["paths"]["/api/matches/{id}"]) == {"get", "patch"}
+    assert set(doc["paths"]["/api/matches/{id}/override"]) == {"delete"}
 
 
 async def test_metrics_count_requests_by_route_and_status(edge: EdgeNode) -> None:

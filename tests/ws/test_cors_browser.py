@@ -39,7 +39,7 @@ window.run = async (base, blocked, key, matchId) => {
   const post = await fetch(`${base}/api/matches/${matchId}/commentary`, {
     method: "POST",
     headers: {"Authorization": "Bearer " + key, "Content-Type": "application/json"},
-    body: JSON.stringify({minute: 12, type: "goal", message: "from another origin"}),
+    body: JSON.stringify({minute: 12, type: "goal", team: "home", message: "from another origin"}),
   });
   out.post = [post.status, post.headers.get("Location"), (await post.json()).data.message];
   const bad = await fetch(`${base}/api/matches/${matchId}/commentary`, {
