@@ -272,3 +272,42 @@ def document(
         ),
         "tables": [table.to_json() for table in compute(results, rules, live=live)],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class TheirRow:
+    """A provider's standings row, its team mapped to ours (``team_id`` None: unknown)."""
+
+    team_id: int | None
+    team_name: str
+    played: int
+    won: int
+    drawn: int
+    lost: int
+    goals_for: int
+    goals_against: int
+    points: int
+
+
+#: The columns compared (position is not: providers break ties their own way).
+COMPARED = ("played", "won", "drawn", "lost", "goals_for", "goals_against", "points")
+
+
+def compare(ours: Sequence[Table], theirs: Sequence[TheirRow]) -> list[dict[str, Any]]:
+    """Where a provider's table disagrees with ours: one entry per team and column
+    (``{"team", "field", "ours", "theirs"}``), and a team of theirs we do not know
+    or that has no row in ours (``field: "team"``). Empty: they agree."""
+    rows = {row.team.id: row for table in ours for row in table.rows}
+    found: list[dict[str, Any]] = []
+    for their in theirs:
+        mine = rows.get(their.team_id) if their.team_id is not None else None
+        if mine is None:
+            found.append({"team": their.team_name, "field": "team", "ours": None,
+                          "theirs": their.team_name})  # fmt: skip
+            continue
+        for name in COMPARED:
+            a, b = getattr(mine, name), getattr(their, name)
+            if a != b:
+                camel = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
+                found.append({"team": mine.team.name, "field": camel, "ours": a, "theirs": b})
+    return found

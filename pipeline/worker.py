@@ -30,6 +30,8 @@ from livescore.waiting import wait_event
 from pipeline.context import PipelineContext
 from pipeline.jobs import FUNCTIONS, sweep, tick
 from pipeline.relay import Relay, lag_summary
+from pipeline.standings_check import CHECK_CRON as STANDINGS_CRON
+from pipeline.standings_check import standings_check
 from pipeline.webhooks import DISPATCH_EVERY_S, Dispatcher, WebhookSender
 
 log = logging.getLogger("livescore.pipeline.worker")
@@ -157,6 +159,8 @@ def build_worker(
         cron_jobs = [
             CronJob(tick, cron="* * * * * */5", timeout=30, retries=1),
             CronJob(sweep, cron="* * * * * */15", timeout=60, retries=1),
+            # the provider standings cross-check (issue 16): low cadence, never writes a table
+            CronJob(standings_check, cron=STANDINGS_CRON, timeout=300, retries=0),
         ]
     functions: Any = FUNCTIONS
     return PipelineWorker(

@@ -36,7 +36,7 @@ __all__ = [
     "RequestSpec",
 ]
 
-Purpose = Literal["today", "live", "match"]
+Purpose = Literal["today", "live", "match", "standings"]
 _T = TypeVar("_T")
 
 

@@ -149,3 +149,23 @@ async def recent_checks(conn: Conn) -> list[dict[str, Any]]:
             ORDER BY s.checked_at DESC LIMIT 100"""
     )
     return [dict(row) for row in await cur.fetchall()]
+
+
+async def crosswalked_competitions(conn: Conn, provider: str) -> list[tuple[str, int]]:
+    """(provider id, our id) of every competition a provider has shown us."""
+    cur = await conn.execute(
+        "SELECT provider_id, competition_id FROM competition_crosswalk WHERE provider = %s "
+        "ORDER BY competition_id",
+        (provider,),
+    )
+    return [(row["provider_id"], int(row["competition_id"])) for row in await cur.fetchall()]
+
+
+async def teams_of_provider(conn: Conn, provider: str, provider_ids: list[str]) -> dict[str, int]:
+    """Our team ids of a provider's team ids (those the crosswalk knows)."""
+    cur = await conn.execute(
+        "SELECT provider_id, team_id FROM team_crosswalk "
+        "WHERE provider = %s AND provider_id = ANY(%s)",
+        (provider, provider_ids),
+    )
+    return {row["provider_id"]: int(row["team_id"]) for row in await cur.fetchall()}
