@@ -224,25 +224,27 @@ async def test_a_stalled_relay_makes_status_exit_1_until_changes_flow_again(
 ) -> None:
     # a relay that leads but never publishes: the test's session holds the relay lock
     holder = await install.db()
-    assert await try_lead_relay(holder)
-    install.start_worker()
-    conn = await install.db()
-    async with conn:
-        match_id = (await Factory(conn).match())["id"]
-        await play(conn, match_id, 1)
+    try:
+        assert await try_lead_relay(holder)
+        install.start_worker()
+        conn = await install.db()
+        async with conn:
+            match_id = (await Factory(conn).match())["id"]
+            await play(conn, match_id, 1)
 
-    async def stalled() -> dict[str, Any]:
-        code, body = await install.status(LIVESCORE_RELAY_STALL_AFTER="2")
-        assert code == 1 and "relay_stalled" in problem_codes(body), body["problems"]
-        return body
+        async def stalled() -> dict[str, Any]:
+            code, body = await install.status(LIVESCORE_RELAY_STALL_AFTER="2")
+            assert body["queue"]["workersAlive"] == 1, "the worker is not up yet"
+            assert code == 1 and "relay_stalled" in problem_codes(body), body["problems"]
+            return body
 
-    body = await eventually(stalled, 40, "status to call the relay stalled")
-    assert body["relay"]["backlog"] >= 1 and body["relay"]["oldestUnpublishedSeconds"] > 2
-    assert body["relay"]["leader"]["worker"] is None  # no worker leads: a stranger does
-    assert body["relay"]["leader"]["pid"] == holder.info.backend_pid
-    assert problem_codes(body) == ["relay_stalled"]
-
-    await holder.close()  # the stranger goes: the worker's relay takes over and publishes
+        body = await eventually(stalled, 40, "status to call the relay stalled")
+        assert body["relay"]["backlog"] >= 1 and body["relay"]["oldestUnpublishedSeconds"] > 2
+        assert body["relay"]["leader"]["worker"] is None  # no worker leads: a stranger does
+        assert body["relay"]["leader"]["pid"] == holder.info.backend_pid
+        assert problem_codes(body) == ["relay_stalled"]
+    finally:
+        await holder.close()  # the stranger goes: the worker's relay takes over and publishes
 
     async def flowing() -> bool:
         code, body = await install.status(LIVESCORE_RELAY_STALL_AFTER="2")

@@ -1,0 +1,114 @@
+"""/health costs nothing per request (issue 18 part 2): it answers from the
+watch loop's latest reading, says how old it is, and a reading that stopped
+refreshing is itself a 503.
+
+The rules of ``edge.health.report`` over a reading are plain-function tests
+(a reading built by hand, a clock passed in); the cost is measured on a real
+node: PostgreSQL transactions while it answers many /health probes."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+
+from edge.health import report
+from edge.watch import STALE_AFTER_S, Reading
+from livescore.feed_health import FeedState
+from livescore.keys import Keys
+from store.changes import Backlog
+from store.db import Conn
+from tests.edge.conftest import EdgeNode
+
+NOW = 1_800_000_000.0
+
+
+def fake_edge(reading: Reading) -> Any:
+    return SimpleNamespace(
+        settings=SimpleNamespace(node_id="edge-t", relay_stall_after_s=10),
+        keys=Keys("t"),
+        bus=SimpleNamespace(connected=True),
+        loops=SimpleNamespace(reports=lambda: []),
+        watch=SimpleNamespace(reading=reading),
+    )
+
+
+def fresh(**changes: Any) -> Reading:
+    reading = Reading(
+        at=NOW - 0.4,
+        postgres={"ok": True, "latencyMs": 1.0},
+        redis={"ok": True, "latencyMs": 0.5},
+        queue_depth=3,
+        backlog=Backlog(0, None, []),
+        stale=1,
+        workers=[],
+        feeds=[FeedState("fd", last_success=NOW - 20)],
+    )
+    for name, value in changes.items():
+        setattr(reading, name, value)
+    return reading
+
+
+def test_health_answers_from_the_reading_and_says_how_old_it_is() -> None:
+    status, body = report(fake_edge(fresh()), now=NOW)
+    assert status == 200 and body["status"] == "ok"
+    assert body["checkedSecondsAgo"] == 0.4
+    assert body["staleMatches"] == 1
+    assert body["checks"]["queue"] == {"ok": True, "name": "t:jobs", "depth": 3}
+    assert body["checks"]["feeds"]["fd"]["ok"] is True
+    assert body["checks"]["feeds"]["fd"]["lastSuccessSecondsAgo"] == 20.0
+
+
+def test_a_reading_older_than_the_limit_is_itself_a_503() -> None:
+    old = fresh(at=NOW - STALE_AFTER_S - 0.5)
+    status, body = report(fake_edge(old), now=NOW)
+    assert status == 503 and body["status"] == "unavailable"
+    assert "health checks not refreshed for 7.5s" in body["error"]["message"]
+    assert report(fake_edge(fresh(at=NOW - STALE_AFTER_S + 0.5)), now=NOW)[0] == 200
+    never = Reading()  # nothing read yet
+    status, body = report(fake_edge(never), now=NOW)
+    assert status == 503 and body["checkedSecondsAgo"] is None
+
+
+def test_the_same_faults_are_503_from_a_reading() -> None:
+    down = fresh(postgres={"ok": False, "error": "OperationalError"}, stale=None)
+    status, body = report(fake_edge(down), now=NOW)
+    assert status == 503 and body["error"]["details"]["down"] == ["postgres"]
+    assert body["staleMatches"] is None
+    stalled = fresh(backlog=Backlog(4, 11.0, []))
+    status, body = report(fake_edge(stalled), now=NOW)
+    assert status == 503 and "relay stalled" in body["error"]["message"]
+
+
+def test_a_failing_feed_degrades_without_failing_the_node() -> None:
+    failing = FeedState("fd-eu", failures_in_row=3, last_error="HTTP 503", last_success=None)
+    status, body = report(fake_edge(fresh(feeds=[failing])), now=NOW)
+    assert status == 200 and body["status"] == "degraded"
+    assert body["checks"]["feeds"]["fd-eu"]["ok"] is False
+    (note,) = body["problems"]
+    assert note.startswith("feed fd-eu failing: 3 polls in a row, never succeeded")
+
+
+async def xact_commits(conn: Conn) -> int:
+    cur = await conn.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["xact_commit"])
+
+
+async def test_many_probes_cost_no_database_transaction_each(edge: EdgeNode, conn: Conn) -> None:
+    probes = 300
+    async with httpx.AsyncClient(base_url=edge.url, timeout=10) as http:
+        before, started = await xact_commits(conn), time.monotonic()
+        for _ in range(probes):
+            response = await http.get("/health")
+            assert response.status_code == 200
+            assert 0 <= response.json()["checkedSecondsAgo"] < STALE_AFTER_S
+        after, elapsed = await xact_commits(conn), time.monotonic() - started
+    # the watch loop's reading (a few statements a second) and whatever else the
+    # run's other tests commit meanwhile; one per probe would be >= 300
+    assert after - before < probes / 2, (after - before, elapsed)
