@@ -15,16 +15,17 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
 from commands.app import App, pass_app, run
-from livescore import beats, diagnosis, feed_health
-from livescore.config import Settings
-from livescore.keys import Keys
-from livescore.runtime import Endpoints
+
+if TYPE_CHECKING:  # imported where used: `livescore --help` stays fast
+    from livescore import beats, diagnosis, feed_health
+    from livescore.config import Settings
+    from livescore.runtime import Endpoints
 
 #: Seconds each read may take before it counts as unreadable.
 READ_TIMEOUT = 5.0
@@ -40,6 +41,8 @@ class Report:
     relay: dict[str, Any] | None = None
     nodes: list[dict[str, Any]] | None = None
     matches: dict[str, Any] | None = None
+    #: the last provider standings cross-checks (informational: never a problem)
+    standings: list[dict[str, Any]] | None = None
     problems: list[diagnosis.Problem] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -51,6 +54,7 @@ class Report:
             "relay": self.relay,
             "nodes": self.nodes,
             "matches": self.matches,
+            "standings": self.standings,
             "problems": [p.to_json() for p in self.problems],
         }
 
@@ -70,12 +74,14 @@ class _Postgres:
     counts: Any
     backlog: Any
     leader: Any
+    checks: list[dict[str, Any]]
 
 
 async def _read_postgres(dsn: str) -> _Postgres:
     from store.changes import backlog
     from store.db import connect
     from store.feeds import list_feeds
+    from store.standings import recent_checks
     from store.status import feed_activity, match_counts, relay_leader
 
     conn = await connect(dsn, connect_timeout=READ_TIMEOUT)
@@ -86,6 +92,7 @@ async def _read_postgres(dsn: str) -> _Postgres:
             await match_counts(conn),
             await backlog(conn),
             await relay_leader(conn),
+            await recent_checks(conn),
         )
 
 
@@ -100,7 +107,8 @@ class _Redis:
     nodes: list[beats.NodeBeat]
 
 
-async def _read_redis(url: str, keys: Keys, feeds: list[Any]) -> _Redis:
+async def _read_redis(url: str, keys: Any, feeds: list[Any]) -> _Redis:
+    from livescore import beats, feed_health
     from livescore.runtime import redis_client
     from pipeline.budget import budget_limit
 
@@ -125,12 +133,12 @@ async def _read_redis(url: str, keys: Keys, feeds: list[Any]) -> _Redis:
 
 
 async def gather(
-    settings: Settings,
-    endpoints: Endpoints,
-    *,
-    feed_failing_after: int = diagnosis.FEED_FAILING_AFTER,
+    settings: Settings, endpoints: Endpoints, *, feed_failing_after: int | None = None
 ) -> Report:
     """Read everything, judge it: one report."""
+    from livescore import diagnosis
+    from livescore.keys import Keys
+
     keys = Keys(settings.redis_prefix)
     now = time.time()
     report = Report(now)
@@ -195,6 +203,18 @@ async def gather(
             "overridden": pg.counts.overridden,
             "staleIds": pg.counts.stale_ids,
         }
+        report.standings = [
+            {
+                "competitionId": c["competition_id"],
+                "competition": c["competition"],
+                "feed": c["feed"],
+                "season": c["season"],
+                "checkedAt": c["checked_at"].isoformat(timespec="seconds"),
+                "disagreements": len(c["disagreements"]),
+                "first": c["disagreements"][:3],
+            }
+            for c in pg.checks
+        ]
     workers = [w for w in rd.workers if w.kind == "worker"] if rd else None
     if rd is not None and workers is not None:
         report.queue = {
@@ -231,7 +251,7 @@ async def gather(
         ),
         diagnosis.Thresholds(
             relay_stall_after_s=settings.relay_stall_after_s,
-            feed_failing_after=feed_failing_after,
+            feed_failing_after=feed_failing_after or diagnosis.FEED_FAILING_AFTER,
         ),
     )
     return report
@@ -400,6 +420,26 @@ def render(report: Report) -> str:
             f"{matches['overridden']} overridden"
         )
     lines.append("")
+    lines.append("STANDINGS CROSS-CHECK (provider tables against ours; never applied)")
+    if report.standings is None:
+        lines.append("  (PostgreSQL could not be read)")
+    elif not report.standings:
+        lines.append("  no check yet (football-data / api-football feeds, every 30 min)")
+    for check in report.standings or []:
+        verdict = (
+            "agrees"
+            if not check["disagreements"]
+            else f"{check['disagreements']} disagreement(s), e.g. "
+            + "; ".join(
+                f"{d['team']} {d['field']} ours {d['ours']} theirs {d['theirs']}"
+                for d in check["first"]
+            )
+        )
+        lines.append(
+            f"  {check['competition']} {check['season']} vs {check['feed']} "
+            f"({check['checkedAt']}): {verdict}"
+        )
+    lines.append("")
     if report.problems:
         lines.append(f"PROBLEMS ({len(report.problems)})")
         lines.extend(f"  [{p.code}] {p.message}" for p in report.problems)
@@ -415,12 +455,13 @@ def render(report: Report) -> str:
 @click.option(
     "--feed-failures",
     type=click.IntRange(1, 1000),
-    default=diagnosis.FEED_FAILING_AFTER,
-    show_default=True,
-    help="polls in a row a feed may fail before it is a problem",
+    default=None,
+    help="polls in a row a feed may fail before it is a problem (default 3)",
 )
 @pass_app
-def status_cmd(app: App, as_json: bool, watch: bool, every: float, feed_failures: int) -> None:
+def status_cmd(
+    app: App, as_json: bool, watch: bool, every: float, feed_failures: int | None
+) -> None:
     """Feeds, queue, relay, edge nodes and matches on one screen.
 
     Exits 0 when healthy, 1 with the reasons when not: no worker alive, relay

@@ -15,9 +15,12 @@ import orjson
 import pytest
 import respx
 
+from commands.status import gather, render
 from livescore import clock
+from livescore.config import Settings
 from livescore.feeds import FeedConfig
 from livescore.model import MatchPatch, MatchStatus
+from livescore.runtime import Endpoints
 from livescore.standings import season_of
 from pipeline.context import PipelineContext
 from pipeline.standings_check import check_all
@@ -66,8 +69,13 @@ async def league(factory: Factory, conn: Conn) -> int:
     return comp
 
 
-async def test_disagreements_are_logged_and_kept_and_ours_is_untouched(
-    pctx: PipelineContext, conn: Conn, factory: Factory, caplog: pytest.LogCaptureFixture
+async def test_disagreements_are_logged_kept_shown_by_status_and_ours_is_untouched(
+    pctx: PipelineContext,
+    conn: Conn,
+    factory: Factory,
+    caplog: pytest.LogCaptureFixture,
+    settings: Settings,
+    endpoints: Endpoints,
 ) -> None:
     comp = await league(factory, conn)
     await add_feed(conn, FeedConfig(name="fd", kind="football-data", base_url=FD_BASE))
@@ -98,6 +106,15 @@ async def test_disagreements_are_logged_and_kept_and_ours_is_untouched(
     assert any("standings.disagree" in r.getMessage() and "count=5" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     assert await standings_input(conn, comp, None, clock.now()) == before
+    # livescore status shows the last check (informational: not a problem)
+    report = await gather(settings, endpoints)
+    assert report.standings is not None
+    (shown,) = report.standings
+    assert (shown["competition"], shown["feed"], shown["disagreements"]) == (
+        "Premier League", "fd", 5
+    )  # fmt: skip
+    assert "Premier League" in render(report) and "5 disagreement(s)" in render(report)
+    assert not [p for p in report.problems if "standings" in p.code]
 
 
 async def test_an_agreeing_table_records_an_empty_check_and_a_failing_feed_is_counted(
