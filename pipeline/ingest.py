@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from livescore.errors import PipelineError, StoreError
 from livescore.logs import kv
 from livescore.model import EventType, MatchObservation
 from pipeline import observation_codec as codec
@@ -298,34 +299,96 @@ async def _ingest_resolved(
                     todo.append((match_id, None))  # a view that had gone stale is back
             else:
                 todo.append((match_id, None))
-        stale: dict[int, bool] = {}
-        outcomes: list[tuple[int, str, str | None]] = []
-        for match_id, obs_id in todo:
-            state, finished_at = loaded.states[match_id]
-            views = [_view(row, priorities) for row in loaded.views[match_id]]
-            existing = [_existing(row) for row in loaded.events[match_id]]
-            decisions = settle(state, views, at, policy, events=existing, finished_at=finished_at)
-            applied: list[Change] = []
-            for decision in decisions:
-                if decision.patch is not None:
-                    applied += await apply_change(conn, match_id, decision.patch, at=at)
-            last = decisions[-1]
-            stale[match_id] = last.stale
-            report.changes += applied
-            if obs_id is None:
-                continue
-            mine = [r for r in last.rejected if r.feed == feed]
-            if mine:
-                reason = "; ".join(f"{r.code}: {r.reason}" for r in mine)
-                outcomes.append((obs_id, "rejected", reason))
-                report.rejected.append(f"{feed} match {match_id}: {reason}")
-            else:
-                outcomes.append((obs_id, "applied" if applied else "ignored", None))
+        stale, outcomes = await _settle_all(
+            conn, feed, todo, loaded, at=at, priorities=priorities, policy=policy, report=report
+        )
         flipped = await ingest_batch.finish(conn, stale, outcomes)
     for match_id, flag in flipped.items():
         log.warning(kv("match.stale" if flag else "match.fresh", match=match_id))
     for pid, seen in latest:
         cache.put(feed, pid, seen)
+
+
+async def _settle_all(
+    conn: Conn,
+    feed: str | None,
+    todo: Sequence[tuple[int, int | None]],
+    loaded: ingest_batch.Loaded,
+    *,
+    at: datetime,
+    priorities: dict[str, int],
+    policy: ReconcilePolicy,
+    report: IngestReport,
+) -> tuple[dict[int, bool], list[tuple[int, str, str | None]]]:
+    """Settle each (match, new observation id) from what ``loaded`` read and
+    apply the patches; each match's stale flag, and each new observation's
+    (id, outcome, reason)."""
+    stale: dict[int, bool] = {}
+    outcomes: list[tuple[int, str, str | None]] = []
+    for match_id, obs_id in todo:
+        state, finished_at = loaded.states[match_id]
+        views = [_view(row, priorities) for row in loaded.views[match_id]]
+        existing = [_existing(row) for row in loaded.events[match_id]]
+        decisions = settle(state, views, at, policy, events=existing, finished_at=finished_at)
+        applied: list[Change] = []
+        for decision in decisions:
+            if decision.patch is not None:
+                applied += await apply_change(conn, match_id, decision.patch, at=at)
+        last = decisions[-1]
+        stale[match_id] = last.stale
+        report.changes += applied
+        if obs_id is None:
+            continue
+        mine = [r for r in last.rejected if r.feed == feed]
+        if mine:
+            reason = "; ".join(f"{r.code}: {r.reason}" for r in mine)
+            outcomes.append((obs_id, "rejected", reason))
+            report.rejected.append(f"{feed} match {match_id}: {reason}")
+        else:
+            outcomes.append((obs_id, "applied" if applied else "ignored", None))
+    return stale, outcomes
+
+
+async def reconcile_matches(
+    pool: Pool,
+    match_ids: Sequence[int],
+    *,
+    at: datetime,
+    priorities: dict[str, int],
+    policy: ReconcilePolicy,
+    report: IngestReport,
+) -> list[tuple[int, Exception]]:
+    """``reconcile_match`` for many matches (the sweep), ``CHUNK`` per transaction
+    with the reads batched (``store.ingest_batch.load_matches``). A chunk that
+    fails is redone match by match, so one bad match never costs the others;
+    the matches that still fail are returned with their errors."""
+    failed: list[tuple[int, Exception]] = []
+    async with pool.connection() as conn:
+        for start in range(0, len(match_ids), CHUNK):
+            chunk = list(match_ids[start : start + CHUNK])
+            try:
+                async with atomic(conn):
+                    loaded = await ingest_batch.load_matches(conn, chunk)
+                    todo = [(m, None) for m in chunk if m in loaded.states]
+                    stale, _ = await _settle_all(
+                        conn, None, todo, loaded, at=at, priorities=priorities, policy=policy,
+                        report=report,
+                    )  # fmt: skip
+                    flipped = await ingest_batch.finish(conn, stale, [])
+            except (StoreError, PipelineError) as exc:
+                log.warning(kv("sweep.chunk_failed", matches=len(chunk), error=exc))
+                for match_id in chunk:
+                    try:
+                        await reconcile_match(
+                            conn, match_id, at=at, priorities=priorities, policy=policy,
+                            report=report,
+                        )  # fmt: skip
+                    except (StoreError, PipelineError) as one:
+                        failed.append((match_id, one))
+                continue
+            for match_id, flag in flipped.items():
+                log.warning(kv("match.stale" if flag else "match.fresh", match=match_id))
+    return failed
 
 
 def _view(row: dict[str, Any], priorities: dict[str, int]) -> ProviderView:

@@ -33,13 +33,13 @@ from redis.exceptions import RedisError
 from saq.types import Context
 
 from livescore import clock, feed_health
-from livescore.errors import PipelineError, StoreError
+from livescore.errors import StoreError
 from livescore.logs import kv
 from livescore.model import MatchStatus, Period
 from pipeline import automation, cadence
 from pipeline.budget import FeedInFlight, FeedPause
 from pipeline.context import PipelineContext
-from pipeline.ingest import IngestReport, reconcile_match
+from pipeline.ingest import IngestReport, reconcile_matches
 from pipeline.polling import poll_feed
 from pipeline.webhooks import WebhookSender
 from providers.errors import (
@@ -231,14 +231,13 @@ async def sweep(ctx: Context) -> dict[str, Any]:
     applied = scheduled = 0
     async with pctx.pool.connection() as conn:
         prios = await priorities(conn)
-        for match_id in await coverage.covered_hot_matches(conn):
-            try:
-                await reconcile_match(
-                    conn, match_id, at=now, priorities=prios, policy=pctx.policy, report=report
-                )
-            except (StoreError, PipelineError) as exc:
-                # one match (deleted meanwhile, refused by a rule) never stops the sweep
-                log.error(kv("sweep.reconcile_failed", match=match_id, error=exc))
+        hot = await coverage.covered_hot_matches(conn)
+        # batched (one transaction per chunk); one match (deleted meanwhile, refused by
+        # a rule) never stops the sweep: a failing chunk is redone match by match
+        for match_id, exc in await reconcile_matches(
+            pctx.pool, hot, at=now, priorities=prios, policy=pctx.policy, report=report
+        ):
+            log.error(kv("sweep.reconcile_failed", match=match_id, error=exc))
         for row in await coverage.uncovered_due(conn, now + AUTOMATION_HORIZON):
             status = MatchStatus(row["status"])
             period = Period(row["clock_period"]) if row["clock_period"] else None

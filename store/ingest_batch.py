@@ -76,6 +76,21 @@ async def _read_states(cur: Cursor) -> dict[int, tuple[MatchState, datetime | No
     return {int(r["id"]): (state_from_row(r), r["finished_at"]) for r in await cur.fetchall()}
 
 
+async def load_matches(conn: Conn, match_ids: Sequence[int]) -> Loaded:
+    """Inside the caller's transaction: lock the matches (id order) and read
+    every feed's latest view and every event of them (a sweep: nothing recorded)."""
+    ids = sorted(set(match_ids))
+    states = await _send_lock_states(conn, ids)
+    views = await _send_latest_views(conn, ids)
+    events = await _send_event_keys(conn, ids)
+    return Loaded(
+        await _read_states(states),
+        [],
+        await _read_by_match(views, ids),
+        await _read_by_match(events, ids),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """What ``load`` read: each match's locked state and finish time, what
