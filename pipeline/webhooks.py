@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -155,8 +156,6 @@ class WebhookSender:
         transport: httpx.AsyncBaseTransport | None = None,
         environ: Callable[[str], str | None] | None = None,
     ) -> None:
-        import os
-
         self.pool = pool
         self.timeout_s = settings.webhook_timeout_s
         self.schedule = schedule_from(settings)
