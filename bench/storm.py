@@ -86,10 +86,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def scrape(port: int) -> dict[str, float]:
-    """A node's /metrics as {series: value} (labels kept in the name)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        body = response.read().decode()
+def scrape(port: int, *, within: float = 120.0) -> dict[str, float]:
+    """A node's /metrics as {series: value} (labels kept in the name); a node too busy
+    to answer (its accept queue full during the storm) is asked again."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+                body = response.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     out: dict[str, float] = {}
     for line in body.splitlines():
         if line and not line.startswith("#"):
@@ -308,7 +317,8 @@ class Bench:
             # B's startup is out of the stall window before the storm begins
             quiet_by = time.monotonic() + 15
             while not floor and time.monotonic() < quiet_by:
-                if scrape(b_port).get("livescore_event_loop_stall_max_seconds", 0) < 0.05:
+                seen = await asyncio.to_thread(scrape, b_port)
+                if seen.get("livescore_event_loop_stall_max_seconds", 0) < 0.05:
                     break
                 await asyncio.sleep(1.0)
             # the writer's and the relay's own transactions: a window like the storm's
@@ -317,7 +327,7 @@ class Bench:
             await asyncio.sleep(window)
             x1, t1 = await asyncio.to_thread(self.xact_commit), time.monotonic()
             baseline = (x1 - x0) / (t1 - t0)
-            before = scrape(b_port)
+            before = await asyncio.to_thread(scrape, b_port)
             result.load = os.getloadavg()[0]
             target = writer.seq
             killed_at = time.time()
@@ -329,11 +339,12 @@ class Bench:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
-                if scrape(b_port).get("livescore_ws_connections", 0) >= args.clients:
+                seen = await asyncio.to_thread(scrape, b_port)
+                if seen.get("livescore_ws_connections", 0) >= args.clients:
                     break
             cpu_storm = cpu_seconds(b.pid) - cpu_before
             await asyncio.sleep(3.0)
-            after = scrape(b_port)
+            after = await asyncio.to_thread(scrape, b_port)
             # the window must be the storm's length at least, and the stats flushed
             await asyncio.sleep(max(0.0, tk + window - time.monotonic()) + 2.0)
             x2, t2 = await asyncio.to_thread(self.xact_commit), time.monotonic()
@@ -449,7 +460,10 @@ async def main(args: argparse.Namespace) -> None:
             "floor": ("floor: bare handshakes", None),
         }
         rounds = [(key, *known[key]) for key in args.rounds.split(",")]
-        results = [await bench.round(key, name, match_id, ring) for key, name, ring in rounds]
+        results = []
+        for key, name, ring in rounds:
+            results.append(await bench.round(key, name, match_id, ring))
+            print(table(results[-1:], args), "\n", flush=True)  # kept if a later round fails
     finally:
         store_admin.drop_database(bench.endpoints.database_url, bench.dbname)
     print(table(results, args))
