@@ -62,6 +62,7 @@ from livescore.keys import Keys  # noqa: E402
 from livescore.model import MatchPatch  # noqa: E402
 from livescore.runtime import redis_client, resolve  # noqa: E402
 from pipeline import observation_codec as codec  # noqa: E402
+from pipeline.jobs import POLL_TIMEOUT_S  # noqa: E402
 from pipeline.worker import make_queue  # noqa: E402
 from providers.base import RawResponse  # noqa: E402
 from providers.registry import adapter_for  # noqa: E402
@@ -440,11 +441,16 @@ class Bench:
     async def poll(self, queue: Any, kind: str) -> int:
         """One poll of ``kind`` by whichever worker takes it; its observations."""
         self.slot += 1
-        result = await queue.apply(
+        job = await queue.enqueue(
             "poll", key=f"poll:{kind}:live:{self.slot}", feed=kind, purpose="live",
-            slot=self.slot, timeout=300,
+            slot=self.slot, timeout=POLL_TIMEOUT_S, retries=1, ttl=600,
         )  # fmt: skip
+        assert job is not None
+        await job.refresh(until_complete=POLL_TIMEOUT_S + 30)  # SAQ's pub/sub: no polling delay
+        result = job.result
         if not isinstance(result, dict) or "observations" not in result:
+            if os.environ.get("BENCH_DEBUG"):
+                print(f"  poll {kind}: {result}")
             return 0
         return int(result["observations"])
 
