@@ -270,7 +270,8 @@ class MatchState:
     #: Which source last set the score / status (a feed name, "override", "api", "automation").
     score_source: str | None = None
     status_source: str | None = None
-    #: when the current period's clock read its first minute (None: stopped); see livescore.matchclock
+    #: when the current period's clock read its first minute (None: stopped);
+    #: see livescore.matchclock
     clock_started_at: datetime | None = None
 
 
