@@ -383,14 +383,13 @@ def main() -> None:
         servers += [start("edge", edge_port, args.workers, env)]
         wait_ready(f"http://127.0.0.1:{bare_port}/", bare_port, servers[0])
         wait_ready(f"http://127.0.0.1:{edge_port}/health", edge_port, servers[1])
+        match_url = f"http://127.0.0.1:{edge_port}/api/matches/{match_id}"
         targets = {
             "bare constant JSON": f"http://127.0.0.1:{bare_port}/",
             "GET /api/matches": f"http://127.0.0.1:{edge_port}/api/matches",
             "GET /api/matches/{id}": f"http://127.0.0.1:{edge_port}/api/matches/{match_id}",
-            "GET .../commentary": f"http://127.0.0.1:{edge_port}/api/matches/{match_id}"
-            "/commentary",
-            "GET .../changes?since": f"http://127.0.0.1:{edge_port}/api/matches/{match_id}"
-            "/changes?since=0&limit=20",
+            "GET .../commentary": f"{match_url}/commentary",
+            "GET .../changes?since": f"{match_url}/changes?since=0&limit=20",
             "GET /api/competitions": f"http://127.0.0.1:{edge_port}/api/competitions",
             "GET /health": f"http://127.0.0.1:{edge_port}/health",
         }
