@@ -328,3 +328,25 @@ def test_status_reports_an_unreachable_database_instead_of_a_traceback(
     assert "postgres_down" in problem_codes(body)
     assert body["feeds"] is None and body["matches"] is None
     assert "Traceback" not in result.stderr
+
+
+def test_watch_redraws_until_interrupted_and_exits_with_the_last_verdict(
+    services: Services,
+) -> None:
+    with subprocess.Popen(
+        [LIVESCORE, "status", "--json", "--watch", "--every", "0.2"],
+        env=services.env(DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as watcher:
+        try:
+            assert watcher.stdout is not None
+            frames = [orjson.loads(watcher.stdout.readline()) for _ in range(2)]
+            assert all("postgres_down" in problem_codes(frame) for frame in frames)
+            assert frames[0]["time"] <= frames[1]["time"]
+            watcher.send_signal(signal.SIGINT)
+            assert watcher.wait(timeout=30) == 1
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
