@@ -70,7 +70,7 @@ log = logging.getLogger("livescore.pipeline.relay")
 MAX_PUBLISH_BYTES = 1024 * 1024
 
 
-#: How many recent commit-to-publish lags the relay keeps (``Relay.lag_summary``).
+#: How many recent commit-to-publish lags the relay keeps (``Relay.lags``, ``lag_summary``).
 LAG_KEPT = 1000
 
 

@@ -150,6 +150,31 @@ def test_a_snapshot_sent_as_json_renders_as_the_registry_does() -> None:
     assert render_snapshots([received]) == registry.render()
 
 
+def test_cluster_wide_readings_take_the_largest_worker_value_not_the_sum() -> None:
+    """Every worker reads the same relay backlog or feed record: a node of two
+    workers shows it once (``merge="max"``), even through the JSON snapshots."""
+    a, b = Registry(), Registry()
+    a.gauge_callback("t_backlog", "Backlog", lambda: 4, merge="max")
+    b.gauge_callback("t_backlog", "Backlog", lambda: 5, merge="max")
+    a.readings("t_feed_polls_total", "Polls", ("feed",), lambda: {("fd",): 10.0}, kind="counter")
+    b.readings(
+        "t_feed_polls_total", "Polls", ("feed",), lambda: {("fd",): 11.0, ("x",): 1.0},
+        kind="counter",
+    )  # fmt: skip
+    a.gauge_callback("t_summed", "Summed", lambda: 4)
+    b.gauge_callback("t_summed", "Summed", lambda: 5)
+    received = parse_snapshot(orjson.loads(orjson.dumps(b.snapshot())))
+    text = render_snapshots([a.snapshot(), received])
+    assert "t_backlog 5\n" in text
+    assert 't_feed_polls_total{feed="fd"} 11\n' in text
+    assert 't_feed_polls_total{feed="x"} 1\n' in text
+    assert "# TYPE t_feed_polls_total counter\n" in text
+    assert "t_summed 9\n" in text
+    assert a.value("t_summed") == 4 and a.value("t_no_such") is None
+    with pytest.raises(ValueError):
+        parse_snapshot({"t": {**a.snapshot()["t_backlog"], "merge": "mean"}})
+
+
 @pytest.mark.parametrize(
     "data",
     [
