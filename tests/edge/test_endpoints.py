@@ -266,6 +266,7 @@ async def test_openapi_document_lists_every_route(edge: EdgeNode) -> None:
         "/api/matches/{id}/changes",
         "/api/competitions",
         "/api/teams",
+        "/api/competitions/{id}/standings",
         "/ws",
     }
     assert set(doc["paths"]["/api/matches"]) == {"get", "post"}
