@@ -51,11 +51,14 @@ from edge.errors import ValidationFailed
 from edge.validation import MAX_ID
 from livescore.event_kinds import PERIOD_NUMBERS, period_of
 from livescore.limits import (
+    MAX_EVENT_KIND_CHARS,
     MAX_JSON_DEPTH,
     MAX_MESSAGE_CHARS,
     MAX_METADATA_BYTES,
     MAX_NAME_CHARS,
     MAX_REASON_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
     LimitExceeded,
     check_json_depth,
 )
@@ -581,9 +584,9 @@ _INITIAL = "the initial score (default 0), written as the match's first change"
 #: A score: 0..999, also as its digits (the original API converted numeric strings).
 SCORE = Integer(0, 999, digits="0|[1-9][0-9]{0,2}")
 #: Free-text event kinds: ours, or any other (mapped, else kept as ``originalType``).
-EVENT_KIND = Text(64)
+EVENT_KIND = Text(MAX_EVENT_KIND_CHARS)
 #: Tags on an event: at most 20, each up to 50 characters.
-TAGS = TextList(Text(50), 20)
+TAGS = TextList(Text(MAX_TAG_CHARS), MAX_TAGS)
 #: The original API's ordering number on an event (a PostgreSQL integer from 0).
 SEQUENCE = Integer(0, 2**31 - 1)
 _KIND = (

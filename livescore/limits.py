@@ -21,6 +21,12 @@ MAX_METADATA_BYTES = 16 * 1024
 MAX_MESSAGE_CHARS = 2000
 #: Characters in an override's ``--reason``.
 MAX_REASON_CHARS = 500
+#: Characters in a commentary event kind as a client sent it (``eventType``, kept
+#: as ``originalType`` when it is not one of ours).
+MAX_EVENT_KIND_CHARS = 64
+#: Tags on one commentary event, and characters in one tag.
+MAX_TAGS = 20
+MAX_TAG_CHARS = 50
 #: Characters in a name: teams, competitions, actors, who made an override.
 MAX_NAME_CHARS = 200
 #: Encoded size of one change message (the relay's frame), in bytes.
