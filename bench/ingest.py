@@ -62,6 +62,7 @@ from livescore.keys import Keys  # noqa: E402
 from livescore.model import MatchPatch  # noqa: E402
 from livescore.runtime import redis_client, resolve  # noqa: E402
 from pipeline import observation_codec as codec  # noqa: E402
+from pipeline.ingest import PARALLEL  # noqa: E402
 from pipeline.jobs import POLL_TIMEOUT_S  # noqa: E402
 from pipeline.worker import make_queue  # noqa: E402
 from providers.base import RawResponse  # noqa: E402
@@ -616,9 +617,13 @@ class Bench:
                   f"max {top:.0f} ms ({len(latencies)} goals timed)")  # fmt: skip
             parse, write = await self.floor(300)
             floor_obs = 1 / (parse + args.share * write)
+            changed = max(1, round(args.share * args.matches))
+            floor_latency = changed * write / PARALLEL
             print(f"floor: parse + fingerprint {parse * 1e6:.0f} us/obs of CPU in this process; "
                   f"raw write path {write * 1e3:.2f} ms/change; for {args.share:.0%} changing: "
-                  f"<= {floor_obs:.0f} obs/s for one process doing only that")  # fmt: skip
+                  f"<= {floor_obs:.0f} obs/s for one process doing only that; one "
+                  f"football-data response's {changed} changes through the raw write path, "
+                  f"{PARALLEL} at a time: {floor_latency * 1e3:.0f} ms")  # fmt: skip
             best = 1 / sum(one[1]) if sum(one[1]) else 0.0
             print(f"targets: >= 1500 obs/s per worker: {'met' if best >= 1500 else 'NOT met'} "
                   f"({best:.0f}); p99 <= 250 ms at 300 obs/s: "

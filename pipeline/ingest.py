@@ -285,7 +285,8 @@ async def _ingest_resolved(
     ]
     latest: list[tuple[str, _Seen]] = []
     async with atomic(conn):
-        loaded = await ingest_batch.load(conn, feed, rows, at)
+        async with conn.pipeline():  # the four statements in one round trip
+            loaded = await ingest_batch.load(conn, feed, rows, at)
         todo: list[tuple[int, int | None]] = []  # (match id, new observation id)
         for (item, match_id), rec in zip(resolved, loaded.recorded, strict=True):
             pid = item.obs.provider_match_id
@@ -302,7 +303,8 @@ async def _ingest_resolved(
         stale, outcomes = await _settle_all(
             conn, feed, todo, loaded, at=at, priorities=priorities, policy=policy, report=report
         )
-        flipped = await ingest_batch.finish(conn, stale, outcomes)
+        async with conn.pipeline():
+            flipped = await ingest_batch.finish(conn, stale, outcomes)
     for match_id, flag in flipped.items():
         log.warning(kv("match.stale" if flag else "match.fresh", match=match_id))
     for pid, seen in latest:

@@ -106,9 +106,10 @@ class Loaded:
 async def load(conn: Conn, feed: str, rows: Sequence[NewObservation], at: datetime) -> Loaded:
     """Inside the caller's transaction: lock the rows' matches (id order),
     record the observations, read every feed's latest view and every event of
-    those matches: four statements, each for every match at once. (psycopg's
-    pipeline mode would send them in one round trip, but measured here it
-    spent more CPU in its send loop than the three round trips it saves.)"""
+    those matches: four statements, each for every match at once, sent
+    together in pipeline mode (``conn.pipeline()``: one round trip). (The
+    write path's statements are not pipelined: measured here, running the
+    whole transaction in pipeline mode cost more CPU than it saved.)"""
     match_ids = sorted({r.match_id for r in rows})
     states = await _send_lock_states(conn, match_ids)
     recorded = await _send_record(conn, feed, rows, at)
