@@ -16,8 +16,9 @@ One provider response is ingested in a few round trips (``store.ingest_batch``):
    takes the slow path of ``pipeline.resolve`` in its own transaction
    (advisory-locked, may create the match; ambiguous ones are recorded as
    rejected).
-3. **One transaction per chunk** of the known ones (``CHUNK`` observations,
-   ``PARALLEL`` chunks at once on their own connections): lock their matches in id order,
+3. **One transaction per chunk** of the known ones (``CHUNK`` observations;
+   when polling, ``PARALLEL`` chunks at once on their own connections): lock
+   their matches in id order,
    record the observations once (the fingerprint's unique key turns the same
    data seen again into a freshness touch, never a second row), read every
    feed's latest view and every event of those matches in one query each,
@@ -155,8 +156,14 @@ async def ingest_observations(
     at: datetime,
     priorities: dict[str, int],
     policy: ReconcilePolicy,
+    parallel: int = 1,
 ) -> IngestReport:
-    """Ingest a batch (one provider response) from feed ``feed``."""
+    """Ingest a batch (one provider response) from feed ``feed``.
+
+    ``parallel``: chunks in flight at once (polling passes ``PARALLEL``).
+    Replay keeps the default 1: chunks committed in order number the rows
+    (events, change-log entries) of a big response the same way every time,
+    so two replays agree byte for byte."""
     report = IngestReport()
     items: list[_Item] = []
     for obs in batch:
@@ -165,11 +172,11 @@ async def ingest_observations(
     report.observations = len(items)
     for round_ in _rounds(items):
         chunks = [round_[i : i + CHUNK] for i in range(0, len(round_), CHUNK)]
-        for start in range(0, len(chunks), PARALLEL):
+        for start in range(0, len(chunks), parallel):
             await asyncio.gather(*(
                 _ingest_round(pool, feed, chunk, at=at, priorities=priorities, policy=policy,
                               report=report)
-                for chunk in chunks[start : start + PARALLEL]
+                for chunk in chunks[start : start + parallel]
             ))  # fmt: skip
     return report
 

@@ -26,7 +26,7 @@ from livescore.feeds import FeedConfig
 from livescore.logs import kv
 from pipeline.budget import FeedPause
 from pipeline.context import PipelineContext
-from pipeline.ingest import IngestReport, ingest_observations
+from pipeline.ingest import PARALLEL, IngestReport, ingest_observations
 from providers.base import Purpose, RequestSpec
 from providers.errors import PayloadError, Throttled
 from providers.http import request_key
@@ -92,7 +92,7 @@ async def _poll_feed(
         await client.forget(spec)
     batch = parsed.observations
     report = await ingest_observations(
-        ctx.pool, feed.name, batch, at=now, priorities=prios, policy=ctx.policy
+        ctx.pool, feed.name, batch, at=now, priorities=prios, policy=ctx.policy, parallel=PARALLEL
     )
     await ctx.redis.set(seen_key, orjson.dumps([o.provider_match_id for o in batch]), ex=86400)
     outcome = PollOutcome(feed.name, spec.purpose, True, report, malformed=parsed.errors)
