@@ -410,7 +410,7 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         f"shared with PostgreSQL, Redis and {args.generators} load generators",
         "",
         f"{'':24}{'caught up s':>20}{'PG tx':>9}{'hub':>6}{'joins':>13}{'stall':>8}"
-        f"{'>100ms':>7}{'GC':>7}{'B CPU':>8}{'lost':>6}{'dup':>5}{'reset':>6}{'missing':>8}",
+        f"{'>100ms':>7}{'GC':>7}{'B CPU':>8}{'lost':>9}{'dup':>5}{'reset':>6}{'missing':>8}",
         f"{'':24}{'p50':>6}{'p99':>7}{'max':>7}{'/client':>9}{'reads':>6}{'mem/db':>13}"
         f"{'max ms':>8}{'':>7}{'max ms':>7}{'ms/cl':>8}",
     ]
@@ -423,7 +423,7 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         gc_ms = "-" if r.gc_ms != r.gc_ms else f"{r.gc_ms:.0f}"
         floor = r.hub_reads != r.hub_reads
         tx = f"{'-':>9}" if floor else f"{r.tx_per_client:>9.4f}"
-        lost = f"{'-':>6}" if floor else f"{r.lost:>6}"
+        lost = f"{'-':>9}" if floor else f"{r.lost:>9}"
         lines.append(
             f"{r.name:24}{r.p50:>6.2f}{r.p99:>7.2f}{r.worst:>7.2f}{tx}"
             f"{reads:>6}{joins:>13}{stall:>8}{over:>7}{gc_ms:>7}{r.cpu_ms_per_client:>8.2f}"
