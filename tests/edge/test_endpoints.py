@@ -109,7 +109,10 @@ async def test_get_match_has_score_clock_and_breakdown(edge: EdgeNode, factory: 
     assert response.status_code == 200
     body = response.json()["data"]  # single objects are wrapped like lists
     assert (body["homeScore"], body["awayScore"], body["status"]) == (2, 1, "live")
-    assert set(body["clock"]) == {"minute", "addedTime", "period"}
+    assert set(body["clock"]) == {
+        "minute", "addedTime", "period",
+        "running", "periodStartedAt", "periodStartMinute", "periodEndMinute",
+    }  # fmt: skip
     assert set(body["breakdown"]) == {"halfTime", "regularTime", "extraTime", "penalties"}
     assert body["seq"] >= 1 and body["override"] is None
     assert response.headers["content-type"] == "application/json"
