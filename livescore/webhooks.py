@@ -14,9 +14,9 @@ The retry schedule counts from when a delivery was created (or redelivered):
 attempt ``k`` is due ``offset(k)`` after it, each gap ``BACKOFF_FACTOR`` times
 the one before (capped at ``MAX_GAP_S``); a delivery that fails after its
 last point is dead-lettered. A delivery held behind an earlier one of its
-match takes the next point of its own schedule when its turn comes, so a
-backlog built during a long outage is settled in one or two attempts each
-instead of a whole schedule each.
+match takes the next point of its own schedule when its turn comes (a
+first failure is always retried once), so a backlog built during a long
+outage is settled in two attempts each instead of a whole schedule each.
 """
 
 from __future__ import annotations
@@ -213,13 +213,17 @@ class RetrySchedule:
     def next_after(self, age_s: float, attempts_made: int) -> float | None:
         """After a failed attempt (the ``attempts_made``-th) that began ``age_s``
         seconds into the schedule, the offset of the next attempt (points the
-        attempt began after are skipped); None: dead-letter."""
+        attempt began after are skipped, but a first failure is always retried
+        once); None: dead-letter."""
         if attempts_made >= self.attempts:
             return None
-        for offset in self.offsets()[1:]:
+        offsets = self.offsets()
+        for offset in offsets[1:]:
             if offset > age_s:
                 return offset
-        return None
+        # every point is behind it (it began late: held behind an earlier delivery,
+        # or a busy worker): one more try at once, never a first failure dead-lettered
+        return offsets[-1] if attempts_made == 1 else None
 
     def describe(self) -> str:
         """e.g. ``8 attempts over 20.9 h: 10s, 50s, 4m10s, ...`` for README and the CLI."""

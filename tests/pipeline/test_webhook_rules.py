@@ -100,11 +100,13 @@ def test_each_failure_moves_to_the_next_point_then_dead_letters() -> None:
     assert schedule.next_after(31.5, 4) is None
 
 
-def test_a_delivery_held_behind_another_skips_the_points_it_waited_past() -> None:
+def test_a_late_delivery_skips_the_points_behind_it_but_is_retried_once() -> None:
     schedule = RetrySchedule(attempts=4, first_gap_s=1)
     # first tried 10 s after it was created (it waited behind an earlier one)
     assert schedule.next_after(10.0, 1) == 31
-    assert schedule.next_after(40.0, 1) is None
+    # first tried after its last point: one more try at once (31 is behind it), then dead
+    assert schedule.next_after(40.0, 1) == 31
+    assert schedule.next_after(40.1, 2) is None
 
 
 def test_one_attempt_means_no_retry() -> None:
