@@ -366,6 +366,36 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/sse": {
+            "get": {
+                "operationId": "serverSentEvents",
+                "summary": "Changes as Server-Sent Events (text/event-stream; see README, /sse)",
+                "description": (
+                    "matchId and/or competitionId (comma-separated ids); resume with the "
+                    "Last-Event-ID header (matchId:seq[,...], what EventSource sends) or "
+                    "since (matchId:seq[,...], or a seq with one matchId). Each event: id "
+                    "(the stream's position), event (the change type), data (the JSON a "
+                    "WebSocket client gets). Refusals come before the stream, as HTTP "
+                    "errors: 400 for a bad query or position, 404 when nothing named "
+                    "exists, 429 from the per-address admission shared with /ws, 503 while "
+                    "the node starts or PostgreSQL does not answer."
+                ),
+                "tags": ["websocket"],
+                "parameters": [
+                    {"name": "matchId", "in": "query", "schema": {"type": "string"}},
+                    {"name": "competitionId", "in": "query", "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "schema": {"type": "string"}},
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the event stream (open until the client leaves)",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors("400", "404"),
+                },
+            }
+        },
         "/ws": {
             "get": {
                 "operationId": "webSocket",
