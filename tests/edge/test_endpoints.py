@@ -271,6 +271,7 @@ async def test_openapi_document_lists_every_route(edge: EdgeNode) -> None:
         "/api/teams",
         "/api/competitions/{id}/standings",
         "/ws",
+        "/sse",
     }
     assert set(doc["paths"]["/api/matches"]) == {"get", "post"}
     assert set(doc["paths"]["/api/matches/{id}"]) == {"get", "patch"}

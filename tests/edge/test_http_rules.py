@@ -26,14 +26,23 @@ GET_PATHS = {
     "/metrics": "/metrics",
     "/openapi.json": "/openapi.json",
     "/ws": "/ws",
+    "/sse": "/sse",
     "/api/matches": "/api/matches",
     "/api/matches/{match_id}": "/api/matches/{id}",
     "/api/matches/{match_id}/commentary": "/api/matches/{id}/commentary",
     "/api/matches/{match_id}/changes": "/api/matches/{id}/changes",
     "/api/competitions": "/api/competitions",
     "/api/teams": "/api/teams",
+    "/api/competitions/{competition_id}/standings": "/api/competitions/{competition}/standings",
 }
 POST_PATHS = ["/api/matches", "/api/matches/{id}/commentary"]
+
+
+async def fill(template: str, factory: Factory) -> str:
+    """A path to ask: ``{id}`` a real match, ``{competition}`` its competition."""
+    competition = await factory.competition("Rules League")
+    match = await factory.match(competition=competition)
+    return template.replace("{id}", str(match["id"])).replace("{competition}", str(competition))
 
 
 def app_routes() -> set[tuple[str, str]]:
@@ -59,15 +68,14 @@ def test_the_rules_below_cover_every_route_of_the_app() -> None:
     posts = {path.replace("{match_id}", "{id}") for method, path in routes if method == "POST"}
     assert posts == set(POST_PATHS)
     heads = {path for method, path in routes if method == "HEAD"}
-    assert heads == gets - {"/ws"}, "every GET route but the WebSocket answers HEAD"
+    assert heads == gets - {"/ws", "/sse"}, "every GET route but the streams answers HEAD"
 
 
 @pytest.mark.parametrize("template", sorted(GET_PATHS.values()))
 async def test_an_unknown_query_parameter_is_a_400_on_every_get_route(
     edge: EdgeNode, factory: Factory, template: str
 ) -> None:
-    match = await factory.match()
-    path = template.replace("{id}", str(match["id"]))
+    path = await fill(template, factory)
     async with httpx.AsyncClient(base_url=edge.url) as http:
         unknown = await http.get(f"{path}?bogus=1")
         repeated = await http.get(f"{path}?bogus=1&bogus=2")
@@ -76,8 +84,9 @@ async def test_an_unknown_query_parameter_is_a_400_on_every_get_route(
     assert unknown.json()["error"]["details"] == {"parameter": "bogus"}
     assert "bogus" in unknown.json()["error"]["message"]
     assert_envelope(repeated, 400, "invalid_parameter")
-    # without it the route answers (the WebSocket wants an upgrade: 426)
-    assert plain.status_code == (426 if path == "/ws" else 200), plain.text
+    # without it the route answers (the WebSocket wants an upgrade: 426; a stream
+    # with nothing named to follow is a 400 before it starts)
+    assert plain.status_code == {"/ws": 426, "/sse": 400}.get(path, 200), plain.text
 
 
 @pytest.mark.parametrize("template", POST_PATHS)
@@ -107,13 +116,12 @@ async def test_known_query_parameters_still_work_after_the_rule(
 
 
 @pytest.mark.parametrize(
-    "template", sorted(p for p in GET_PATHS.values() if p not in ("/ws", "/metrics"))
+    "template", sorted(p for p in GET_PATHS.values() if p not in ("/ws", "/sse", "/metrics"))
 )
 async def test_head_answers_every_get_route_with_its_headers_and_no_body(
     edge: EdgeNode, factory: Factory, template: str
 ) -> None:
-    match = await factory.match()
-    path = template.replace("{id}", str(match["id"]))
+    path = await fill(template, factory)
     async with httpx.AsyncClient(base_url=edge.url) as http:
         get = await http.get(path)
         head = await http.head(path)
