@@ -16,18 +16,18 @@ One provider response is ingested in a few round trips (``store.ingest_batch``):
    takes the slow path of ``pipeline.resolve`` in its own transaction
    (advisory-locked, may create the match; ambiguous ones are recorded as
    rejected).
-3. **One transaction per chunk** of the known ones (``CHUNK`` observations;
-   when polling, ``PARALLEL`` chunks at once on their own connections): lock
-   their matches in id order,
-   record the observations once (the fingerprint's unique key turns the same
-   data seen again into a freshness touch, never a second row), read every
-   feed's latest view and every event of those matches in one query each,
-   run ``pipeline.reconcile.settle`` per match, apply each patch through the
+3. **One transaction per chunk** of the rest (at most ``CHUNK``
+   observations; when polling, spread over ``PARALLEL`` transactions at once,
+   each on its own connection): lock their matches in id order, record the
+   observations once (the fingerprint's unique key turns the same data seen
+   again into a freshness touch, never a second row), read every feed's
+   latest view and every event of those matches in one query each, run
+   ``pipeline.reconcile.settle`` per match, apply each patch through the
    store's single write path (``store.writes.apply_change``), and record the
    outcomes (applied / ignored / rejected with the reason) and ``stale``
    flags in one statement each. An observation identical to its feed's
-   latest one, seen while that view was still fresh, is not reconciled
-   (the same rule as the cache's, so a restart changes no outcome).
+   latest one, seen while that view was still fresh, is not reconciled (the
+   same rule as the cache's, so a restart changes no outcome).
 
 A response listing one provider match twice is ingested in rounds, in order,
 so each round holds one observation per match: reconciling each match once
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -170,12 +171,17 @@ async def ingest_observations(
         payload = codec.to_json(obs)
         items.append(_Item(obs, payload, codec.fingerprint(payload)))
     report.observations = len(items)
+    cache = seen_cache(pool)
     for round_ in _rounds(items):
-        chunks = [round_[i : i + CHUNK] for i in range(0, len(round_), CHUNK)]
+        rest = await _confirm_repeats(pool, cache, feed, round_, at=at, policy=policy,
+                                      report=report)  # fmt: skip
+        # the rest (news, mostly) in chunks spread over the parallel transactions
+        size = min(CHUNK, max(1, math.ceil(len(rest) / parallel)))
+        chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
         for start in range(0, len(chunks), parallel):
             await asyncio.gather(*(
-                _ingest_round(pool, feed, chunk, at=at, priorities=priorities, policy=policy,
-                              report=report)
+                _ingest_chunk(pool, cache, feed, chunk, at=at, priorities=priorities,
+                              policy=policy, report=report)
                 for chunk in chunks[start : start + parallel]
             ))  # fmt: skip
     return report
@@ -194,17 +200,18 @@ def _rounds(items: list[_Item]) -> list[list[_Item]]:
     return rounds
 
 
-async def _ingest_round(
+async def _confirm_repeats(
     pool: Pool,
+    cache: SeenCache,
     feed: str,
     items: Sequence[_Item],
     *,
     at: datetime,
-    priorities: dict[str, int],
     policy: ReconcilePolicy,
     report: IngestReport,
-) -> None:
-    cache = seen_cache(pool)
+) -> list[_Item]:
+    """Confirm the round's remembered repeats in one statement (marking them
+    seen); the items left to ingest, in order."""
     remembered = {}
     for item in items:
         seen = cache.get(feed, item.obs.provider_match_id)
@@ -214,19 +221,31 @@ async def _ingest_round(
             and seen.at <= at <= seen.at + policy.stale_after
         ):
             remembered[item.obs.provider_match_id] = seen
+    if not remembered:
+        return list(items)
+    pairs = [(pid, s.fingerprint) for pid, s in remembered.items()]
     async with pool.connection() as conn:
-        confirmed: set[str] = set()
-        if remembered:
-            pairs = [(pid, s.fingerprint) for pid, s in remembered.items()]
-            confirmed = await ingest_batch.confirm_latest(conn, feed, pairs, at)
-        for pid in confirmed:
-            seen = remembered[pid]
-            cache.put(feed, pid, _Seen(seen.fingerprint, seen.match_id, at))
-            report.touched_matches.add(seen.match_id)
-        rest = [i for i in items if i.obs.provider_match_id not in confirmed]
-        if not rest:
-            return
-        resolved = await _resolve_all(conn, feed, rest, at=at, report=report)
+        confirmed = await ingest_batch.confirm_latest(conn, feed, pairs, at)
+    for pid in confirmed:
+        seen = remembered[pid]
+        cache.put(feed, pid, _Seen(seen.fingerprint, seen.match_id, at))
+        report.touched_matches.add(seen.match_id)
+    return [i for i in items if i.obs.provider_match_id not in confirmed]
+
+
+async def _ingest_chunk(
+    pool: Pool,
+    cache: SeenCache,
+    feed: str,
+    items: Sequence[_Item],
+    *,
+    at: datetime,
+    priorities: dict[str, int],
+    policy: ReconcilePolicy,
+    report: IngestReport,
+) -> None:
+    async with pool.connection() as conn:
+        resolved = await _resolve_all(conn, feed, items, at=at, report=report)
         if resolved:
             await _ingest_resolved(
                 conn, feed, resolved, at=at, priorities=priorities, policy=policy,
