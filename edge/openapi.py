@@ -18,7 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from edge.requests import ID as IDS
-from edge.requests import NewEventBody, NewMatchBody, json_schema
+from edge.requests import MatchUpdateBody, NewEventBody, NewMatchBody, json_schema
 from edge.validation import MAX_ID
 from livescore.model import EventType, MatchStatus, Period
 
@@ -166,6 +166,17 @@ SCHEMAS: dict[str, Any] = {
             "retracted": {"type": "boolean", "description": "cancelled by VAR; kept in history"},
             "source": _str(null=True),
             "createdAt": {"type": "string", "format": "date-time"},
+            "period": {
+                "enum": [*(p.value for p in Period), None],
+                "description": "the period it happened in (a number sent is mapped: 1 1H, "
+                "2 2H, 3 and 4 ET, 5 PEN)",
+            },
+            "sequence": {**_int(null=True), "description": "the client's own order, as sent"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "originalType": _str(
+                null=True,
+                description="the kind as sent when it is not one of ours (corner, card, ...)",
+            ),
         }
     ),
     "EventPage": _object(
@@ -239,6 +250,7 @@ SCHEMAS: dict[str, Any] = {
     # request bodies: generated from their declarations (edge/requests.py)
     "NewMatch": json_schema(NewMatchBody),
     "NewEvent": json_schema(NewEventBody),
+    "MatchUpdate": json_schema(MatchUpdateBody),
 }
 
 _HEADERS = {
@@ -272,7 +284,10 @@ ERRORS: dict[str, dict[str, Any]] = {
     "403": _error("unknown or revoked API key"),
     "404": _error("no such match (or route)"),
     "405": _error("method not allowed on this path"),
-    "409": _error("a name matches several teams/competitions; use an id"),
+    "409": _error(
+        "a name matches several teams/competitions (use an id); or a status move the "
+        "state machine refuses (illegal_transition)"
+    ),
     "410": _error("the asked changes are no longer kept; read the match instead"),
     "413": _error("body larger than 64 KiB"),
     "415": _error("body is not application/json"),
@@ -477,6 +492,56 @@ def _paths() -> dict[str, Any]:
                 "tags": ["matches"],
                 "parameters": [MATCH_ID],
                 "responses": {**_read("MatchDocument", "the match"), **_errors("404")},
+            },
+            "patch": {
+                "operationId": "updateMatch",
+                "summary": "Keep score: set score, status and clock (audited with the key's name)",
+                "description": (
+                    "Through the one write path: numbered and published like any change, "
+                    "audited (who = the API key's name). On a match no feed covers the values "
+                    "are set as they are; on a match a feed covers (or one already pinned) "
+                    "the update is an override that pins the match until DELETE "
+                    "/api/matches/{id}/override. A status move must be legal (409 "
+                    "illegal_transition otherwise); a status without a clock moves the "
+                    "clock with it (live from scheduled: 0' 1H, from halftime: 45' 2H, ...)."
+                ),
+                "tags": ["matches"],
+                "security": AUTH,
+                "parameters": [MATCH_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("MatchUpdate")}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "the match after the update",
+                        "content": {"application/json": {"schema": _ref("MatchDocument")}},
+                    },
+                    **_errors("400", "401", "403", "404", "409", "413", "415", "422"),
+                },
+            },
+        },
+        "/api/matches/{id}/override": {
+            "delete": {
+                "operationId": "clearOverride",
+                "summary": "Unpin a match: the feeds take over again (audited)",
+                "tags": ["matches"],
+                "security": AUTH,
+                "parameters": [
+                    MATCH_ID,
+                    _query(
+                        "reason",
+                        {"type": "string", "maxLength": 500},
+                        "why (kept in the audit trail)",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the match, unpinned (unchanged if it was not pinned)",
+                        "content": {"application/json": {"schema": _ref("MatchDocument")}},
+                    },
+                    **_errors("400", "401", "403", "404", "422"),
+                },
             }
         },
         "/api/matches/{id}/commentary": {
