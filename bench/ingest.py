@@ -1,7 +1,7 @@
 """Ingest benchmark: a local provider farm polled by real ``livescore worker``
 processes through SAQ, with WebSocket subscribers on a sample of matches.
 
-    .venv/bin/python bench/ingest.py [--matches 1000] [--share 0.1] [--duration 20]
+    .venv/bin/python bench/ingest.py [--matches 960] [--share 0.1] [--duration 20]
                                      [--rate 300] [--subscribers 50]
 
 * The farm (in this process, plain asyncio HTTP/1.1) serves ``--matches``
@@ -657,7 +657,7 @@ class Bench:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--matches", type=int, default=1000)
+    parser.add_argument("--matches", type=int, default=960)
     parser.add_argument("--share", type=float, default=0.1)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=300.0)
