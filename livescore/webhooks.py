@@ -28,6 +28,8 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from livescore.errors import ConfigError
@@ -210,25 +212,53 @@ class RetrySchedule:
             out.append(out[-1] + gap)
         return out
 
-    def next_after(self, age_s: float, attempts_made: int) -> float | None:
+    def next_after(
+        self, age_s: float, attempts_made: int, not_before_s: float | None = None
+    ) -> float | None:
         """After a failed attempt (the ``attempts_made``-th) that began ``age_s``
         seconds into the schedule, the offset of the next attempt (points the
         attempt began after are skipped, but a first failure is always retried
-        once); None: dead-letter."""
+        once); None: dead-letter. ``not_before_s`` (an offset: the receiver's
+        ``Retry-After``) moves the next attempt later, never earlier, and never
+        revives a delivery the schedule dead-letters."""
         if attempts_made >= self.attempts:
             return None
         offsets = self.offsets()
+        later = max(not_before_s or 0.0, 0.0)
         for offset in offsets[1:]:
             if offset > age_s:
-                return offset
+                return max(offset, later)
         # every point is behind it (it began late: held behind an earlier delivery,
         # or a busy worker): one more try at once, never a first failure dead-lettered
-        return offsets[-1] if attempts_made == 1 else None
+        return max(offsets[-1], later) if attempts_made == 1 else None
 
     def describe(self) -> str:
         """e.g. ``8 attempts over 20.9 h: 10s, 50s, 4m10s, ...`` for README and the CLI."""
         gaps = ", ".join(_short(g) for g in self.gaps())
         return f"{self.attempts} attempts over {_short(self.offsets()[-1])}: gaps {gaps}"
+
+
+#: A receiver's ``Retry-After`` is honoured up to this long (a longer one waits this long).
+MAX_RETRY_AFTER_S = MAX_GAP_S
+
+
+def retry_after_s(value: str | None, now: datetime) -> float | None:
+    """The wait a ``Retry-After`` header asks for (RFC 9110 10.2.3: delay-seconds
+    or an HTTP-date), in seconds from ``now`` (timezone-aware), capped at
+    ``MAX_RETRY_AFTER_S``; None when the header is absent or unreadable (the
+    schedule alone then decides)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return min(float(text), MAX_RETRY_AFTER_S)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT
+        return None
+    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER_S)
 
 
 def _short(seconds: float) -> str:

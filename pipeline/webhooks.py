@@ -17,7 +17,8 @@
   Standard Webhooks spec with the secret read from the worker's environment.
   2xx: delivered. 410: the endpoint is disabled. Anything else (another status,
   a timeout, a refused connection, a redirect): retried on the schedule
-  (``livescore.webhooks.RetrySchedule``), then dead-lettered. A hanging
+  (``livescore.webhooks.RetrySchedule``), never sooner than a ``Retry-After``
+  the receiver sent (capped at 10 h), then dead-lettered. A hanging
   receiver costs its own job slot until the timeout, nothing else.
 """
 
@@ -52,6 +53,7 @@ from livescore.webhooks import (
     WebhookSecretError,
     headers,
     message_id,
+    retry_after_s,
     secret_key,
     wants,
 )
@@ -140,6 +142,8 @@ class Outcome:
     detail: str
     delivered: bool = False
     gone: bool = False
+    #: the receiver's ``Retry-After`` in seconds (a 429 or 503 usually says it)
+    retry_after_s: float | None = None
 
 
 class WebhookSender:
@@ -252,7 +256,11 @@ class WebhookSender:
                 f"HTTP {status} redirected to {where}; redirects are not followed: "
                 "point the endpoint at the final URL",
             )
-        return Outcome(status, f"HTTP {status}: {text}".rstrip(": "))
+        wait = retry_after_s(response.headers.get("retry-after"), clock.now())
+        detail = f"HTTP {status}: {text}".rstrip(": ")
+        if wait is not None:
+            detail += f" (Retry-After {wait:g}s)"
+        return Outcome(status, detail, retry_after_s=wait)
 
     async def _record(
         self,
@@ -277,8 +285,12 @@ class WebhookSender:
                 kv("webhook.gone", **where, fix=f"livescore webhooks enable {endpoint.name}")
             )
             return
-        # when the attempt began, not ended: a slow answer never skips a retry point
-        retry_at = self.schedule.next_after(delivery.age_s, delivery.attempts + 1)
+        # when the attempt began, not ended: a slow answer never skips a retry point;
+        # a receiver's Retry-After counts from when its answer came
+        not_before = None
+        if outcome.retry_after_s is not None:
+            not_before = delivery.age_s + elapsed_s + outcome.retry_after_s
+        retry_at = self.schedule.next_after(delivery.age_s, delivery.attempts + 1, not_before)
         if delivery.type == TEST_TYPE:
             retry_at = None  # a test message is tried once: its sender is waiting for the answer
         await store.record_failed(conn, delivery.id, outcome.status, outcome.detail, retry_at)

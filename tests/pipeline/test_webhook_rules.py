@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import itertools
 import time
+from datetime import UTC, datetime
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -14,6 +15,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from livescore.errors import ConfigError
 from livescore.webhooks import (
     EVENT_TYPES,
+    MAX_RETRY_AFTER_S,
     Endpoint,
     RetrySchedule,
     WebhookSecretError,
@@ -22,6 +24,7 @@ from livescore.webhooks import (
     message_id,
     parse_events,
     parse_ids,
+    retry_after_s,
     secret_key,
     wants,
 )
@@ -107,6 +110,37 @@ def test_a_late_delivery_skips_the_points_behind_it_but_is_retried_once() -> Non
     # first tried after its last point: one more try at once (31 is behind it), then dead
     assert schedule.next_after(40.0, 1) == 31
     assert schedule.next_after(40.1, 2) is None
+
+
+def test_a_retry_after_moves_the_next_attempt_later_never_earlier_nor_past_dead() -> None:
+    schedule = RetrySchedule(attempts=4, first_gap_s=1)  # offsets 0, 1, 6, 31
+    assert schedule.next_after(0.1, 1, not_before_s=120.0) == 120.0
+    assert schedule.next_after(0.1, 1, not_before_s=0.5) == 1  # sooner than the schedule: ignored
+    assert schedule.next_after(40.0, 1, not_before_s=100.0) == 100.0  # the late one's last try
+    assert schedule.next_after(31.5, 4, not_before_s=100.0) is None  # dead stays dead
+
+
+NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        (None, None),
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("Sun, 29 Nov 2026 12:05:00 GMT", 300.0),
+        ("Sun, 29 Nov 2026 11:00:00 GMT", 0.0),  # a date in the past: at once
+        ("999999999", MAX_RETRY_AFTER_S),  # capped
+        ("-5", None),
+        ("soon", None),
+        ("1.5", None),  # delay-seconds is a whole number
+    ],
+)
+def test_retry_after_reads_seconds_or_an_http_date_and_ignores_garbage(
+    header: str | None, wait: float | None
+) -> None:
+    assert retry_after_s(header, NOW) == wait
 
 
 def test_one_attempt_means_no_retry() -> None:

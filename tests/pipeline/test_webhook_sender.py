@@ -130,6 +130,26 @@ async def test_the_answer_decides_delivered_gone_or_retry(
     assert says in outcome.detail
 
 
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_retry_after_on_a_refusal_is_read_and_reported(
+    serve: Callable[[Handler], str], status: int
+) -> None:
+    def busy(req: BaseHTTPRequestHandler) -> None:
+        req.send_response(status)
+        req.send_header("retry-after", "120")
+        req.send_header("content-length", "0")
+        req.end_headers()
+
+    out = sender()
+    try:
+        outcome = await out.post(serve(busy), secret_key(SECRET, "S"), "msg_1_1_1", BODY)
+    finally:
+        await out.aclose()
+    assert not outcome.delivered and not outcome.gone
+    assert outcome.retry_after_s == 120.0
+    assert f"HTTP {status}" in outcome.detail and "Retry-After 120s" in outcome.detail
+
+
 async def test_the_request_carries_verifiable_standard_webhooks_headers(
     serve: Callable[[Handler], str],
 ) -> None:

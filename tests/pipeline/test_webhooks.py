@@ -8,6 +8,7 @@ publishes them and adds the deliveries; its jobs send them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import signal
@@ -47,6 +48,8 @@ LIVESCORE = os.path.join(os.path.dirname(sys.executable), "livescore")
 
 #: What a receiver answers a request with: a status, or None to hang (never answer).
 Answer = Callable[["Hit"], "int | None"]
+#: Extra headers of each reply (e.g. ``Retry-After``), decided per hit like the status.
+ReplyHeaders = Callable[["Hit"], dict[str, str]]
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Receiver:
     def __init__(self, secret: str, port: int = 0) -> None:
         self.secret = secret
         self.answer: Answer = lambda hit: 200
+        self.reply_headers: ReplyHeaders = lambda hit: {}
         self.hits: list[Hit] = []
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -87,6 +91,8 @@ class Receiver:
                     status = 200
                 hit.status = status
                 self.send_response(status)
+                for name, value in receiver.reply_headers(hit).items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -304,6 +310,33 @@ async def test_a_receiver_down_then_back_gets_each_delivery_once_in_order_after_
         seqs = [int(i.rsplit("_", 1)[1]) for i in ids if i.split("_")[2] == str(match_id)]
         assert seqs == sorted(seqs)
     await eventually(lambda: all_delivered(conn, "flaky"), 30, "the worker to record them")
+
+
+async def test_a_receiver_asking_to_retry_after_an_hour_is_not_retried_sooner(
+    pool: Pool, conn: Conn, factory: Factory, receivers: Callable[..., Receiver],
+    worker: Callable[..., subprocess.Popen[bytes]],
+) -> None:  # fmt: skip
+    busy = receivers(SECRET_A)
+    busy.answer = lambda hit: 503
+    busy.reply_headers = lambda hit: {"Retry-After": "3600"}
+    match_id = await live_match(factory)
+    await add(conn, "busy", busy.url)
+    worker(LIVESCORE_WEBHOOK_BACKOFF="0.2")  # the schedule alone would retry within seconds
+    await score(conn, match_id, 1, 0)
+
+    async def refused_once() -> store.Delivery | None:
+        rows = [d for d in await deliveries(conn, "busy") if d.attempts >= 1]
+        return rows[0] if rows else None
+
+    head = await eventually(refused_once, 30, "the first attempt to be refused and recorded")
+    assert head.last_status == 503 and head.last_error and "Retry-After 3600s" in head.last_error
+    assert head.last_attempt_at is not None
+    waits = (head.next_attempt_at - head.last_attempt_at).total_seconds()
+    assert 3500 < waits <= 3700, f"next attempt {waits:.0f}s after the refusal"
+    # the schedule's own points (0.2 s, 1.2 s, 6.2 s) pass without another request
+    await asyncio.sleep(7)
+    assert len(busy.verified()) == 1
+    assert [d.attempts for d in await deliveries(conn, "busy")] == [1, 0]
 
 
 async def test_a_receiver_answering_410_disables_its_endpoint(
