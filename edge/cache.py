@@ -1,18 +1,24 @@
 """In-process caches of the hot reads, invalidated by the published changes.
 
-``MatchCache`` holds each match's encoded JSON and ETag by id (GET
-/api/matches/{id}); ``PageCache`` holds encoded list pages by query (GET
-/api/matches, and the reference lists /api/competitions and /api/teams);
+One store, ``SeqCache``, keeps encoded bodies (JSON and ETag) by any hashable
+key, each labelled with a seq; three kinds use it. ``MatchCache`` holds each
+match by id (GET /api/matches/{id}); ``PageCache`` holds pages by key: list
+pages (GET /api/matches, standings) in ``Caches.pages`` and the reference
+lists (/api/competitions, /api/teams) in ``Caches.reference``;
 ``SubPageCache`` holds pages that belong to one match by route and query
-(GET .../commentary and .../changes), each labelled with the match's seq
-it was read at. ``Caches`` ties them to their loaders and to the bus: one
+(GET .../commentary and .../changes), each labelled with the match's seq it
+was read at. ``Caches`` ties them to their loaders and to the bus: one
 worker process, told about every change (``edge.bus``).
 
 Freshness. An entry is fresh until a change with a higher seq is published
 (matches, and a match's sub-pages: every commentary write is a change of
-its match) or any change is (pages: scores, statuses and seqs move pages),
-and for at most a short TTL, a backstop for writes that publish nothing
-(the pipeline's ``stale`` flag) or a relay that is down. A published change
+its match) or any change is (list pages: scores, statuses and seqs move
+pages), and for at most a short TTL, a backstop for writes that publish
+nothing (the pipeline's ``stale`` flag) or a relay that is down. Reference
+lists change with no change of a match: they go stale when this node
+creates a match (which may create a competition or team) and otherwise only
+after ``REFERENCE_TTL``, the bound for one created elsewhere (creating a
+match publishes nothing). A published change
 that directly follows a cached match (seq + 1) is patched into its JSON at
 once from the message; then, as for any stale entry, ONE load
 (``SingleFlight``) reloads it from PostgreSQL, which is authoritative. A
@@ -64,6 +70,10 @@ Clock = Callable[[], float]
 #: A stale entry is served during a reload only if stored this recently (seconds).
 STALE_GRACE = 10.0
 
+#: Seconds a reference list (competitions, teams) stays fresh: the bound on how late
+#: a competition or team created elsewhere (another node, the pipeline) shows.
+REFERENCE_TTL = 1.0
+
 #: Match fields each published change type carries (its ``data``), as in the match JSON.
 PATCHED_FIELDS: dict[str, tuple[str, ...]] = {
     "score:update": ("homeScore", "awayScore", "breakdown", "clock", "stats"),
@@ -105,6 +115,8 @@ class SingleFlight(Generic[K, V]):
 
     def __init__(self) -> None:
         self._flights: dict[K, asyncio.Task[V]] = {}
+        #: loads started so far (each one database read)
+        self.started = 0
 
     def busy(self, key: K) -> bool:
         return key in self._flights
@@ -117,6 +129,7 @@ class SingleFlight(Generic[K, V]):
         task = self._flights.get(key)
         if task is None:
             task = asyncio.ensure_future(load())
+            self.started += 1
             self._flights[key] = task
             task.add_done_callback(lambda done: self._landed(key, done, background))
         return task
@@ -134,7 +147,74 @@ class SingleFlight(Generic[K, V]):
             log.warning(kv("cache.reload_failed", key=key, error=repr(error)))
 
 
-class MatchCache:
+class SeqCache(Generic[K]):
+    """Encoded bodies by any hashable key, each labelled with a seq: the one
+    store behind every cache here (freshness, monotonic fills, LRU).
+
+    An entry is fresh while it is younger than ``ttl``, no bus gap came after
+    the load that read it (``generation``), and its seq is at least
+    ``floor(key)``, the lowest seq a fresh entry may have (the match's highest
+    published seq for match data; 0, never binding, for list pages). A fill
+    never replaces an entry with a higher seq. At most ``max_entries`` are
+    held; the least recently used goes first (``_evicted`` hears of it)."""
+
+    def __init__(self, *, ttl: float, max_entries: int, clock: Clock) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        #: least recently used first
+        self._entries: OrderedDict[K, Entry] = OrderedDict()
+        #: raised by ``clear``: every entry filled before is stale
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def floor(self, key: K) -> int:
+        """The lowest seq a fresh entry for ``key`` may have."""
+        return 0
+
+    def lookup(self, key: K) -> tuple[Entry | None, bool]:
+        """The entry (if usable at all) and whether it is fresh."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None, False
+        now = self._clock()
+        if now - entry.stored > STALE_GRACE:
+            return None, False
+        self._entries.move_to_end(key)  # recently used: evicted last
+        fresh = (
+            now < entry.fresh_until
+            and entry.generation == self.generation
+            and entry.seq >= self.floor(key)
+        )
+        return entry, fresh
+
+    def store(self, key: K, seq: int, body: bytes, generation: int) -> Entry:
+        """Offer a body read at ``seq`` by a load that started in ``generation``;
+        returns the newest entry known for the key. A read from before a change
+        (below the floor, or before a gap) is kept, as the best there is, but stale."""
+        current = self._entries.get(key)
+        if current is not None and current.seq > seq:
+            return current  # a read from before a change that is already cached
+        now = self._clock()
+        usable = seq >= self.floor(key) and generation == self.generation
+        entry = Entry(body, etag_of(body), seq, now, now + self.ttl if usable else now, generation)
+        if current is None and len(self._entries) >= self.max_entries:
+            oldest, _ = self._entries.popitem(last=False)  # the least recently used
+            self._evicted(oldest)
+        self._entries[key] = entry
+        return entry
+
+    def _evicted(self, key: K) -> None:
+        """``key``'s entry was evicted to make room."""
+
+    def clear(self) -> None:
+        """After a bus gap: every entry is stale."""
+        self.generation += 1
+
+
+class MatchCache(SeqCache[int]):
     def __init__(
         self,
         *,
@@ -143,16 +223,11 @@ class MatchCache:
         max_floors: int = 100_000,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
+        super().__init__(ttl=ttl, max_entries=max_entries, clock=clock)
         self.max_floors = max_floors
-        self._clock = clock
-        #: least recently used first
-        self._entries: OrderedDict[int, Entry] = OrderedDict()
         #: the highest seq published per match, most recently raised last; bounded:
         #: a floor forgotten for a match quiet that long only costs a fresher read
         self._floor: dict[int, int] = {}
-        self._generation = 0
 
     def _raise_floor(self, match_id: int, seq: int) -> None:
         if seq <= self._floor.get(match_id, 0):
@@ -164,42 +239,13 @@ class MatchCache:
             del self._floor[oldest]
             self._entries.pop(oldest, None)  # never keep an entry without its floor
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def lookup(self, match_id: int) -> tuple[Entry | None, bool]:
-        """The entry (if usable at all) and whether it is fresh."""
-        entry = self._entries.get(match_id)
-        if entry is None:
-            return None, False
-        now = self._clock()
-        if now - entry.stored > STALE_GRACE:
-            return None, False
-        self._entries.move_to_end(match_id)  # recently used: evicted last
-        fresh = (
-            now < entry.fresh_until
-            and entry.generation == self._generation
-            and entry.seq >= self._floor.get(match_id, 0)
-        )
-        return entry, fresh
-
-    def floor(self, match_id: int) -> int:
-        return self._floor.get(match_id, 0)
+    def floor(self, key: int) -> int:
+        return self._floor.get(key, 0)
 
     def fill(self, match_id: int, seq: int, body: bytes) -> Entry:
         """Offer a match read from the database; returns the newest entry known."""
-        current = self._entries.get(match_id)
-        if current is not None and current.seq > seq:
-            return current  # a read from before a change that is already cached
-        now = self._clock()
-        floor = self._floor.get(match_id, 0)
+        entry = self.store(match_id, seq, body, self.generation)
         self._raise_floor(match_id, seq)
-        # older than a published change: keep it (it is the best we have) but stale
-        fresh_until = now + self.ttl if seq >= floor else now
-        entry = Entry(body, etag_of(body), seq, now, fresh_until, self._generation)
-        if current is None and len(self._entries) >= self.max_entries:
-            self._entries.popitem(last=False)  # the least recently used
-        self._entries[match_id] = entry
         return entry
 
     def patch(
@@ -227,10 +273,6 @@ class MatchCache:
         current = self._entries.get(match_id)
         return current is not None and current.seq < seq
 
-    def clear(self) -> None:
-        """After a bus gap: every entry is stale (the floors stay true lower bounds)."""
-        self._generation += 1
-
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
@@ -238,59 +280,58 @@ class Ticket:
     number: int
 
 
-class PageCache:
+PageLoader = Callable[[], Awaitable[bytes]]
+
+
+class PageCache(SeqCache[str]):
+    """Pages by key, each labelled with the ticket its read took (fills are
+    ordered by when their read began), fresh until ``invalidate`` or ``ttl``;
+    ``get`` reads a page once for everybody asking meanwhile."""
+
     def __init__(
         self, *, ttl: float = 1.0, max_entries: int = 2_000, clock: Clock = time.monotonic
     ) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._clock = clock
-        #: least recently used first
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
-        self._generation = 0
+        super().__init__(ttl=ttl, max_entries=max_entries, clock=clock)
         self._tickets = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def lookup(self, key: str) -> tuple[Entry | None, bool]:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None, False
-        now = self._clock()
-        if now - entry.stored > STALE_GRACE:
-            return None, False
-        self._entries.move_to_end(key)  # recently used: evicted last
-        return entry, now < entry.fresh_until and entry.generation == self._generation
+        self.loads: SingleFlight[str, Entry] = SingleFlight()
 
     def ticket(self) -> Ticket:
         """Take before reading the database for a page."""
         self._tickets += 1
-        return Ticket(self._generation, self._tickets)
+        return Ticket(self.generation, self._tickets)
 
     def fill(self, key: str, ticket: Ticket, body: bytes) -> Entry:
-        current = self._entries.get(key)
-        if current is not None and current.seq > ticket.number:
-            return current  # a later-started read already landed
-        now = self._clock()
-        # a change arrived while we read: keep it (newest we have) but stale
-        fresh_until = now + self.ttl if ticket.generation == self._generation else now
-        entry = Entry(body, etag_of(body), ticket.number, now, fresh_until, ticket.generation)
-        if current is None and len(self._entries) >= self.max_entries:
-            self._entries.popitem(last=False)  # the least recently used
-        self._entries[key] = entry
-        return entry
+        return self.store(key, ticket.number, body, ticket.generation)
 
     def invalidate(self) -> None:
-        """Any change may move any page: every page is stale from now on."""
-        self._generation += 1
+        """A change that may move any page: every page is stale from now on."""
+        self.clear()
+
+    def cached(self, key: str) -> Entry | None:
+        """The page if it can be served without loading (fresh, or a reload in flight)."""
+        entry, fresh = self.lookup(key)
+        if entry is not None and (fresh or self.loads.busy(key)):
+            return entry
+        return None
+
+    async def get(self, key: str, load: PageLoader) -> Entry:
+        """The page: cached, or read once for everybody asking meanwhile."""
+        entry = self.cached(key)
+        if entry is not None:
+            return entry
+
+        async def reload() -> Entry:
+            ticket = self.ticket()
+            return self.fill(key, ticket, await load())
+
+        return await self.loads.run(key, reload)
 
 
 #: A sub-page's key: (match id, route name, raw query string).
 SubKey = tuple[int, str, str]
 
 
-class SubPageCache:
+class SubPageCache(SeqCache[SubKey]):
     """Pages of one match's sub-resources (its commentary, its change log), by
     route and query. An entry is labelled with the match's seq read BEFORE the
     page (so the label never claims more than the page shows) and is fresh
@@ -305,51 +346,22 @@ class SubPageCache:
         max_entries: int = 20_000,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
+        super().__init__(ttl=ttl, max_entries=max_entries, clock=clock)
         self._floors = floors
-        self._clock = clock
-        #: least recently used first
-        self._entries: OrderedDict[SubKey, Entry] = OrderedDict()
         #: the cached keys of each match (to drop them all after our own write)
         self._keys: dict[int, set[SubKey]] = {}
-        self.generation = 0
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def lookup(self, key: SubKey) -> tuple[Entry | None, bool]:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None, False
-        now = self._clock()
-        if now - entry.stored > STALE_GRACE:
-            return None, False
-        self._entries.move_to_end(key)  # recently used: evicted last
-        fresh = (
-            now < entry.fresh_until
-            and entry.generation == self.generation
-            and entry.seq >= self._floors.floor(key[0])
-        )
-        return entry, fresh
+    def floor(self, key: SubKey) -> int:
+        return self._floors.floor(key[0])
 
     def fill(self, key: SubKey, seq: int, body: bytes, generation: int) -> Entry:
         """Offer a page read at the match's ``seq`` by a load that started in
         ``generation``; returns the newest entry known for the key."""
-        current = self._entries.get(key)
-        if current is not None and current.seq > seq:
-            return current  # a read from before a change that is already cached
-        now = self._clock()
-        usable = seq >= self._floors.floor(key[0]) and generation == self.generation
-        entry = Entry(body, etag_of(body), seq, now, now + self.ttl if usable else now, generation)
-        if current is None and len(self._entries) >= self.max_entries:
-            oldest, _ = self._entries.popitem(last=False)  # the least recently used
-            self._forget(oldest)
-        self._entries[key] = entry
+        entry = self.store(key, seq, body, generation)
         self._keys.setdefault(key[0], set()).add(key)
         return entry
 
-    def _forget(self, key: SubKey) -> None:
+    def _evicted(self, key: SubKey) -> None:
         keys = self._keys.get(key[0])
         if keys is not None:
             keys.discard(key)
@@ -362,19 +374,19 @@ class SubPageCache:
         for key in self._keys.pop(match_id, ()):
             self._entries.pop(key, None)
 
-    def clear(self) -> None:
-        """After a bus gap: every entry is stale."""
-        self.generation += 1
-
 
 MatchLoader = Callable[[int], Awaitable[tuple[int, bytes]]]
-PageLoader = Callable[[], Awaitable[bytes]]
 #: Reads a match's sub-page: (the match's seq, read first; the page's body).
 SubPageLoader = Callable[[], Awaitable[tuple[int, bytes]]]
 
 
 class Caches:
-    """The hot-read caches of one worker: lookups, shared reloads, bus wiring."""
+    """The hot-read caches of one worker: lookups, shared reloads, bus wiring.
+
+    ``pages`` (match lists, standings) go stale with any change; ``reference``
+    (the competitions and teams lists) only with a write that can add or
+    rename a competition or team (``reference_written``: a match created on
+    this node) or after ``reference_ttl``: no change of a match touches them."""
 
     def __init__(
         self,
@@ -382,14 +394,15 @@ class Caches:
         *,
         match_ttl: float = 2.0,
         page_ttl: float = 1.0,
+        reference_ttl: float = REFERENCE_TTL,
         clock: Clock = time.monotonic,
     ) -> None:
         self._load_match = load_match
         self.matches = MatchCache(ttl=match_ttl, clock=clock)
         self.pages = PageCache(ttl=page_ttl, clock=clock)
+        self.reference = PageCache(ttl=reference_ttl, max_entries=1_000, clock=clock)
         self.subpages = SubPageCache(self.matches, ttl=match_ttl, clock=clock)
         self._match_loads: SingleFlight[int, Entry] = SingleFlight()
-        self._page_loads: SingleFlight[str, Entry] = SingleFlight()
         #: keyed by (page, the match's floor, generation) when the load started: a
         #: reader only waits for, or is served stale behind, a load that started
         #: after every change it may know of (its own write included)
@@ -407,23 +420,12 @@ class Caches:
         return await self._match_loads.run(match_id, lambda: self._reload_match(match_id))
 
     def cached_page(self, key: str) -> Entry | None:
-        """The page if it can be served without loading (fresh, or a reload in flight)."""
-        entry, fresh = self.pages.lookup(key)
-        if entry is not None and (fresh or self._page_loads.busy(key)):
-            return entry
-        return None
+        """The list page if it can be served without loading (fresh, or a reload in flight)."""
+        return self.pages.cached(key)
 
     async def page(self, key: str, load: PageLoader) -> Entry:
         """A list page: cached, or read once for everybody asking meanwhile."""
-        entry = self.cached_page(key)
-        if entry is not None:
-            return entry
-
-        async def reload() -> Entry:
-            ticket = self.pages.ticket()
-            return self.pages.fill(key, ticket, await load())
-
-        return await self._page_loads.run(key, reload)
+        return await self.pages.get(key, load)
 
     async def subpage(self, key: SubKey, load: SubPageLoader) -> Entry:
         """A match's sub-page: cached, or read once for everybody asking meanwhile
@@ -438,6 +440,15 @@ class Caches:
             return self.subpages.fill(key, seq, body, flight[2])
 
         return await self._subpage_loads.run(flight, reload)
+
+    def loads(self) -> dict[str, int]:
+        """Database reads started to fill each cache so far (reloads included)."""
+        return {
+            "matches": self._match_loads.started,
+            "pages": self.pages.loads.started,
+            "reference": self.reference.loads.started,
+            "subpages": self._subpage_loads.started,
+        }
 
     def on_change(self, match_id: int, seq: int) -> None:
         """Our own change: reload a cached match now, pages on demand."""
@@ -457,6 +468,12 @@ class Caches:
             self._reload_in_background(match_id)
         self.pages.invalidate()
 
+    def reference_written(self) -> None:
+        """This node created a match, and so maybe a competition or team: every list
+        is stale now (the reference lists too), so the writer's next read shows it."""
+        self.pages.invalidate()
+        self.reference.invalidate()
+
     def _reload_in_background(self, match_id: int) -> None:
         self._match_loads.start(match_id, lambda: self._reload_match(match_id), background=True)
 
@@ -472,6 +489,8 @@ class Caches:
             await self._match_loads.run(match_id, lambda: self._reload_match(match_id))
 
     def clear(self) -> None:
+        """After a bus gap (changes may have been lost): every entry is stale."""
         self.matches.clear()
         self.subpages.clear()
         self.pages.invalidate()
+        self.reference.invalidate()
