@@ -156,6 +156,14 @@ async def _open(app: EdgeApp) -> None:
         "Matches cached (each worker's cache counted)",
         lambda: len(caches.matches),
     )
+    REGISTRY.readings(
+        "livescore_cache_loads_total",
+        "Database reads started to fill each cache (reloads included)",
+        ("cache",),
+        lambda: {(name,): count for name, count in caches.loads().items()},
+        kind="counter",
+        merge="sum",
+    )
     REGISTRY.counter_callback(
         "livescore_ratelimit_failed_open_total",
         "Requests let through because Redis could not be asked",

@@ -258,7 +258,7 @@ async def create_match_route(request: Request) -> HTTPResponse:
                 ),
             )
             match = await get_match(conn, match["id"])
-    edge.caches.pages.invalidate()
+    edge.caches.reference_written()  # a new competition or team shows here at once
     return created_json({"data": match}, f"/api/matches/{match['id']}")
 
 

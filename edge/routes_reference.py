@@ -1,8 +1,12 @@
 """/api/competitions and /api/teams: reference data.
 
 Served like list pages (``edge.cache.PageCache``): pre-encoded with an ETag,
-read once for everybody asking meanwhile, and stale after any published
-change (a new match can bring a new team or competition) or the page TTL.
+read once for everybody asking meanwhile, from a cache of their own
+(``Caches.reference``) that no change of a match touches (a score moves no
+reference list). A list goes stale when this node creates a match (which may
+create a competition or team) and otherwise after ``edge.cache.REFERENCE_TTL``,
+the bound for one created elsewhere (another node, the pipeline).
+``livescore_cache_loads_total{cache="reference"}`` counts the reads.
 """
 
 from __future__ import annotations
@@ -21,22 +25,22 @@ TEAMS_PARAMS = ("competition",)
 
 async def competitions_route(request: Request) -> HTTPResponse:
     edge = state(request)
-    key = "/api/competitions"  # list-page keys are query strings: a path never is one
-    entry = edge.caches.cached_page(key)
+    key = "/api/competitions"
+    entry = edge.caches.reference.cached(key)
     if entry is None:
 
         async def load() -> bytes:
             async with edge.db() as conn:
                 return orjson.dumps({"data": await list_competitions(conn)})
 
-        entry = await edge.caches.page(key, load)
+        entry = await edge.caches.reference.get(key, load)
     return cached_json(request, entry.body, entry.etag)
 
 
 async def teams_route(request: Request) -> HTTPResponse:
     edge = state(request)
     key = "/api/teams?" + request.query_string
-    entry = edge.caches.cached_page(key)
+    entry = edge.caches.reference.cached(key)
     if entry is None:
         competition = id_param(query_params(request, TEAMS_PARAMS), "competition")
 
@@ -44,7 +48,7 @@ async def teams_route(request: Request) -> HTTPResponse:
             async with edge.db() as conn:
                 return orjson.dumps({"data": await list_teams(conn, competition)})
 
-        entry = await edge.caches.page(key, load)
+        entry = await edge.caches.reference.get(key, load)
     return cached_json(request, entry.body, entry.etag)
 
 

@@ -14,7 +14,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from edge.bus import ChangeBus
-from edge.cache import STALE_GRACE, Caches, MatchCache, PageCache, SingleFlight, match_document
+from edge.cache import (
+    REFERENCE_TTL,
+    STALE_GRACE,
+    Caches,
+    MatchCache,
+    PageCache,
+    SingleFlight,
+    match_document,
+)
 from livescore.keys import Keys
 from store.change_codec import MalformedChange, decode, encode
 from store.writes import Change
@@ -357,3 +365,36 @@ async def test_match_pages_go_stale_after_a_bus_gap_and_evict_the_least_recently
     assert caches.subpages.lookup((2, "commentary", ""))[1]
     caches.clear()  # the bus reconnected: changes may have been missed
     assert not caches.subpages.lookup((2, "commentary", ""))[1]
+
+
+async def test_reference_lists_go_stale_by_ttl_a_created_match_or_a_gap_never_a_change() -> None:
+    clock = FakeClock()
+    caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=60, clock=clock)
+    reads = 0
+
+    async def load() -> bytes:
+        nonlocal reads
+        reads += 1
+        return b"read %d" % reads
+
+    async def competitions() -> bytes:
+        return (await caches.reference.get("/api/competitions", load)).body
+
+    async def match_list() -> bytes:
+        return (await caches.page("status=live", load)).body
+
+    assert await competitions() == b"read 1" and await match_list() == b"read 2"
+    caches.on_published(7, 3, "score:update", {"homeScore": 1}, None)
+    caches.on_change(7, 4)  # our own write to a match
+    assert await competitions() == b"read 1"  # a change of a match moves no reference list
+    assert await match_list() == b"read 3"  # ...but any list page
+    clock.advance(REFERENCE_TTL + 0.01)
+    assert await competitions() == b"read 4"
+    caches.reference_written()  # this node created a match (maybe a competition, teams)
+    assert caches.reference.cached("/api/competitions") is None
+    assert caches.cached_page("status=live") is None
+    assert await competitions() == b"read 5"
+    caches.clear()  # a bus gap
+    assert caches.reference.cached("/api/competitions") is None
+    assert await competitions() == b"read 6"
+    assert caches.loads()["reference"] == 4 and caches.loads()["pages"] == 2
