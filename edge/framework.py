@@ -1,7 +1,7 @@
 """Every reliance of ``/ws`` on sanic, websockets and uvloop internals, and on the
 kernel's ``struct tcp_info`` layout: the only module that touches them.
 
-The WebSocket fast path (``edge/ws_routes.py``, ``ws_client.py``, ``ws_hub.py``)
+The WebSocket path (``edge/ws_routes.py``, ``ws_lean.py``, ``ws_client.py``, ``ws_hub.py``)
 leans on things none of these libraries promise. Each is reached through a
 small named function here, and ``ASSUMPTIONS`` lists them, each with a cheap
 probe against the installed versions:
@@ -19,40 +19,35 @@ README "Upgrading sanic/websockets" says what to do when one fails.
 What is relied on (the probe names):
 
 sanic
-  ``upgrade``          ``Sanic._websocket_handler(handler, request)``: the handshake,
-                       then the handler as a task Sanic cancels on shutdown
-                       (``ws_entry`` calls it after its admission checks).
   ``is_websocket``     a route handler marked ``is_websocket`` may return None
                        (``Sanic.handle_request`` skips its response checks).
-  ``websocket``        ``Websocket(ws_proto)``: ``.ws_proto`` (the websockets
-                       protocol), ``.io_proto.transport`` (the TCP transport the
-                       hub writes frames to), ``.pings`` (ping payload -> future,
-                       resolved by ``process_pong``: the hub's keepalive puts its
-                       own future there), ``.fail_connection(code, reason)``.
-  ``assembler``        ``.assembler``: received frames go to its ``put``, which
-                       waits on ``message_fetched`` until a ``recv`` takes them
-                       (``stop_reading`` swaps it and releases the wait).
+  ``hand_over``        after the 101, the transport is given to ``/ws``'s own
+                       protocol (``edge/ws_lean.py``): Sanic's ``WebSocketProtocol``
+                       keeps the bytes received after the request in
+                       ``recv_buffer``, its transport in ``transport`` (cleared, so
+                       its ``close()`` with no transport returns quietly) and its
+                       open connections in ``connections``; ``Http.http1`` lets an
+                       upgrade request's handler end with no response and leaves
+                       its loop (so Sanic's connection task ends).
+  ``shutdown``         Sanic's shutdown asks every member of ``connections``
+                       ``close_if_idle()`` and then ``abort()``s what is left.
 websockets
-  ``state_setter``     ``Protocol.state`` is a property whose setter every state
-                       change goes through, storing ``_state``; ``ServerProtocol``
-                       has no ``__slots__`` (``watch_state`` swaps its class).
-  ``close_frame``      ``send_close`` + ``data_to_send`` give the close frame's
-                       bytes (a lingering close writes them itself).
+  ``handshake``        ``ServerProtocol.accept`` checks an upgrade request and
+                       answers 101 with RFC 6455's ``Sec-WebSocket-Accept`` (426
+                       for a plain GET).
 uvloop (checked by the test only: it needs a running loop)
   ``TCPTransport.write`` on a transport whose socket closed raises
-  ``RuntimeError`` (``WRITE_AFTER_CLOSE``), before ``connection_lost`` runs.
+  ``RuntimeError`` (``WRITE_AFTER_CLOSE``), before ``connection_lost`` runs;
+  ``set_protocol`` gives later ``data_received`` calls to the new protocol.
 Linux
   ``TCP_INFO``: ``tcpi_last_data_recv``/``tcpi_last_ack_recv`` at bytes 52/56
   (checked by the test on a real socket; without it every quiet-or-not
   client is simply pinged).
 
 Used inline, for speed, rather than through a function (keep them in step):
-``Hub._deliver`` and ``Session.send`` write to the transport directly and
-catch ``WRITE_AFTER_CLOSE`` (a name looked up only when the write raises: no
-cost per client per frame); ``Session.send`` reads ``proto.state`` (public
-websockets API). The transport, the protocol and Sanic's ping table are
-looked up here once per session (``transport_of``, ``protocol_of``,
-``pings_of``) and bound to it.
+``Hub._deliver``, ``Session.send`` and ``ws_lean.Connection`` write to the
+transport directly and catch ``WRITE_AFTER_CLOSE`` (a name looked up only when
+the write raises: no cost per client per frame).
 """
 
 from __future__ import annotations
@@ -63,14 +58,18 @@ import logging
 import platform
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from sanic import Request, Sanic, Websocket
-from websockets.frames import Frame
-from websockets.protocol import OPEN, Protocol, State
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.http import Http
+from sanic.server import runners
+from sanic.server.protocols.websocket_protocol import WebSocketProtocol
+from websockets.datastructures import Headers as WsHeaders
+from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
 
 from livescore.errors import LiveScoreError
@@ -112,149 +111,56 @@ def changed(package: str, what: str) -> str:
 
 # -- sanic ---------------------------------------------------------------------------------
 
-_UPGRADE = "_websocket_handler"
 _MARK = "is_websocket"
 
 
-def upgrade(request: Request, handler: Callable[..., Awaitable[None]]) -> Awaitable[None]:
-    """Sanic's own WebSocket route body: the handshake, then ``handler(request, ws)``
-    as a task it cancels on shutdown. ``ws_entry`` awaits it after admission so
-    that one ``try/finally`` spans the whole connection, upgrade included."""
-    run: Callable[..., Awaitable[None]] = getattr(request.app, _UPGRADE)
-    return run(handler, request)
-
-
 def upgrades_itself(route: Callable[..., Any]) -> None:
-    """Mark a plain GET route that performs the upgrade itself (``upgrade``): Sanic
-    skips its response checks for it, so it may return None after upgrading and
-    an ordinary ``HTTPResponse`` when it refuses."""
+    """Mark a plain GET route that performs the upgrade itself (``handshake`` and
+    ``hand_over``): Sanic skips its response checks for it, so it may return None
+    after upgrading and an ordinary ``HTTPResponse`` when it refuses."""
     setattr(route, _MARK, True)
 
 
-def transport_of(ws: Websocket) -> Any:
-    """The connection's transport (uvloop's ``TCPTransport``), None once it is gone."""
-    return ws.io_proto.transport if ws.io_proto else None
+def handshake(request: Request) -> bytes:
+    """The 101 response to write for ``request`` (websockets checks the upgrade
+    headers and computes ``Sec-WebSocket-Accept``, no extensions, no subprotocols).
+    Raises ``SanicException`` with websockets' status and text when the request is
+    no valid upgrade (426 for a plain GET, 400 for a bad key or version), as
+    Sanic's own handshake does."""
+    response = ServerProtocol(logger=log).accept(
+        WsRequest(path=request.path, headers=WsHeaders(request.headers))
+    )
+    if response.status_code != 101:
+        raise SanicException(bytes(response.body), status_code=response.status_code)
+    head = f"HTTP/1.1 101 {response.reason_phrase}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in response.headers.raw_items()
+    )
+    return (head + "\r\n").encode()
 
 
-def protocol_of(ws: Websocket) -> ServerProtocol:
-    """The ``websockets`` sans-I/O protocol object under Sanic's WebSocket."""
-    proto: ServerProtocol = ws.ws_proto
-    return proto
+def hand_over(request: Request, protocol: asyncio.Protocol) -> tuple[bytes, set[Any] | None]:
+    """Make ``protocol`` the connection's protocol, after the 101 was written; return
+    the bytes Sanic received after the request (frames sent right behind the
+    handshake) and Sanic's set of open connections (the ones its shutdown asks to
+    ``close_if_idle`` and then ``abort``s), which ``protocol`` joins.
 
-
-def pings_of(ws: Websocket) -> dict[bytes, asyncio.Future[None]]:
-    """Sanic's table of pings awaiting a pong: ping payload -> future, resolved
-    (and removed) by ``process_pong`` when the pong arrives."""
-    pings: dict[bytes, asyncio.Future[None]] = ws.pings
-    return pings
-
-
-def expect_pong(
-    pings: dict[bytes, asyncio.Future[None]], data: bytes, loop: asyncio.AbstractEventLoop
-) -> asyncio.Future[None]:
-    """A future Sanic resolves when the pong to a ping carrying ``data`` arrives
-    (the hub writes the ping frame itself)."""
-    pong: asyncio.Future[None] = loop.create_future()
-    pings[data] = pong
-    return pong
-
-
-def fail(ws: Websocket, code: int, reason: str) -> Any:
-    """Close now: a close frame (when still OPEN), stop reading, drop the connection."""
-    return ws.fail_connection(code, reason)
-
-
-def send_close_only(ws: Websocket, code: int, reason: str) -> None:
-    """Write a close frame and go on reading (a lingering close): the client
-    still sending gets to read the code before the connection ends."""
-    proto = protocol_of(ws)
-    proto.send_close(code, reason)
-    transport = transport_of(ws)
-    if transport is not None:
-        for data in proto.data_to_send():
-            transport.write(data)
-
-
-class _DropFrames:
-    """Stands in for Sanic's frame assembler once the handler no longer reads:
-    every frame is dropped at once."""
-
-    async def put(self, frame: Frame) -> None:
-        return None
-
-    async def get(self, *_: object) -> None:
-        return None
-
-
-def stop_reading(ws: Websocket) -> None:
-    """Release the frames that arrived after the handler stopped reading.
-
-    Sanic hands each received frame to its assembler from a task it keeps no
-    reference to (``data_received`` -> ``async_data_received``), and the
-    assembler's ``put`` waits until a ``recv`` takes the message. A client
-    that sent frames while its handler was busy (a subscribe reading the
-    database) and then left leaves those tasks waiting forever: when the
-    connection's objects are collected, each one is logged as "Task was
-    destroyed but it is pending!" (1,000 clients leaving at once: a flood).
-    So, when the handler ends: later frames are dropped by a stand-in, and
-    the ``put`` already waiting is told its message was taken."""
-    assembler = getattr(ws, "assembler", None)
-    fetched = getattr(assembler, "message_fetched", None)
-    if not isinstance(fetched, asyncio.Event):
-        _warn_once(
-            "ws.assembler_unknown",
-            assembler=type(assembler).__qualname__,
-            effect="frames sent just before a client leaves may log 'Task was destroyed'",
-        )
-        return
-    setattr(ws, "assembler", _DropFrames())  # noqa: B010 (Sanic types it as its own class)
-    fetched.set()
-
-
-# -- websockets ----------------------------------------------------------------------------
-
-
-class _WatchedProtocol(ServerProtocol):
-    """websockets' server protocol, telling someone when it leaves OPEN.
-
-    Every state change of ``websockets.protocol.Protocol`` goes through its
-    ``state`` setter (a close frame sent or received, a protocol error,
-    Sanic's ``connection_lost``), so this one override sees them all. The
-    getter reads ``_state`` directly, as websockets' own does (no extra call)."""
-
-    on_leave_open: Callable[[], None] | None = None
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    @state.setter
-    def state(self, state: State) -> None:
-        Protocol.state.fset(self, state)  # type: ignore[attr-defined]
-        if state is not OPEN and self.on_leave_open is not None:
-            callback, self.on_leave_open = self.on_leave_open, None
-            callback()
-
-
-def watch_state(proto: Any, on_leave_open: Callable[[], None]) -> None:
-    """Call ``on_leave_open`` once, as soon as ``proto`` (``protocol_of(ws)``, a
-    ``websockets`` ``ServerProtocol``) is no longer OPEN.
-
-    The fan-out loop then needs only the session's own ``closed`` flag, not a
-    look at each client's protocol object per frame (a property call and a
-    cache miss per client: a quarter of the loop's cost at 10k clients)."""
-    if type(proto) is ServerProtocol:
-        watched: Any = proto
-        watched.__class__ = _WatchedProtocol  # same layout: adds behaviour, no state
-        watched.on_leave_open = on_leave_open
-    else:
-        _warn_once(
-            "ws.state_unwatched",
-            protocol=type(proto).__qualname__,
-            effect="a closed socket is skipped only once its handler ends",
-        )
-    if proto.state is not OPEN:
-        on_leave_open()
+    Sanic's HTTP protocol lets go: its ``transport`` is cleared, so the
+    ``close()`` at the end of its connection task (which ends once the route
+    returns: an upgraded request leaves the HTTP loop) leaves the socket alone;
+    it leaves the connections set; nothing of it, the request or the task is
+    kept by the connection (``hand_over`` probe)."""
+    transport: Any = request.transport
+    http: Any = transport.get_protocol()
+    buffered: bytearray = http.recv_buffer
+    received = bytes(buffered)
+    buffered.clear()
+    connections: set[Any] | None = getattr(http, "connections", None)
+    if connections is not None:
+        connections.discard(http)
+    http.transport = None
+    transport.set_protocol(protocol)
+    transport.resume_reading()
+    return received, connections
 
 
 # -- uvloop --------------------------------------------------------------------------------
@@ -315,22 +221,6 @@ def _warn_once(event: str, **fields: str) -> None:
     log.warning(kv(event, **fields, fix=f"pin sanic/websockets to VERIFIED; {SEE}"))
 
 
-def _fresh_websocket() -> Websocket:
-    return Websocket(ServerProtocol(state=OPEN))
-
-
-def _probe_upgrade() -> str | None:
-    run = getattr(Sanic, _UPGRADE, None)
-    if run is None:
-        return f"Sanic no longer has {_UPGRADE} (the upgrade ws_entry runs after admission)"
-    if not inspect.iscoroutinefunction(run):
-        return f"Sanic.{_UPGRADE} is no longer a coroutine function"
-    params = list(inspect.signature(run).parameters)
-    if params[:3] != ["self", "handler", "request"]:
-        return f"Sanic.{_UPGRADE} takes ({', '.join(params)}), not (self, handler, request, ...)"
-    return None
-
-
 def _probe_is_websocket() -> str | None:
     try:
         source = inspect.getsource(Sanic.handle_request)
@@ -344,78 +234,69 @@ def _probe_is_websocket() -> str | None:
     return None
 
 
-def _probe_websocket() -> str | None:
-    try:
-        proto = ServerProtocol(state=OPEN)
-        ws = Websocket(proto)
-    except Exception as exc:
-        return f"Websocket(ws_proto) can no longer be made this way ({exc!r})"
-    missing = []
-    if getattr(ws, "ws_proto", None) is not proto:
-        missing.append("ws_proto (the websockets protocol it was made with)")
-    if not hasattr(ws, "io_proto"):
-        missing.append("io_proto (whose .transport the hub writes to)")
-    if not isinstance(getattr(ws, "pings", None), dict):
-        missing.append("pings (a dict of ping payload -> pong future)")
-    fail_connection = getattr(ws, "fail_connection", None)
-    if not callable(fail_connection):
-        missing.append("fail_connection(code, reason)")
-    elif list(inspect.signature(fail_connection).parameters)[:2] != ["code", "reason"]:
-        missing.append("fail_connection(code, reason) with those parameters")
+#: RFC 6455 1.3's example: this key is answered with this accept value.
+_RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+_RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def _probe_handshake() -> str | None:
+    upgrade = {
+        "Host": "x",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": _RFC_KEY,
+        "Sec-WebSocket-Version": "13",
+    }
+    response = ServerProtocol(logger=log).accept(WsRequest("/ws", WsHeaders(upgrade)))
+    if response.status_code != 101 or response.headers.get("Sec-WebSocket-Accept") != _RFC_ACCEPT:
+        return (
+            f"ServerProtocol.accept no longer answers a valid upgrade with 101 and "
+            f"RFC 6455's Sec-WebSocket-Accept (got {response.status_code})"
+        )
+    plain = ServerProtocol(logger=log).accept(WsRequest("/ws", WsHeaders({"Host": "x"})))
+    if plain.status_code != 426:
+        return f"ServerProtocol.accept answers a plain GET with {plain.status_code}, not 426"
+    return None
+
+
+def _probe_hand_over() -> str | None:
+    slots = {name for cls in WebSocketProtocol.__mro__ for name in getattr(cls, "__slots__", ())}
+    missing = sorted({"recv_buffer", "transport", "connections"} - slots)
     if missing:
-        return f"Sanic's Websocket ({Websocket.__qualname__}) no longer has " + ", ".join(missing)
-    return None
-
-
-def _probe_assembler() -> str | None:
-    ws = _fresh_websocket()
-    assembler = getattr(ws, "assembler", None)
-    if assembler is None:
-        return "Sanic's Websocket no longer has an assembler (frames waiting for recv)"
-    if not isinstance(getattr(assembler, "message_fetched", None), asyncio.Event):
+        return f"Sanic's WebSocketProtocol no longer has {', '.join(missing)} (hand_over)"
+    http: Any = WebSocketProtocol.__new__(WebSocketProtocol)
+    http.transport = None
+    http.websocket = None
+    http._callback_check_timeouts = None
+    try:
+        http.close()
+    except Exception as exc:
         return (
-            f"Sanic's frame assembler ({type(assembler).__qualname__}) no longer has a "
-            "message_fetched asyncio.Event (stop_reading releases a waiting put with it)"
+            "Sanic's WebSocketProtocol.close() with no transport no longer returns quietly "
+            f"({exc!r}): the end of its connection task would close a handed-over socket"
         )
-    coroutines = sorted(
-        name
-        for name, value in vars(type(assembler)).items()
-        if inspect.iscoroutinefunction(value) and not name.startswith("_")
-    )
-    if coroutines != ["get", "put"]:
+    try:
+        source = inspect.getsource(Http.http1)
+    except (OSError, TypeError) as exc:
+        return f"Sanic's Http.http1 source cannot be read ({exc!r})"
+    if "not self.upgrade_websocket" not in source or "self.stage is Stage.IDLE" not in source:
         return (
-            f"Sanic's frame assembler's coroutines are now {coroutines}, not get and put "
-            "(all that stop_reading's stand-in, _DropFrames, answers)"
+            "Sanic's Http.http1 no longer lets an upgrade request's handler end without a "
+            "response and leave the HTTP loop (hand_over relies on both)"
         )
     return None
 
 
-def _probe_state_setter() -> str | None:
-    prop = Protocol.__dict__.get("state")
-    if not isinstance(prop, property) or prop.fset is None:
-        return "websockets' Protocol.state is no longer a property with a setter"
-    proto = ServerProtocol(state=OPEN)
-    if getattr(proto, "_state", None) is not OPEN:
-        return "websockets' Protocol no longer stores its state in _state"
-    if not hasattr(proto, "__dict__"):
-        return "websockets' ServerProtocol now has __slots__ (watch_state swaps its class)"
-    left: list[State] = []
-    watch_state(proto, lambda: left.append(proto.state))
-    proto.send_close(1000, "")
-    if left != [State.CLOSING]:
+def _probe_shutdown() -> str | None:
+    try:
+        source = inspect.getsource(runners)
+    except (OSError, TypeError) as exc:
+        return f"sanic.server.runners' source cannot be read ({exc!r})"
+    if "close_if_idle()" not in source or ".abort()" not in source:
         return (
-            "a close frame sent by websockets' ServerProtocol no longer goes through the "
-            f"state setter (watch_state saw {left})"
+            "Sanic's shutdown no longer asks its connections close_if_idle() and then "
+            "abort()s them (a handed-over /ws connection would not hear of it)"
         )
-    return None
-
-
-def _probe_close_frame() -> str | None:
-    proto = ServerProtocol(state=OPEN)
-    proto.send_close(4029, "x")
-    data = b"".join(proto.data_to_send())
-    if data[:1] != b"\x88" or data[2:4] != (4029).to_bytes(2, "big"):
-        return f"send_close + data_to_send no longer give the close frame (got {data[:8]!r})"
     return None
 
 
@@ -427,12 +308,10 @@ class Assumption:
 
 
 ASSUMPTIONS = (
-    Assumption("upgrade", "sanic", _probe_upgrade),
     Assumption("is_websocket", "sanic", _probe_is_websocket),
-    Assumption("websocket", "sanic", _probe_websocket),
-    Assumption("assembler", "sanic", _probe_assembler),
-    Assumption("state_setter", "websockets", _probe_state_setter),
-    Assumption("close_frame", "websockets", _probe_close_frame),
+    Assumption("hand_over", "sanic", _probe_hand_over),
+    Assumption("shutdown", "sanic", _probe_shutdown),
+    Assumption("handshake", "websockets", _probe_handshake),
 )
 
 

@@ -28,7 +28,7 @@ from websockets.protocol import State
 
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
-from edge.framework import WRITE_AFTER_CLOSE, expect_pong, heard_within, tcp_socket
+from edge.framework import WRITE_AFTER_CLOSE, heard_within, tcp_socket
 from livescore.logs import kv
 
 log = logging.getLogger("livescore.edge.ws")
@@ -61,10 +61,17 @@ class WsProtocol(Protocol):
 
 
 class Closer(Protocol):
-    """How a session closes its socket (``ws_routes._closer``: ``framework.fail``,
-    or a lingering close frame)."""
+    """How a session closes its socket (``ws_lean.Connection.close``: failing it, or
+    a lingering close frame)."""
 
     def __call__(self, code: int = ..., reason: str = ...) -> Any: ...
+
+
+class Pongs(Protocol):
+    """Where the keepalive leaves the future of its ping, resolved when the pong
+    carrying the same bytes comes (``ws_lean.Connection``)."""
+
+    def __setitem__(self, data: bytes, pong: asyncio.Future[None]) -> None: ...
 
 
 class Session:
@@ -104,7 +111,7 @@ class Session:
         queue_limit: int,
         ident: str = "",
         on_dead: Callable[[Session, bool], None] | None = None,
-        pings: dict[bytes, asyncio.Future[None]] | None = None,
+        pings: Pongs | None = None,
     ) -> None:
         self.transport = transport
         #: the TCP socket, asked by the keepalive whether the peer was heard lately
@@ -134,8 +141,8 @@ class Session:
         #: how many of those hold MATCH (subscribed directly)
         self.direct = 0
         self.competitions: set[int] = set()
-        #: Sanic's table of pings awaiting a pong (``framework.pings_of``) and the
-        #: pong future of the hub's last ping
+        #: where a ping's pong future goes (the connection) and the pong future of
+        #: the hub's last ping
         self.pings = pings
         self.pong: asyncio.Future[None] | None = None
 
@@ -271,7 +278,8 @@ class Session:
         if heard_within(self.sock, interval):
             return True
         if self.pings is not None:
-            self.pong = expect_pong(self.pings, PING_DATA, loop)
+            self.pong = pong = loop.create_future()
+            self.pings[PING_DATA] = pong
         self.send(PING_FRAME)
         return True
 

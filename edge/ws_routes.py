@@ -12,13 +12,17 @@ admission limits (``Admission``): a 429 ``rate_limited`` beyond
 ``LIVESCORE_WS_UPGRADE_RATE`` upgrades, a 429 ``too_many_connections`` at
 ``LIVESCORE_WS_MAX_PER_ADDRESS`` open sockets, each with ``Retry-After``.
 
-Each connection is read by one loop: every frame costs a token, is parsed
-(``edge.ws_protocol``) and handled in order; anything wrong is answered
-with an ``error`` frame, never an exception out of the handler.
+Then the handshake (``framework.handshake``: websockets checks the upgrade
+and computes the accept key), the 101, and the socket is handed to a lean
+``Connection`` of ours (``edge/ws_lean.py``, ``framework.hand_over``): Sanic's
+HTTP protocol, request and connection task let go of it and end. The
+connection parses the client's frames itself and does each message in
+order (every message costs a token; anything wrong is answered with an
+``error`` frame); an idle socket holds no task.
 
-Whatever this needs of Sanic's and websockets' internals (the upgrade after
-admission, the transport, the state watch, releasing the frame assembler)
-goes through ``edge.framework``, which checks it at startup.
+Whatever this needs of Sanic's and websockets' internals (the route that
+upgrades by itself, the handshake, the hand-over, Sanic's shutdown) goes
+through ``edge.framework``, which checks it at startup.
 """
 
 from __future__ import annotations
@@ -31,11 +35,10 @@ import socket
 import time
 from typing import Any
 
-from sanic import HTTPResponse, Request, Sanic, Websocket
-from websockets.exceptions import ConnectionClosed
-from websockets.protocol import CLOSING, OPEN
+from sanic import HTTPResponse, Request, Sanic
 
 from edge import framework
+from edge import ws_frames as wf
 from edge import ws_metrics as metrics
 from edge import ws_protocol as wp
 from edge.errors import (
@@ -50,15 +53,14 @@ from edge.instrument import REQUESTS, client_address
 from edge.metrics import REGISTRY
 from edge.ratelimit import RateLimiter
 from edge.validation import query_params
-from edge.ws_client import Closer, Session
+from edge.ws_client import Session
 from edge.ws_hub import Hub
+from edge.ws_lean import Connection
 from livescore.logs import kv
 
 log = logging.getLogger("livescore.edge.ws")
 
 PATH = "/ws"
-#: At most one ``rate_limited`` error frame per this many seconds per client.
-RATE_ERROR_EVERY = 1.0
 #: Kernel send buffer per WebSocket (Linux doubles it). Left to autotuning, one
 #: stalled client could park up to ``tcp_wmem`` max (4 MiB) in the kernel, and
 #: the send queue (counted in frames, ``LIVESCORE_WS_QUEUE``) would only start
@@ -269,99 +271,41 @@ async def ws_entry(request: Request) -> HTTPResponse | None:
             return _refuse("connections", refused)
         return _refuse("rate", refused)
     try:
-        await framework.upgrade(request, ws_handler)
-    except Exception as exc:  # the handshake failed (after it, Sanic keeps errors inside)
-        if getattr(request.ctx, "ws_upgraded", False):
-            raise
+        head = framework.handshake(request)
+    except Exception as exc:  # not a valid upgrade: 426 for a plain GET, 400 for a bad key
+        admission.release(address)
         error = to_api_error(exc, request)
         REQUESTS.labels(PATH, "GET", str(error.status)).inc()
         return error_response(error)
-    finally:
-        admission.release(address)
+    _upgrade(request, head, admission, address)
     return None
 
 
-async def ws_handler(request: Request, ws: Websocket) -> None:
-    request.ctx.ws_upgraded = True
+def _upgrade(request: Request, head: bytes, admission: Admission, address: str) -> None:
+    """Write the 101 and hand the socket to a lean ``Connection`` (``edge/ws_lean.py``):
+    from here on no Sanic object, request or task is kept for it."""
+    transport: Any = request.transport
+    transport.write(head)
     REQUESTS.labels(PATH, "GET", "101").inc()
     hub = hub_of(request.app)
-    transport = framework.transport_of(ws)
-    if hub is None or transport is None:
-        await ws.close(1013, "starting up; try again")
+    if hub is None:  # Sanic closes the socket when this route returns
+        transport.write(wf.close_frame(1013, "starting up; try again"))
+        admission.release(address)
         return
-    edge = request.app.ctx.edge
+    connection = Connection(transport, hub, admission, address)
+    received, connections = framework.hand_over(request, connection)
     _cap_send_buffer(transport)
-    proto = framework.protocol_of(ws)
     session = Session(
         transport,
-        proto,
-        _closer(ws),
-        queue_limit=edge.settings.ws_queue,
+        connection,
+        connection.close,
+        queue_limit=request.app.ctx.edge.settings.ws_queue,
         ident=f"{request.client_ip}:{request.port}",
-        pings=framework.pings_of(ws),
+        pings=connection,
     )
     hub.attach(session)
-    framework.watch_state(proto, session.left_open)
     session.send_payload(wp.welcome(hub.node))
-    last_rate_error = 0.0
-    try:
-        while not session.closed:
-            message = await ws.recv()
-            if message is None or session.closed:
-                continue
-            now = time.monotonic()
-            if not session.allow(now):
-                if not session.closed and now - last_rate_error >= RATE_ERROR_EVERY:
-                    last_rate_error = now
-                    _tell(session, wp.ProtocolError("rate_limited", _rate_message()))
-                continue
-            await handle(hub, session, message)
-        await _linger(ws)
-    finally:
-        hub.detach(session)
-        framework.stop_reading(ws)
-
-
-#: Close codes for a client that is reading but misbehaving: it should get to
-#: read why, so the node keeps reading (and dropping) what it still sends.
-_LINGERING_CLOSES = frozenset({wp.CLOSE_FLOOD, wp.CLOSE_BAD_CLIENT})
-#: How long a lingering close waits for the client's close frame.
-LINGER_S = 5.0
-
-
-def _closer(ws: Websocket) -> Closer:
-    """How a session closes its socket.
-
-    A slow consumer or a dead peer is failed at once (``fail_connection``
-    stops reading and drops the connection). A client closed for flooding or
-    invalid frames is still sending: stopping reading would make the kernel
-    answer its next bytes with a reset, which destroys the close frame before
-    the client reads it. So only the close frame is sent; the handler lingers,
-    discarding what arrives, until the client answers it (or ``LINGER_S``)."""
-
-    proto = framework.protocol_of(ws)
-
-    def close(code: int = 1000, reason: str = "") -> Any:
-        if code not in _LINGERING_CLOSES or proto.state is not OPEN:
-            return framework.fail(ws, code, reason)
-        framework.send_close_only(ws, code, reason)
-        return None
-
-    return close
-
-
-async def _linger(ws: Websocket) -> None:
-    """After a lingering close: read and drop until the client closes too."""
-    if framework.protocol_of(ws).state is not CLOSING:
-        return
-    try:
-        async with asyncio.timeout(LINGER_S):
-            while await ws.recv() is not None:
-                pass
-    except TimeoutError:
-        framework.fail(ws, 1006, "no close frame from the client")
-    except ConnectionClosed:
-        return
+    connection.start(session, received, connections)
 
 
 def _cap_send_buffer(transport: Any) -> None:
@@ -372,47 +316,3 @@ def _cap_send_buffer(transport: Any) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
     except OSError as exc:
         log.warning(kv("ws.sndbuf_failed", error=repr(exc)))
-
-
-def _rate_message() -> str:
-    from edge.ws_client import ACTIONS_BURST, ACTIONS_PER_SECOND
-
-    return (
-        f"more than {ACTIONS_PER_SECOND:g} actions per second (burst {ACTIONS_BURST:g}); "
-        "this action was not done"
-    )
-
-
-def _tell(session: Session, error: wp.ProtocolError) -> None:
-    metrics.ERRORS.labels(error.code).inc()
-    session.send_payload(error.frame())
-
-
-async def handle(hub: Hub, session: Session, message: str | bytes) -> None:
-    """Do one client frame; errors become ``error`` frames."""
-    try:
-        action = wp.parse_action(message)
-    except wp.ProtocolError as exc:
-        session.invalid()
-        _tell(session, exc)
-        return
-    session.valid()
-    try:
-        match action:
-            case wp.Ping():
-                session.send_payload(wp.PONG)
-            case wp.Subscribe(match_id, since, latest):
-                await hub.subscribe(session, match_id, since, latest=latest)
-            case wp.Unsubscribe(match_id):
-                hub.unsubscribe(session, match_id)
-                session.send_payload(wp.unsubscribed(match_id=match_id))
-            case wp.SubscribeCompetition(competition_id):
-                await hub.subscribe_competition(session, competition_id)
-            case wp.UnsubscribeCompetition(competition_id):
-                hub.unsubscribe_competition(session, competition_id)
-                session.send_payload(wp.unsubscribed(competition_id=competition_id))
-    except wp.ProtocolError as exc:
-        _tell(session, exc)
-    except Exception:  # a bug must cost one answer, not the connection or the node
-        log.exception(kv("ws.action_failed", client=session.ident, action=type(action).__name__))
-        _tell(session, wp.ProtocolError("internal", "the server failed on this action"))

@@ -15,24 +15,20 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import uvloop
-from sanic import Sanic, Websocket
-from websockets.frames import Frame, Opcode
-from websockets.protocol import State
-from websockets.server import ServerProtocol
+from sanic.exceptions import SanicException
+from sanic.http import Http
+from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
 from edge import framework
 from edge.ws_routes import register_ws
 from tests.conftest import Services
 from tests.edge.conftest import ROOT
 from tests.servers import free_port
-
-
-def fresh_websocket() -> Websocket:
-    return Websocket(ServerProtocol(state=State.OPEN))
 
 
 def check(holds: bool, package: str, what: str) -> None:
@@ -75,12 +71,12 @@ def test_assumption_holds(assumption: framework.Assumption) -> None:
 def test_a_broken_assumption_stops_register_ws_with_what_changed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delattr(Sanic, "_websocket_handler")
+    monkeypatch.delattr(Http, "http1")
     with pytest.raises(framework.FrameworkChanged) as raised:
         register_ws(None)  # type: ignore[arg-type]  # refused before the app is touched
     message = str(raised.value)
     assert f"sanic {framework.VERIFIED['sanic']}" in message
-    assert "Sanic no longer has _websocket_handler" in message
+    assert "hand_over" in message
     assert "Upgrading sanic/websockets" in message
 
 
@@ -89,7 +85,7 @@ def test_livescore_serve_refuses_to_start_with_a_clear_error(services: Services)
     """The same check through the CLI: one ``Error:`` naming what changed, exit 1,
     before anything listens."""
     sabotage = (
-        "import sys, sanic; del sanic.Sanic._websocket_handler; from cli import main; "
+        "import sys; from sanic.http import Http; del Http.http1; from cli import main; "
         f"sys.argv = ['livescore', 'serve', '--host', '127.0.0.1', '--port', '{free_port()}']; "
         "main()"
     )
@@ -103,95 +99,89 @@ def test_livescore_serve_refuses_to_start_with_a_clear_error(services: Services)
     )
     assert done.returncode == 1, done.stderr
     assert "Error: the installed sanic/websockets break what /ws relies on" in done.stderr
-    assert "Sanic no longer has _websocket_handler" in done.stderr
+    assert "hand_over" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 # -- behaviour behind the probes, on real objects ---------------------------------------------
 
 
-async def test_sanic_resolves_the_future_the_hub_puts_in_its_ping_table() -> None:
-    ws = fresh_websocket()
-    pings = framework.pings_of(ws)
-    pong = framework.expect_pong(pings, b"livescore", asyncio.get_running_loop())
-    await ws.process_pong(Frame(Opcode.PONG, b"livescore"))
+def test_handshake_answers_a_valid_upgrade_with_the_rfc_accept_key() -> None:
+    upgrade = {
+        "Host": "x",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+    request = SimpleNamespace(path="/ws", headers=upgrade)
+    head = framework.handshake(request)  # type: ignore[arg-type]
     check(
-        pong.done() and b"livescore" not in pings,
-        "sanic",
-        "Websocket.process_pong no longer resolves and removes the future the hub's "
-        "keepalive put in .pings for its ping (a pong would go unseen: 1011 closes)",
-    )
-
-
-async def test_sanics_connection_lost_is_seen_by_watch_state() -> None:
-    """Other ways out of OPEN (close frames, protocol errors, EOF) are in
-    tests/ws/test_hub.py; this is Sanic's own one."""
-    ws = fresh_websocket()
-    left: list[State] = []
-    proto = framework.protocol_of(ws)
-    framework.watch_state(proto, lambda: left.append(proto.state))
-    ws.connection_lost(None)
-    check(
-        left == [State.CLOSED],
-        "sanic",
-        f"Websocket.connection_lost no longer sets ws_proto.state through its setter "
-        f"(watch_state saw {left}): the fan-out would keep writing to a lost client",
-    )
-
-
-async def test_fail_closes_through_the_state_setter() -> None:
-    ws = fresh_websocket()
-    left: list[State] = []
-    framework.watch_state(framework.protocol_of(ws), lambda: left.append(State.CLOSED))
-    framework.fail(ws, 1006, "gone")
-    check(
-        left == [State.CLOSED],
-        "sanic",
-        f"Websocket.fail_connection(1006) no longer leaves OPEN through the setter ({left})",
-    )
-
-
-async def test_stop_reading_releases_a_frame_waiting_for_recv_and_drops_later_ones() -> None:
-    """Sanic hands a received frame to the assembler in a task of its own, which
-    waits until a recv takes it; ``stop_reading`` must end that wait."""
-    ws = fresh_websocket()
-    waiting = asyncio.create_task(ws.process_events([Frame(Opcode.TEXT, b"{}")]))
-    await asyncio.sleep(0.01)
-    check(
-        not waiting.done(),
-        "sanic",
-        "a received frame nobody recv()s no longer waits in Websocket.process_events "
-        "(stop_reading may no longer be needed: see its docstring)",
-    )
-    framework.stop_reading(ws)
-    async with asyncio.timeout(1):
-        await waiting
-        await ws.process_events([Frame(Opcode.TEXT, b"{}")])  # dropped at once
-
-
-def test_close_only_writes_the_close_frame_to_the_transport() -> None:
-    written: list[bytes] = []
-
-    class Transport:
-        def write(self, data: bytes) -> None:
-            written.append(data)
-
-    class Io:
-        transport = Transport()
-
-    ws = fresh_websocket()
-    ws.io_proto = Io()  # type: ignore[assignment]
-    framework.send_close_only(ws, 4029, "flood")
-    data = b"".join(written)
-    check(
-        data[:1] == b"\x88" and data[2:4] == (4029).to_bytes(2, "big"),
+        head.startswith(b"HTTP/1.1 101 ")
+        and b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head
+        and head.endswith(b"\r\n\r\n"),
         "websockets",
-        f"send_close_only wrote {data[:8]!r}, not a 4029 close frame",
+        f"ServerProtocol.accept's 101 no longer gives this head: {head!r}",
     )
+    with pytest.raises(SanicException) as refused:
+        framework.handshake(SimpleNamespace(path="/ws", headers={"Host": "x"}))  # type: ignore[arg-type]
+    check(refused.value.status_code == 426, "websockets", "a plain GET is no longer 426")
+
+
+def test_sanics_protocol_with_no_transport_closes_quietly() -> None:
+    """What the end of Sanic's connection task does to a handed-over socket: nothing."""
+    http: Any = WebSocketProtocol.__new__(WebSocketProtocol)
+    http.transport = None
+    http.websocket = None
+    http._callback_check_timeouts = None
+    http.close()
+    check(http.close_if_idle() in (True, None), "sanic", "close_if_idle with no transport failed")
+
+
+def test_uvloop_set_protocol_gives_later_data_to_the_new_protocol() -> None:
+    """``hand_over``: after ``transport.set_protocol(p)`` the bytes that arrive (and
+    the loss of the connection) go to ``p``."""
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        made: asyncio.Future[asyncio.Transport] = loop.create_future()
+        got: asyncio.Future[bytes] = loop.create_future()
+        lost: asyncio.Future[None] = loop.create_future()
+
+        class First(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                made.set_result(transport)  # type: ignore[arg-type]
+
+            def data_received(self, data: bytes) -> None:
+                seen["first"] = data
+
+        class Second(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                got.set_result(data)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                lost.set_result(None)
+
+        server = await loop.create_server(First, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        transport = await made
+        transport.set_protocol(Second())
+        writer.write(b"after")
+        async with asyncio.timeout(5):
+            seen["second"] = await got
+        writer.close()
+        async with asyncio.timeout(5):
+            await lost
+        seen["lost"] = True
+        server.close()
+
+    uvloop.run(main())
     check(
-        framework.protocol_of(ws).state is State.CLOSING,
-        "websockets",
-        "a close frame sent is no longer the CLOSING state",
+        seen.get("second") == b"after" and "first" not in seen and seen.get("lost") is True,
+        "uvloop",
+        f"set_protocol no longer hands later data and connection_lost over ({seen})",
     )
 
 

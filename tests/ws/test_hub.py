@@ -19,11 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from websockets.protocol import State
-from websockets.server import ServerProtocol
 
 from edge import ws_hub as hub_module
 from edge import ws_protocol as wp
-from edge.framework import heard_within, tcp_socket, watch_state
+from edge.framework import heard_within, tcp_socket
 from edge.ws_client import MATCH, PING_DATA, PING_FRAME, Session
 from edge.ws_hub import Hub
 from livescore import supervise
@@ -606,38 +605,6 @@ def test_the_subscription_count_always_matches_the_reasons_held(
         else:
             session.forget(match_id)
         assert session.subscriptions == sum(MATCH in held for held in session.reasons.values())
-
-
-@pytest.mark.parametrize(
-    "leave",
-    [
-        pytest.param(
-            lambda p: p.receive_data(b"\x88\x82abcd" + bytes([0x03 ^ 0x61, 0xE8 ^ 0x62])),
-            id="peer-close-frame",
-        ),
-        pytest.param(lambda p: p.send_close(1000, "bye"), id="our-close-frame"),
-        pytest.param(lambda p: p.receive_data(b"\x83\x80abcd"), id="protocol-error"),
-        pytest.param(lambda p: p.receive_eof(), id="connection-lost"),
-    ],
-)
-def test_a_session_learns_at_once_that_its_websocket_left_open(
-    leave: Callable[[ServerProtocol], None],
-) -> None:
-    """The fan-out loop trusts ``session.closed``: every way out of OPEN in the
-    real ``websockets`` protocol must set it, through ``watch_state``."""
-    proto = ServerProtocol(state=State.OPEN)
-    left: list[State] = []
-    watch_state(proto, lambda: left.append(proto.state))
-    leave(proto)
-    assert left and left[0] is not State.OPEN
-    assert len(left) == 1  # told once, however many more transitions follow
-
-
-def test_watch_state_tells_at_once_when_the_websocket_already_left_open() -> None:
-    proto = ServerProtocol(state=State.CLOSED)
-    left: list[bool] = []
-    watch_state(proto, lambda: left.append(True))
-    assert left == [True]
 
 
 async def test_a_keepalive_poisoned_by_a_bug_is_restarted_and_keeps_pinging(

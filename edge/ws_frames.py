@@ -1,0 +1,209 @@
+"""RFC 6455 frames as ``/ws`` receives them from clients: pure functions, no I/O.
+
+``edge/ws_lean.py`` holds each upgraded connection in a protocol of its own
+and parses what the client sends with these: ``parse_frame`` takes one frame
+off the front of the bytes received so far (or says it needs more),
+``Message`` puts fragmented messages together, ``parse_close`` reads a close
+frame's payload. Every rule broken raises ``FrameError`` with the close code
+the connection is failed with, as the ``websockets`` library would:
+
+* 1002 (protocol error): reserved bits set, an unknown opcode, an unmasked
+  client frame, a fragmented or over-125-byte control frame, a continuation
+  with no message started or a new message before the last one ended, a
+  malformed close payload;
+* 1007 (invalid data): a text message or a close reason that is not UTF-8;
+* 1009 (too big): a message over the size limit (``wp.MAX_CLIENT_FRAME``),
+  refused as soon as the frame header says so (nothing that big is buffered).
+
+``encode`` builds a frame (server frames unmasked; masked ones for tests).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+OP_CONT: Final = 0x0
+OP_TEXT: Final = 0x1
+OP_BINARY: Final = 0x2
+OP_CLOSE: Final = 0x8
+OP_PING: Final = 0x9
+OP_PONG: Final = 0xA
+DATA_OPCODES: Final = frozenset({OP_CONT, OP_TEXT, OP_BINARY})
+CONTROL_OPCODES: Final = frozenset({OP_CLOSE, OP_PING, OP_PONG})
+
+PROTOCOL_ERROR: Final = 1002
+INVALID_DATA: Final = 1007
+TOO_BIG: Final = 1009
+#: A close frame with no payload is read as this code (RFC 6455 7.1.5).
+NO_STATUS: Final = 1005
+#: The longest header a frame can have: 2 + 8 (64-bit length) + 4 (mask key).
+MAX_HEADER: Final = 14
+
+
+class FrameError(Exception):
+    """The client broke RFC 6455: fail the connection with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def unmask(payload: bytes | bytearray | memoryview, key: bytes | bytearray | memoryview) -> bytes:
+    """XOR ``payload`` with the 4-byte masking ``key`` (RFC 6455 5.3), as one big int."""
+    n = len(payload)
+    if not n:
+        return b""
+    keys = bytes(key) * (n // 4 + 1)
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(keys[:n], "little")).to_bytes(
+        n, "little"
+    )
+
+
+def parse_frame(
+    data: bytes | bytearray, start: int, max_size: int
+) -> tuple[int, bool, bytes, int] | None:
+    """The frame at ``data[start:]``: ``(opcode, fin, payload unmasked, end offset)``,
+    or None when its bytes have not all arrived. Raises ``FrameError`` as soon as
+    the header breaks a rule (a payload over ``max_size`` before it is received)."""
+    available = len(data) - start
+    if available < 2:
+        return None
+    first = data[start]
+    second = data[start + 1]
+    if first & 0x70:
+        raise FrameError(PROTOCOL_ERROR, "reserved bits must be 0")
+    opcode = first & 0x0F
+    fin = bool(first & 0x80)
+    if opcode in CONTROL_OPCODES:
+        if not fin:
+            raise FrameError(PROTOCOL_ERROR, "fragmented control frame")
+    elif opcode not in DATA_OPCODES:
+        raise FrameError(PROTOCOL_ERROR, f"invalid opcode: {opcode}")
+    if not second & 0x80:
+        raise FrameError(PROTOCOL_ERROR, "incorrect masking")
+    length = second & 0x7F
+    at = start + 2
+    if length == 126:
+        if available < 4:
+            return None
+        length = int.from_bytes(data[at : at + 2], "big")
+        at += 2
+    elif length == 127:
+        if available < 10:
+            return None
+        length = int.from_bytes(data[at : at + 8], "big")
+        if length >> 63:
+            raise FrameError(PROTOCOL_ERROR, "payload length with the most significant bit set")
+        at += 8
+    if opcode in CONTROL_OPCODES and length > 125:
+        raise FrameError(PROTOCOL_ERROR, "control frame too long")
+    if length > max_size:
+        raise FrameError(TOO_BIG, f"frame with {length} bytes exceeds limit of {max_size} bytes")
+    end = at + 4 + length
+    if len(data) < end:
+        return None
+    return opcode, fin, unmask(data[at + 4 : end], data[at : at + 4]), end
+
+
+class Message:
+    """A data message being put together from its frames (one per connection, made
+    only when a message arrives fragmented)."""
+
+    __slots__ = ("opcode", "parts", "size")
+
+    def __init__(self, opcode: int, first: bytes) -> None:
+        self.opcode = opcode
+        self.parts = [first]
+        self.size = len(first)
+
+    def add(self, part: bytes, max_size: int) -> None:
+        self.size += len(part)
+        if self.size > max_size:
+            raise FrameError(
+                TOO_BIG, f"message with over {max_size} bytes exceeds limit of {max_size} bytes"
+            )
+        self.parts.append(part)
+
+    def join(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def data_frame(
+    pending: Message | None, opcode: int, fin: bool, payload: bytes, max_size: int
+) -> tuple[Message | None, int, bytes | None]:
+    """Take one data frame: ``(the message still being put together, its opcode,
+    the whole payload when ``fin`` ended it)``. ``pending`` is the message the
+    earlier frames started (None: none)."""
+    if opcode == OP_CONT:
+        if pending is None:
+            raise FrameError(PROTOCOL_ERROR, "unexpected continuation frame")
+        pending.add(payload, max_size)
+        if fin:
+            return None, pending.opcode, pending.join()
+        return pending, pending.opcode, None
+    if pending is not None:
+        raise FrameError(PROTOCOL_ERROR, "expected a continuation frame")
+    if fin:
+        return None, opcode, payload
+    return Message(opcode, payload), opcode, None
+
+
+def decode(opcode: int, payload: bytes) -> str | bytes:
+    """A whole message as the handler gets it: text as ``str`` (UTF-8 checked),
+    binary as ``bytes``."""
+    if opcode != OP_TEXT:
+        return payload
+    try:
+        return payload.decode()
+    except UnicodeDecodeError as exc:
+        raise FrameError(INVALID_DATA, f"invalid text: {exc.reason}") from None
+
+
+def _valid_close_code(code: int) -> bool:
+    # RFC 6455 7.4.1 and the IANA registry, as websockets checks them
+    return code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014) or (
+        3000 <= code < 5000
+    )
+
+
+def parse_close(payload: bytes) -> tuple[int, str]:
+    """A close frame's ``(code, reason)``; an empty one is ``(1005, "")``."""
+    if not payload:
+        return NO_STATUS, ""
+    if len(payload) == 1:
+        raise FrameError(PROTOCOL_ERROR, "close frame too short")
+    code = int.from_bytes(payload[:2], "big")
+    if not _valid_close_code(code):
+        raise FrameError(PROTOCOL_ERROR, f"invalid status code: {code}")
+    try:
+        reason = payload[2:].decode()
+    except UnicodeDecodeError as exc:
+        raise FrameError(INVALID_DATA, f"invalid close reason: {exc.reason}") from None
+    return code, reason
+
+
+def close_payload(code: int, reason: str) -> bytes:
+    """A close frame's payload; the reason is cut to fit a control frame (123 bytes)."""
+    return code.to_bytes(2, "big") + reason.encode()[:123]
+
+
+def encode(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = None) -> bytes:
+    """One frame; unmasked (a server's) unless a 4-byte ``mask`` is given (a client's)."""
+    n = len(payload)
+    head = bytes((0x80 * fin | opcode,))
+    flag = 0x80 if mask is not None else 0
+    if n < 126:
+        head += bytes((flag | n,))
+    elif n < 65536:
+        head += bytes((flag | 126,)) + n.to_bytes(2, "big")
+    else:
+        head += bytes((flag | 127,)) + n.to_bytes(8, "big")
+    if mask is None:
+        return head + payload
+    return head + mask + unmask(payload, mask)
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    """A server close frame with ``code`` and ``reason``."""
+    return encode(OP_CLOSE, close_payload(code, reason))
