@@ -7,6 +7,22 @@ frame, so the hub builds the WebSocket frame once (``text_frame``) and
 writes those same bytes to every subscriber's transport in one plain loop
 (``Session.send``): no per-client encoding, no coroutine per client.
 
+Big fan-outs in slices. A change for more than ``fanout_slice`` subscribers
+(``FANOUT_SLICE``) is not written in one go: the hub takes the list of who
+must get it and writes it ``fanout_slice`` sockets per event-loop pass
+(``_pump``), so a match followed by 10,000 clients never holds the loop for
+the whole fan-out (a write to a loopback socket costs 10 to 90 us: 0.1 to
+0.9 s at once). The feed's ``last``, memory and ring move on at once; the
+pending writes (``Outgoing``, one per change, in one FIFO for the worker)
+keep each client's order because a client is only in the lists of changes
+delivered while it was subscribed, and those are written in seq order. A
+client that leaves the feed meanwhile is skipped (``Feed.gone``) and rejoins
+only once those writes are done; a latest-mode client set aside is skipped
+and given its snapshot only once the feed has nothing pending; a reset
+writes what is pending first. Joins served from memory are paced the same
+way (``JOIN_SLICE`` per pass, ``Turnstile``): a crowd released by one shared
+read does not all write its replays in one pass.
+
 Order, no gaps, no duplicates. Each subscribed match has a ``Feed`` that
 knows ``last``, the highest seq this worker has delivered for it. A change
 with ``seq <= last`` is a duplicate (dropped); ``last + 1`` is delivered; a
@@ -58,8 +74,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, suppress
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -96,6 +113,12 @@ PENDING_CAP = 10_000
 FILL_BACKOFF_MAX = 5.0
 #: Seconds between looks at a lagging latest-mode subscriber's queue.
 LAGGING_RECHECK = 0.1
+#: Sockets written per event-loop pass by a fan-out (a change for more subscribers
+#: is spread over passes); at 10-90 us a loopback write, 5-45 ms of loop per pass.
+FANOUT_SLICE = 500
+#: Joins served from memory per event-loop pass (each writes its subscribed frame
+#: and replay); the others wait for the next pass, in order.
+JOIN_SLICE = 100
 
 
 class ResumeUnavailable(Exception):
@@ -108,6 +131,71 @@ class ResumeUnavailable(Exception):
 
 class AlreadySubscribed(Exception):
     pass
+
+
+class Turnstile:
+    """Lets at most ``per_pass`` callers through per event-loop pass; the others
+    wait, in arrival order, for later passes. A caller let through at once does
+    not yield to the loop at all."""
+
+    __slots__ = ("_handle", "per_pass", "used", "waiters")
+
+    def __init__(self, per_pass: int) -> None:
+        self.per_pass = per_pass
+        self.used = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self._handle: asyncio.Handle | None = None
+
+    async def enter(self) -> None:
+        if self.used < self.per_pass and not self.waiters:
+            self.used += 1
+            self._arm()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        self._arm()
+        await waiter
+
+    def _arm(self) -> None:
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_soon(self._next_pass)
+
+    def _next_pass(self) -> None:
+        self._handle = None
+        self.used = 0
+        waiters = self.waiters
+        while waiters and self.used < self.per_pass:
+            waiter = waiters.popleft()
+            if not waiter.done():  # (a cancelled waiter gives its turn away)
+                waiter.set_result(None)
+                self.used += 1
+        if self.used:
+            self._arm()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for waiter in self.waiters:
+            waiter.cancel()
+        self.waiters.clear()
+
+
+class Outgoing:
+    """One change's frame still to be written to some of its subscribers: those
+    of ``sessions`` from ``next`` on (the feed's subscribers when it was delivered)."""
+
+    __slots__ = ("committed", "feed", "frame", "next", "sessions")
+
+    def __init__(
+        self, feed: Feed, frame: bytes, sessions: list[Session], committed: float | None
+    ) -> None:
+        self.feed = feed
+        self.frame = frame
+        self.sessions = sessions
+        self.next = 0
+        #: the change's commit time (unix seconds), for the lag once it is all written
+        self.committed = committed
 
 
 def frame_of(change: Change) -> bytes:
@@ -136,16 +224,19 @@ def apply_change_to(snapshot: dict[str, Any], raw: bytes) -> bool:
     return True
 
 
-def _lag(change: Change) -> float | None:
-    """Seconds from the change's commit (its ``ts``) to now."""
-    return time.time() - change.created_at.timestamp() if change.created_at else None
+def _observe_lag(committed: float | None) -> None:
+    """The commit-to-fan-out lag of a change committed at ``committed`` (unix seconds)."""
+    if committed is not None:
+        metrics.LAG.labels().observe(max(time.time() - committed, 0.0))
 
 
 class Feed:
     """One match's delivery state on this worker."""
 
     __slots__ = (
+        "drained",
         "fill_task",
+        "gone",
         "joining",
         "lag_timer",
         "lagging",
@@ -153,6 +244,7 @@ class Feed:
         "loading",
         "match_id",
         "pending",
+        "queued",
         "refill",
         "ring",
         "snapshot",
@@ -184,6 +276,12 @@ class Feed:
         #: latest-mode subscribers held back until their queue drains
         self.lagging: set[Session] = set()
         self.lag_timer: asyncio.TimerHandle | None = None
+        #: changes of this feed whose fan-out is still being written (``Outgoing``)
+        self.queued = 0
+        #: sessions that left while writes were pending (skipped by them)
+        self.gone: set[Session] = set()
+        #: futures resolved when ``queued`` drops to 0
+        self.drained: list[asyncio.Future[None]] = []
 
     @property
     def live(self) -> bool:
@@ -192,6 +290,13 @@ class Feed:
     @property
     def idle(self) -> bool:
         return not self.subscribers and not self.waiting and not self.lagging and self.joining == 0
+
+    async def wait_drained(self) -> None:
+        """Until every pending write of this feed is done."""
+        while self.queued:
+            waiter = asyncio.get_running_loop().create_future()
+            self.drained.append(waiter)
+            await waiter
 
     def adopt(self, snapshot: dict[str, Any], rows: list[Change], ring_size: int) -> None:
         """Take a snapshot read at ``last`` (and the log's changes up to it) as the
@@ -234,11 +339,14 @@ class Hub:
         max_subscriptions: int,
         ping_interval: float = PING_INTERVAL,
         ring_size: int | None = None,
+        fanout_slice: int = FANOUT_SLICE,
+        join_slice: int = JOIN_SLICE,
     ) -> None:
         """``ring_size``: changes kept per feed for resumes (``LIVESCORE_WS_RING``; 0:
         none, subscribes are still served from the snapshot); None: no joins from
         memory at all, every join reads the database (and a joiner may get a snapshot
-        newer than what this worker delivered)."""
+        newer than what this worker delivered). ``fanout_slice``: sockets written per
+        event-loop pass by one fan-out; ``join_slice``: joins from memory per pass."""
         self.db = db
         self.memory = ring_size is not None
         self.ring_size = ring_size or 0
@@ -247,6 +355,11 @@ class Hub:
         self.max_subscriptions = max_subscriptions
         self.feeds: dict[int, Feed] = {}
         self.sessions: set[Session] = set()
+        self.fanout_slice = max(1, fanout_slice)
+        #: fan-outs still being written, oldest first (``_pump`` writes a slice per pass)
+        self.outbox: deque[Outgoing] = deque()
+        self._pump_handle: asyncio.Handle | None = None
+        self._turnstile = Turnstile(max(1, join_slice))
         #: sessions detached so far (the GC freezer's measure of turnover)
         self.closed_total = 0
         self.competitions: dict[int, set[Session]] = {}
@@ -322,6 +435,10 @@ class Hub:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
+        self._turnstile.close()
         if self._loops is not None and "keepalive" in self._loops.loops:
             await self._loops.stop("keepalive")
         tasks = list(self._tasks)  # fills included
@@ -361,10 +478,8 @@ class Hub:
             metrics.DUPLICATES.labels().inc()
             return
         if message.seq == feed.last + 1:
-            self._deliver(feed, message.seq, raw)
-            lag = _lag(message)
-            if lag is not None:
-                metrics.LAG.labels().observe(max(lag, 0.0))
+            committed = message.created_at.timestamp() if message.created_at else None
+            self._deliver(feed, message.seq, raw, committed)
             return
         log.info(kv("ws.gap", match=feed.match_id, last=feed.last, got=message.seq))
         self._hold(feed, message.seq, raw)
@@ -382,9 +497,52 @@ class Hub:
         else:
             feed.refill = True  # the log has it: it was committed before it was published
 
-    def _deliver(self, feed: Feed, seq: int, raw: bytes) -> None:
+    def _deliver(self, feed: Feed, seq: int, raw: bytes, committed: float | None = None) -> None:
         """Write seq's frame (``raw``: its message) to every subscriber; ``seq`` must
-        be ``last + 1``.
+        be ``last + 1``. ``committed``: the change's commit time, for the lag metric.
+
+        Up to ``fanout_slice`` subscribers (and nothing of the feed pending) it is
+        written at once (``_write``); more are handed to the pump (``Outgoing``),
+        which writes them a slice per event-loop pass after the feed's earlier
+        changes. Either way ``last``, the snapshot and the ring move on now, and
+        a session waiting for this seq becomes a subscriber (of the next one)."""
+        frame = wp.text_frame(raw)
+        subscribers = feed.subscribers
+        count = len(subscribers)
+        lagging: list[Session] | None = None
+        if feed.queued or count > self.fanout_slice:
+            if count:
+                self._enqueue(Outgoing(feed, frame, list(subscribers), committed))
+            else:
+                _observe_lag(committed)
+        else:
+            lagging = self._write(feed, frame, subscribers)
+            _observe_lag(committed)
+        metrics.SENT.labels().inc(count)
+        feed.last = seq
+        feed.advance(raw, frame)
+        if lagging is not None:
+            self._set_aside(feed, lagging)
+        elif feed.lagging:
+            self._catch_up_lagging(feed)
+        if feed.waiting:
+            for session, floor in list(feed.waiting.items()):
+                if floor <= seq:
+                    del feed.waiting[session]
+                    if not session.closed:
+                        subscribers.add(session)
+
+    def _write(
+        self,
+        feed: Feed,
+        frame: bytes,
+        sessions: Iterable[Session],
+        gone: set[Session] | None = None,
+        aside: set[Session] | None = None,
+    ) -> list[Session] | None:
+        """Write one frame to ``sessions`` (but closed ones and those in ``gone`` or
+        ``aside``); the latest-mode subscribers whose queue reached half its limit
+        (or None).
 
         The loop is ``Session.send`` inlined: one C call to the transport per
         client, the bookkeeping only for a client whose buffer is not empty.
@@ -392,15 +550,16 @@ class Hub:
         the moment the WebSocket leaves OPEN (``framework.watch_state``), so
         no per-client look at the protocol object is needed here. A write to
         a socket that closed under us raises ``framework.WRITE_AFTER_CLOSE``
-        (uvloop's RuntimeError; the name is looked up only when it raises).
-        A latest-mode subscriber whose queue reached half its limit is set aside
-        (``lagging``) after the loop."""
-        frame = wp.text_frame(raw)
-        subscribers = feed.subscribers
+        (uvloop's RuntimeError; the name is looked up only when it raises)."""
         size = len(frame)
+        match_id = feed.match_id
         lagging: list[Session] | None = None
-        for session in subscribers:
-            if session.closed:
+        for session in sessions:
+            if (
+                session.closed
+                or (gone is not None and session in gone)
+                or (aside is not None and session in aside)
+            ):
                 continue
             transport = session.transport
             try:
@@ -414,29 +573,86 @@ class Hub:
                     session.queued_frame(size, buffered)
                     and session.latest is not None
                     and session.queued_now() >= session.warn_at
-                    and feed.match_id in session.latest
+                    and match_id in session.latest
                 ):
                     if lagging is None:
                         lagging = []
                     lagging.append(session)
             elif session.frame_ends is not None:
                 session.frame_ends = None
-        metrics.SENT.labels().inc(len(subscribers))
-        feed.last = seq
-        feed.advance(raw, frame)
+        return lagging
+
+    def _set_aside(self, feed: Feed, lagging: list[Session]) -> None:
+        """Latest-mode subscribers too far behind leave the subscribers until they drain."""
+        for session in lagging:
+            feed.subscribers.discard(session)
+            feed.lagging.add(session)
+        self._watch_lagging(feed)
+
+    # -- fan-outs in slices --------------------------------------------------------------
+
+    def _enqueue(self, out: Outgoing) -> None:
+        self.outbox.append(out)
+        out.feed.queued += 1
+        if self._pump_handle is None and not self._stopping:
+            self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        """One event-loop pass of the pending fan-outs: ``fanout_slice`` sockets,
+        oldest change first; again on the next pass while any is left."""
+        self._pump_handle = None
+        if self._stopping:
+            return
+        outbox = self.outbox
+        budget = self.fanout_slice
+        while outbox and budget > 0:
+            out = outbox[0]
+            budget -= self._write_some(out, budget)
+            if out.next >= len(out.sessions):
+                outbox.popleft()
+                self._written(out)
+        if outbox:
+            self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
+
+    def _write_some(self, out: Outgoing, budget: int) -> int:
+        """Write ``out``'s frame to its next ``budget`` sessions; how many were taken.
+        Skipped: sessions that left the feed since (``gone``) and latest-mode ones
+        set aside (``lagging``: they get a snapshot once the feed is drained)."""
+        feed = out.feed
+        start = out.next
+        end = min(start + budget, len(out.sessions))
+        lagging = self._write(
+            feed,
+            out.frame,
+            islice(out.sessions, start, end),
+            feed.gone or None,
+            feed.lagging or None,
+        )
+        out.next = end
         if lagging is not None:
-            for session in lagging:
-                subscribers.discard(session)
-                feed.lagging.add(session)
-            self._watch_lagging(feed)
-        elif feed.lagging:
-            self._catch_up_lagging(feed)
-        if feed.waiting:
-            for session, floor in list(feed.waiting.items()):
-                if floor <= seq:
-                    del feed.waiting[session]
-                    if not session.closed:
-                        subscribers.add(session)
+            self._set_aside(feed, lagging)
+        return end - start
+
+    def _written(self, out: Outgoing) -> None:
+        """``out`` has reached every session it had to."""
+        _observe_lag(out.committed)
+        feed = out.feed
+        feed.queued -= 1
+        if feed.queued == 0:
+            feed.gone.clear()
+            drained, feed.drained = feed.drained, []
+            for waiter in drained:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _flush(self, feed: Feed) -> None:
+        """Write everything still pending for ``feed`` now (before a reset)."""
+        if not feed.queued:
+            return
+        for out in [o for o in self.outbox if o.feed is feed]:
+            self._write_some(out, len(out.sessions))
+            self.outbox.remove(out)
+            self._written(out)
 
     def _drain_pending(self, feed: Feed) -> bool:
         """Deliver held changes that follow ``last``; False if a gap remains."""
@@ -516,6 +732,7 @@ class Hub:
         if self.memory:
             feed.adopt(dict(snapshot), [], self.ring_size)
         feed.pending = {s: raw for s, raw in feed.pending.items() if s > seq}
+        self._flush(feed)  # what they were sent before comes before the fresh snapshot
         members = list(feed.subscribers) + list(feed.waiting) + list(feed.lagging)
         feed.waiting.clear()
         feed.lagging.clear()
@@ -554,6 +771,9 @@ class Hub:
             session.want_latest(match_id)
         if match_id in session.reasons:  # already delivered through a competition
             session.add_reason(match_id, MATCH)
+            feed = self.feeds.get(match_id)
+            if feed is not None and feed.queued:  # its position: what it has been sent
+                await feed.wait_drained()
             position = self._position(session, match_id)
             if position is not None:  # (else its join is running and will say so itself)
                 session.send_payload(wp.subscribed(match_id, position, None, resumed=True))
@@ -583,6 +803,8 @@ class Hub:
         feed.joining += 1
         joined = False
         try:
+            if session in feed.gone:  # left moments ago: its old fan-outs finish first
+                await feed.wait_drained()
             await self._join(session, feed, since, reason)
             joined = True
         except NotFound:
@@ -609,6 +831,7 @@ class Hub:
         if self.memory:
             if feed.last is None or feed.loading is not None:
                 await self._load(feed)
+            await self._turnstile.enter()
             if self._join_from_memory(session, feed, since, competition_id):
                 metrics.JOINS.labels("memory").inc()
                 return
@@ -793,6 +1016,8 @@ class Hub:
         feed.subscribers.discard(session)
         feed.waiting.pop(session, None)
         feed.lagging.discard(session)
+        if feed.queued and not session.closed:  # pending fan-outs must not write to it
+            feed.gone.add(session)
         if feed.idle:
             self._drop_feed(feed)
 
@@ -815,6 +1040,8 @@ class Hub:
     def _catch_up_lagging(self, feed: Feed) -> None:
         """Each lagging subscriber whose queue has drained to a quarter of its limit
         gets one ``snapshot`` frame (the match as of ``last``) and is live again."""
+        if feed.queued:  # they may still be in a pending fan-out's list: after it
+            return
         snapshot, last = feed.snapshot, feed.last
         frame: bytes | None = None
         for session in list(feed.lagging):

@@ -108,6 +108,8 @@ async def test_a_thousand_concurrent_joins_of_a_followed_match_read_nothing(
     )
     assert db.reads == 0
     hub.on_message(message(await score(conn, match_id, 31)))
+    # 1,001 subscribers: the fan-out is written fanout_slice sockets per loop pass
+    await eventually(lambda: not hub.outbox, 10, "the fan-out to be written")
     for client, since in zip(clients, sinces, strict=True):
         start = client.start(match_id)
         assert start == (30 if since is None else since)

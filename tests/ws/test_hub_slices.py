@@ -1,0 +1,201 @@
+"""Fan-outs in slices (issue 11: no event-loop stall over 100 ms): a change for
+more subscribers than ``fanout_slice`` is written a slice per event-loop pass,
+and every delivery rule still holds: each client sees every seq once, in
+order, whoever joins, leaves, rejoins or lags while the writes are pending.
+
+In process (real PostgreSQL change log, fake sockets, ``tests.ws.test_hub``'s
+clients), with a slice of 2 so a handful of clients spans several passes;
+the real-edge suites (``test_memory_joins``, ``test_resume``, ...) run with
+the default slice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from edge.ws_hub import Hub
+from store.db import Conn, Pool
+from tests.factories import Factory
+from tests.waiting import eventually
+from tests.ws.test_hub import Client, message, score
+
+SLICE = 2
+
+
+@pytest.fixture
+async def make_hub(pool: Pool) -> AsyncIterator[Callable[..., Hub]]:
+    hubs: list[Hub] = []
+
+    def make(**options: Any) -> Hub:
+        options.setdefault("fanout_slice", SLICE)
+        hub = Hub(pool.connection, node="test", max_subscriptions=10, ring_size=1000, **options)
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        await hub.stop()
+
+
+@pytest.fixture
+def hub(make_hub: Callable[..., Hub]) -> Hub:
+    return make_hub()
+
+
+async def crowd(hub: Hub, match_id: int, n: int) -> list[Client]:
+    clients = [Client(hub) for _ in range(n)]
+    for client in clients:
+        await hub.subscribe(client.session, match_id, None)
+    return clients
+
+
+async def drained(hub: Hub) -> None:
+    await eventually(lambda: not hub.outbox, 5, "the pending fan-outs to be written")
+
+
+def exactly_once(client: Client, match_id: int, first: int, last: int) -> bool:
+    return client.seqs(match_id) == list(range(first, last + 1))
+
+
+async def test_a_fan_out_wider_than_a_slice_is_written_a_slice_per_pass_in_order(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    match_id = match["id"]
+    clients = await crowd(hub, match_id, 7)
+    changes = [await score(conn, match_id, n) for n in range(1, 6)]
+    for change in changes:
+        hub.on_message(message(change))
+    # nothing yielded to the loop yet: at most one slice of the first change is out
+    assert sum(1 for c in clients if c.seqs(match_id)) == 0
+    assert hub.feeds[match_id].last == 5  # the feed (and its memory) moved on at once
+    await asyncio.sleep(0)
+    assert sum(1 for c in clients if c.seqs(match_id)) == SLICE
+    await drained(hub)
+    for client in clients:
+        assert exactly_once(client, match_id, 1, 5)
+    assert hub.feeds[match_id].queued == 0
+
+
+async def test_a_narrow_fan_out_is_written_at_once(hub: Hub, factory: Factory, conn: Conn) -> None:
+    match = await factory.match()
+    clients = await crowd(hub, match["id"], SLICE)
+    hub.on_message(message(await score(conn, match["id"], 1)))
+    assert all(c.seqs(match["id"]) == [1] for c in clients)
+    assert not hub.outbox
+
+
+async def test_a_join_while_a_fan_out_is_pending_gets_each_seq_once(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    match_id = match["id"]
+    clients = await crowd(hub, match_id, 6)
+    changes = [await score(conn, match_id, n) for n in (1, 2, 3)]
+    later = await score(conn, match_id, 4)
+    for change in changes:
+        hub.on_message(message(change))
+    assert hub.outbox  # still being written
+    resumer, fresh = Client(hub), Client(hub)
+    await hub.subscribe(resumer.session, match_id, 1)
+    await hub.subscribe(fresh.session, match_id, None)
+    hub.on_message(message(later))
+    await drained(hub)
+    for client in clients:
+        assert exactly_once(client, match_id, 1, 4)
+    assert resumer.start(match_id) == 1
+    assert exactly_once(resumer, match_id, 2, 4)
+    assert fresh.start(match_id) == 3
+    assert exactly_once(fresh, match_id, 4, 4)
+
+
+async def test_a_client_that_leaves_and_rejoins_mid_fan_out_never_gets_a_seq_twice(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    match_id = match["id"]
+    clients = await crowd(hub, match_id, 6)
+    changes = [await score(conn, match_id, n) for n in (1, 2, 3, 4)]
+    for change in changes[:2]:
+        hub.on_message(message(change))
+    await asyncio.sleep(0)  # one slice out: the others still wait for seq 1 and 2
+    waiting = [c for c in clients if not c.seqs(match_id)]
+    assert waiting
+    mover, leaver = waiting[0], waiting[-1]
+    hub.unsubscribe(mover.session, match_id)
+    hub.unsubscribe(leaver.session, match_id)
+    # the mover rejoins at once, resuming from what it had: nothing (seq 0)
+    rejoin = asyncio.create_task(hub.subscribe(mover.session, match_id, 0))
+    hub.on_message(message(changes[2]))
+    await rejoin
+    await drained(hub)
+    hub.on_message(message(changes[3]))
+    await drained(hub)
+    assert exactly_once(mover, match_id, 1, 4)
+    assert leaver.seqs(match_id) == []  # nothing after it left
+    for client in clients:
+        if client not in (mover, leaver):
+            assert exactly_once(client, match_id, 1, 4)
+
+
+async def test_a_client_closed_mid_fan_out_is_written_nothing_more(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    match_id = match["id"]
+    clients = await crowd(hub, match_id, 6)
+    hub.on_message(message(await score(conn, match_id, 1)))
+    unwritten = [c for c in clients if not c.seqs(match_id)]
+    unwritten[0].session.close(4000, "gone")
+    hub.detach(unwritten[0].session)
+    await drained(hub)
+    assert unwritten[0].seqs(match_id) == []
+    assert sum(1 for c in clients if c.seqs(match_id) == [1]) == 5
+
+
+async def test_a_reset_writes_the_pending_fan_outs_before_the_fresh_snapshot(
+    hub: Hub, factory: Factory, conn: Conn
+) -> None:
+    match = await factory.match()
+    match_id = match["id"]
+    clients = await crowd(hub, match_id, 6)
+    hub.on_message(message(await score(conn, match_id, 1)))
+    # the pump's next pass never comes: the fan-out is still pending when the reset runs
+    assert hub._pump_handle is not None
+    hub._pump_handle.cancel()
+    hub._pump_handle = None
+    await hub._reset(hub.feeds[match_id])
+    assert not hub.outbox
+    for client in clients:
+        kinds = [(f["type"], f.get("seq")) for f in client.frames]
+        assert kinds == [
+            ("subscribed", 0), ("score:update", 1), ("error", None), ("subscribed", 1),
+        ]  # fmt: skip
+
+
+async def test_a_lagging_latest_mode_client_gets_its_snapshot_only_after_the_pending_writes(
+    make_hub: Callable[..., Hub], factory: Factory, conn: Conn
+) -> None:
+    hub = make_hub()
+    match = await factory.match()
+    match_id = match["id"]
+    slow = Client(hub, queue=4)
+    await hub.subscribe(slow.session, match_id, None, latest=True)
+    others = await crowd(hub, match_id, 5)
+    slow.transport.buffered = 1  # its socket stops draining: every frame stays queued
+    for n in range(1, 9):
+        hub.on_message(message(await score(conn, match_id, n)))
+    await drained(hub)
+    feed = hub.feeds[match_id]
+    assert slow.session in feed.lagging
+    slow.transport.buffered = 0  # it reads again
+    await eventually(lambda: slow.session in feed.subscribers, 5, "the collapsed snapshot")
+    seqs = [f["seq"] for f in slow.frames if f["type"] in ("score", "snapshot")]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == 8  # never back, never twice
+    assert slow.frames[-1]["type"] == "snapshot"
+    for client in others:
+        assert exactly_once(client, match_id, 1, 8)
