@@ -78,7 +78,7 @@ REFERENCE_TTL = 1.0
 PATCHED_FIELDS: dict[str, tuple[str, ...]] = {
     "score:update": ("homeScore", "awayScore", "breakdown", "clock", "stats"),
     "match:status": ("status", "clock"),
-    "match:update": ("startTime", "override"),
+    "match:update": ("startTime", "stage", "group", "override"),
     "commentary:new": (),
     "commentary:update": (),
 }

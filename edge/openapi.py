@@ -139,6 +139,16 @@ SCHEMAS: dict[str, Any] = {
             "stale": {"type": "boolean", "description": "no fresh provider data lately"},
             "updatedAt": {"type": "string", "format": "date-time"},
             "override": _nullable(_ref("Override")),
+            "stage": {
+                **_str(null=True),
+                "description": "the competition phase as the most trusted feed that says "
+                "it names it (group_stage, regular_season, last_16, ...); null: unknown",
+            },
+            "group": {
+                **_str(null=True),
+                "description": 'the group ("Group B"); null: unknown or in no group. '
+                "Standings make one table per group",
+            },
         }
     ),
     # single objects are wrapped as {"data": ...} like lists (the original API's shape)
@@ -617,7 +627,8 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getStandings",
                 "summary": "The competition's league table(s), computed from our results",
                 "description": (
-                    "One table per group (one when no match has a group), ordered by points, "
+                    "One table per group (one when no match has a group; knockout-stage "
+                    "matches count in none), ordered by points, "
                     "goal difference, goals for, name, then team id. Finished matches count; "
                     "with live=true (default) matches in play count as they stand and their "
                     "teams' rows are provisional. Pushed on /ws and /sse as standings:update "

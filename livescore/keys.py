@@ -24,6 +24,12 @@ class Keys:
         return f"{self.prefix}:heartbeat"
 
     @property
+    def standings_channel(self) -> str:
+        """Pub/Sub channel told when a competition's table rules change
+        (``livescore standings rules``): edges drop cached tables and push anew."""
+        return f"{self.prefix}:standings"
+
+    @property
     def queue_name(self) -> str:
         """The SAQ queue's name."""
         return f"{self.prefix}:jobs"

@@ -219,6 +219,12 @@ class MatchObservation:
     stats: dict[str, Any] = field(default_factory=dict)
     #: When the provider says the data was last updated (UTC), if trustworthy.
     provider_updated_at: datetime | None = None
+    #: The phase of the competition (``providers.parsing.stage_key``: "group_stage",
+    #: "regular_season", "last_16", ...), None when the feed does not say.
+    stage: str | None = None
+    #: The group within it (``providers.parsing.group_label``: "Group B"), None when
+    #: the feed does not say or the match is in no group.
+    group: str | None = None
 
 
 # -- canonical state and the patches applied to it --------------------------------------
@@ -273,6 +279,9 @@ class MatchState:
     #: when the current period's clock read its first minute (None: stopped);
     #: see livescore.matchclock
     clock_started_at: datetime | None = None
+    #: the competition phase and group (MatchObservation's), None: unknown
+    stage: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +328,9 @@ class MatchPatch:
     clock: Clock | None = None
     stats: dict[str, Any] | None = None
     start_time: datetime | None = None
+    #: the competition phase / group (reference data: ``match:update``)
+    stage: str | None = None
+    group: str | None = None
     new_events: tuple[NewEvent, ...] = ()
     #: Keys of existing events to mark retracted (a VAR-cancelled goal).
     retract_event_keys: tuple[str, ...] = ()

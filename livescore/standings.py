@@ -28,7 +28,11 @@ The rules (README "Standings" says the same):
   until it has played.
 * **Groups.** Matches with a ``group`` make one table per group (ordered by
   group name); when any match has a group, matches without one (knockout
-  rounds) are left out of the tables.
+  rounds) are left out of the tables. Whatever the groups, a match whose
+  ``stage`` is a knockout phase (``is_knockout``: finals, rounds of N, last N,
+  play-offs, qualifying and numbered rounds) never counts in a table: a
+  competition whose feeds name the stage but not the group (API-Football)
+  still gets a table of its group (or league) phase only.
 * **Season.** ``season_of``: the year the season starts in. A competition's
   season starts on the first day of ``Rules.season_start_month`` (July by
   default: a match on 2025-03-01 is in season 2024; month 1 makes seasons
@@ -37,6 +41,8 @@ The rules (README "Standings" says the same):
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,6 +89,7 @@ class Result:
     start_time: datetime
     seq: int = 0
     group: str | None = None
+    stage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +168,23 @@ class _Tally:
         self.results.append((when, match, letter))
 
 
+_KNOCKOUT = re.compile(
+    r"final|third_place|round_of_|last_\d|play_?off|knockout|qualif|preliminary|"
+    r"^\d+(st|nd|rd|th)_round$|^round_\d+$"
+)
+
+
+def is_knockout(stage: str | None) -> bool:
+    """Whether a stage key (``providers.parsing.stage_key``) names a knockout
+    phase, whose matches are in no table: ``final``, ``semi_finals``,
+    ``quarter_finals``, ``third_place``, ``3rd_place_final``, ``round_of_16``,
+    ``last_16``, ``playoffs``, ``knockout_round_play_offs``, ``qualification``,
+    ``preliminary_round``, ``2nd_round``, ``round_1`` (the names football-data,
+    API-Football and ESPN use). None (unknown), ``group_stage``,
+    ``league_stage``, ``regular_season`` and anything else are not."""
+    return stage is not None and _KNOCKOUT.search(stage) is not None
+
+
 def counts(status: MatchStatus, *, live: bool) -> bool:
     """Whether a match in ``status`` counts in the table."""
     return status is MatchStatus.FINISHED or (live and status in IN_PLAY_STATUSES)
@@ -226,10 +250,27 @@ def compute(
 ) -> list[Table]:
     """The tables of one competition and season: one per group, or one."""
     rules = rules or Rules()
+    results = [r for r in results if not is_knockout(r.stage)]
     groups = sorted({r.group for r in results if r.group is not None})
     if not groups:
         return [_table(None, results, rules, live)]
     return [_table(g, (r for r in results if r.group == g), rules, live) for g in groups]
+
+
+def rules_changed(competition_id: int) -> bytes:
+    """The message on ``Keys.standings_channel`` saying a competition's rules changed."""
+    return json.dumps({"competitionId": competition_id}).encode()
+
+
+def changed_competition(message: bytes) -> int:
+    """The competition a ``rules_changed`` message names (ValueError: not one)."""
+    try:
+        competition = json.loads(message)["competitionId"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"not a rules-changed message: {message[:80]!r}") from exc
+    if not isinstance(competition, int) or isinstance(competition, bool):
+        raise ValueError(f"not a rules-changed message: {message[:80]!r}")
+    return competition
 
 
 def version(results: Iterable[Result]) -> int:

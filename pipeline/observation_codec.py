@@ -51,7 +51,7 @@ def _event(event: EventObservation) -> dict[str, Any]:
 
 def to_json(obs: MatchObservation) -> dict[str, Any]:
     comp = obs.competition
-    return {
+    data = {
         "provider": obs.provider,
         "providerMatchId": obs.provider_match_id,
         "sport": obs.sport,
@@ -74,6 +74,12 @@ def to_json(obs: MatchObservation) -> dict[str, Any]:
             obs.provider_updated_at.isoformat() if obs.provider_updated_at else None
         ),
     }
+    # only when said: an observation without them keeps the fingerprint it always had
+    if obs.stage is not None:
+        data["stage"] = obs.stage
+    if obs.group is not None:
+        data["group"] = obs.group
+    return data
 
 
 def from_json(data: dict[str, Any]) -> MatchObservation:
@@ -117,6 +123,8 @@ def from_json(data: dict[str, Any]) -> MatchObservation:
         events_complete=data["eventsComplete"],
         stats=data["stats"],
         provider_updated_at=datetime.fromisoformat(updated) if updated else None,
+        stage=data.get("stage"),
+        group=data.get("group"),
     )
 
 

@@ -29,7 +29,7 @@ def apply_patch(state: MatchState, patch: MatchPatch) -> MatchState:
         )
     if patch.status is not None and patch.status != state.status:
         changes.update(status=patch.status, status_source=patch.source)
-    for name in ("breakdown", "clock", "stats", "start_time"):
+    for name in ("breakdown", "clock", "stats", "start_time", "stage", "group"):
         value = getattr(patch, name)
         if value is not None:
             changes[name] = value

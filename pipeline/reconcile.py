@@ -65,6 +65,12 @@ The rules, in order:
    the most trusted fresh view that does and whose status is legal; merged by
    ``pipeline.event_merge`` (feed-namespaced keys, cross-feed duplicates
    skipped, retractions marked, shoot-out kicks never goals).
+10. **Stage and group** (reference data, not pinned by an override nor bound
+   to the authority): each is taken from the most trusted feed that says it,
+   fresh or not (views of every feed are passed in), when it differs from the
+   stored one. A feed that does not say it (API-Football never names the
+   group, TheSportsDB's live rows carry none) never blanks it, so a match
+   keeps its group while a less informative feed speaks for its score.
 
 One step can unlock another: after a less trusted feed moves a match
 ``live -> suspended``, a more trusted feed's ``postponed`` becomes legal.
@@ -76,6 +82,7 @@ was refused for its status, one step is already a fixed point.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -139,14 +146,43 @@ def reconcile(
     ordered = _by_trust(views)
     fresh = _fresh(state, ordered, now, policy)
     if state.override is not None:
-        return _pinned(state, fresh, events, policy)
+        return _with_reference(state, ordered, _pinned(state, fresh, events, policy))
     stale = state.status in IN_PLAY_STATUSES and bool(ordered) and not fresh
     finished = state.status is MatchStatus.FINISHED
     if finished:
         end = finished_at or state.start_time + policy.assumed_duration
         if now > end + policy.finished_window:
-            return Decision(None, rejected=tuple(_illegal(state, fresh)))
-    return _decide(state, fresh, events, policy, finished=finished, stale=stale)
+            decision = Decision(None, rejected=tuple(_illegal(state, fresh)))
+            return _with_reference(state, ordered, decision)
+    decision = _decide(state, fresh, events, policy, finished=finished, stale=stale)
+    return _with_reference(state, ordered, decision)
+
+
+def reference(state: MatchState, views: Sequence[ProviderView]) -> dict[str, tuple[str, str]]:
+    """Rule 10: ``{"stage"|"group": (value, feed)}`` for each of them the most
+    trusted feed that says it (``views`` in trust order) says differently."""
+    found: dict[str, tuple[str, str]] = {}
+    for name in ("stage", "group"):
+        said = next((v for v in views if getattr(v.observation, name) is not None), None)
+        if said is not None and getattr(said.observation, name) != getattr(state, name):
+            found[name] = (getattr(said.observation, name), said.feed)
+    return found
+
+
+def _with_reference(
+    state: MatchState, ordered: Sequence[ProviderView], decision: Decision
+) -> Decision:
+    """``decision`` with rule 10's stage and group added to its patch."""
+    found = reference(state, ordered)
+    if not found:
+        return decision
+    stage = found["stage"][0] if "stage" in found else None
+    group = found["group"][0] if "group" in found else None
+    if decision.patch is not None:
+        patch = dataclasses.replace(decision.patch, stage=stage, group=group)
+    else:
+        patch = MatchPatch(source=next(iter(found.values()))[1], stage=stage, group=group)
+    return dataclasses.replace(decision, patch=patch)
 
 
 def settle(

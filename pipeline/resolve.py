@@ -164,6 +164,10 @@ async def resolve(conn: Conn, obs: MatchObservation) -> Resolved | Ambiguous:
             start_time=obs.start_time,
             sport=obs.sport,
             competition_id=competition_id,
+            # reference data as the creating feed says it (no change-log row: the
+            # match is new); a more trusted feed's differing one comes by rule 10
+            stage=obs.stage,
+            group=obs.group,
         ),
     )
     await crosswalk.link(conn, "match", obs.provider, obs.provider_match_id, match["id"])

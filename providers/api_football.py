@@ -36,6 +36,10 @@ Disallowed ..." marks the matching goal (same side, same player when named,
 latest at or before the decision) ``retracted`` and names it in
 ``metadata["retracts"]``. Players may be null. ``events_complete`` is True
 only when ``events`` is present and its goals add up to ``goals``.
+
+Stage: ``league.round`` without its matchday ("Group Stage - 3" ->
+``group_stage``, "Regular Season - 35" -> ``regular_season``). The feed never
+names the group (no letter), so ``group`` stays None.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ from providers.parsing import (
     competition_wanted,
     goals_agree,
     normalize_clock,
+    stage_key,
 )
 
 _STATUS: dict[str, MatchStatus] = {
@@ -184,6 +189,8 @@ class ApiFootballAdapter(Adapter):
             events=events,
             events_complete=complete,
             stats=_stats(item.get("statistics"), home, away),
+            # "Group Stage - 3": the stage and the matchday, never the group's letter
+            stage=stage_key(item.get("league").get("round").opt_str()),
         )
 
     def _events(

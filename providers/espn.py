@@ -40,6 +40,11 @@ penaltyKick, redCard, yellowCard, shootout) decide the type, ``type.text``
 side (kept as ``metadata["player_side"]``). Unrecognised details become
 ``text`` events. ``events_complete`` is True when ``details`` is present and
 its goals add up to the score (the scoreboard lists no substitutions).
+
+Stage and group: the group is in ``competitions[0].altGameNote`` ("FIFA World
+Cup, Group B"), else in a ``notes[].headline``; the stage is the event's
+``season.slug`` ("group-stage" -> ``group_stage``) unless it names a league
+season ("2024-25-english-premier-league": no stage).
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ from providers.parsing import (
     EventKeys,
     competition_wanted,
     goals_agree,
+    group_label,
     normalize_clock,
+    stage_key,
     try_parse_minute,
 )
 
@@ -117,6 +124,8 @@ _LAST_MINUTE = {
 }
 _CLOCKLESS = {MatchStatus.SCHEDULED, MatchStatus.POSTPONED, MatchStatus.CANCELLED}
 _LEAGUE_IN_UID = re.compile(r"~l:(\d+)")
+#: a season slug that names a league's season, not a phase ("2024-25-english-premier-league")
+_SEASON_SLUG = re.compile(r"\d{4}")
 
 
 class EspnAdapter(Adapter):
@@ -197,6 +206,8 @@ class EspnAdapter(Adapter):
             events=events,
             events_complete=details is not None and goals_agree(events, home_score, away_score),
             stats={s: _stats(sides[s]) for s in ("home", "away") if sides[s].has("statistics")},
+            stage=_stage(event),
+            group=_group(contest),
         )
 
     def _details(
@@ -230,6 +241,22 @@ class EspnAdapter(Adapter):
                 )
             )
         return events
+
+
+def _stage(event: Cursor) -> str | None:
+    """The event's ``season.slug`` as a stage, unless it is a league season's name."""
+    slug = event.get("season").get("slug").opt_str()
+    return None if slug is None or _SEASON_SLUG.match(slug) else stage_key(slug)
+
+
+def _group(contest: Cursor) -> str | None:
+    """The group named by ``altGameNote`` or, failing that, by a note's headline."""
+    found = group_label(contest.get("altGameNote").opt_str())
+    for note in contest.get("notes").opt_items() or []:
+        if found is not None:
+            break
+        found = group_label(note.get("headline").opt_str())
+    return found
 
 
 def _league_of(event: Cursor, leagues: list[Cursor]) -> Cursor:

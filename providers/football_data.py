@@ -36,6 +36,10 @@ shoot-out ``penalties``; they get deterministic keys (the feed has no event
 ids) and ``events_complete`` is True only when ``goals`` is present and agrees
 with the score. Matches whose teams are not decided yet (null team id) are
 skipped: they cannot be matched to anything until the draw is made.
+
+Stage and group: ``stage`` ("GROUP_STAGE", "REGULAR_SEASON", "LAST_16") and
+``group`` ("GROUP_A", null outside a group) as our ``group_stage`` and
+"Group A" (``providers.parsing.stage_key``/``group_label``).
 """
 
 from __future__ import annotations
@@ -63,9 +67,11 @@ from providers.parsing import (
     EventKeys,
     add_lines,
     goals_agree,
+    group_label,
     local_zone,
     normalize_clock,
     plausible_update,
+    stage_key,
     subtract_lines,
 )
 
@@ -165,6 +171,8 @@ class FootballDataAdapter(Adapter):
             events=events,
             events_complete=complete,
             provider_updated_at=_updated_at(match.get("lastUpdated"), response),
+            stage=stage_key(match.get("stage").opt_str()),
+            group=group_label(match.get("group").opt_str()),
         )
 
     def _events(

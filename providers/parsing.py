@@ -227,6 +227,33 @@ def competition_wanted(feed: FeedConfig, *names: str | None) -> bool:
     return any(name is not None and name.casefold() in wanted for name in names)
 
 
+#: Longest stage key kept (a longer one is cut: it is a label, not data).
+STAGE_MAX = 64
+_ROUND_SUFFIX_RE = re.compile(r"\s+-\s+\d+\s*$")
+_NOT_WORD_RE = re.compile(r"[^a-z0-9]+")
+_GROUP_RE = re.compile(r"\bgroup[\s_-]*([a-z]|\d{1,2})\b", re.IGNORECASE)
+_BARE_GROUP_RE = re.compile(r"\s*([a-z]|\d{1,2})\s*", re.IGNORECASE)
+
+
+def stage_key(text: str | None) -> str | None:
+    """A feed's name for a competition phase as our key: lower case, words joined
+    by ``_``, a trailing round number dropped ("GROUP_STAGE" and "Group Stage - 3"
+    are both ``group_stage``, "Round of 16" is ``round_of_16``). None for nothing."""
+    if not text:
+        return None
+    key = _NOT_WORD_RE.sub("_", _ROUND_SUFFIX_RE.sub("", text).casefold()).strip("_")
+    return key[:STAGE_MAX] or None
+
+
+def group_label(text: str | None) -> str | None:
+    """A feed's group as our label "Group X": "GROUP_A", "FIFA World Cup, Group B"
+    and a bare "B" all name one; None when the text names no group."""
+    if not text:
+        return None
+    found = _GROUP_RE.search(text) or _BARE_GROUP_RE.fullmatch(text)
+    return f"Group {found.group(1).upper()}" if found else None
+
+
 def event_key(
     provider: str,
     match_id: str,

@@ -35,6 +35,9 @@ Scores are strings or null (``"0"``); ``strProgress`` ("45", "90+6") is the
 clock. The feed carries no events (``events_complete=False``) and no score
 breakdown: the score is the half-time score at HT and the regular-time score
 at FT (not AET/PEN); nothing else is inferred.
+
+Group: v1 events' ``strGroup`` ("B" or "Group B"; "" outside a group) as
+"Group B"; v2 livescore rows have none. No stage: ``intRound`` is a matchday.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from providers.base import Adapter, RawResponse, RequestSpec
 from providers.cursor import Cursor
 from providers.parsing import (
     competition_wanted,
+    group_label,
     local_zone,
     normalize_clock,
     plausible_update,
@@ -169,7 +173,15 @@ class TheSportsDbAdapter(Adapter):
             clock=_clock(row.get("strProgress"), code, status),
             events_complete=False,
             provider_updated_at=_updated_at(row.get("updated"), response),
+            # v1 events carry ``strGroup`` ("" outside a group, "B" or "Group B" in one);
+            # the v2 livescore rows do not (None: the group stays what it was)
+            group=_group(row.get("strGroup")),
         )
+
+
+def _group(raw: Cursor) -> str | None:
+    value = raw.opt_scalar()
+    return group_label(str(value)) if value is not None and value is not False else None
 
 
 def _status(raw: Cursor, code: str, home_score: int | None, away_score: int | None) -> MatchStatus:

@@ -22,6 +22,9 @@ class NewMatch:
     competition_id: int | None = None
     end_time: datetime | None = None
     status: MatchStatus = MatchStatus.SCHEDULED
+    #: the competition phase and group as the creating feed said (migration 0011)
+    stage: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,8 @@ async def create_match(conn: Conn, new: NewMatch) -> dict[str, Any]:
         raise InvalidChange("endTime must be after startTime")
     cur = await conn.execute(
         """INSERT INTO matches (sport, competition_id, home_team_id, away_team_id,
-                                start_time, end_time, status)
-           VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                                start_time, end_time, status, stage, group_name)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
         (
             new.sport,
             new.competition_id,
@@ -50,6 +53,8 @@ async def create_match(conn: Conn, new: NewMatch) -> dict[str, Any]:
             new.start_time,
             new.end_time,
             new.status.value,
+            new.stage,
+            new.group,
         ),
     )
     row = await cur.fetchone()

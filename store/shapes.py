@@ -99,6 +99,9 @@ def match_json(row: dict[str, Any]) -> dict[str, Any]:
         "stale": row["stale"],
         "updatedAt": iso(row["updated_at"]),
         "override": override.to_json() if override else None,
+        # the competition phase and group (migration 0011), None when no feed said
+        "stage": row.get("stage"),
+        "group": row.get("group_name"),
     }
 
 
@@ -144,4 +147,6 @@ def state_from_row(row: dict[str, Any]) -> MatchState:
         score_source=row["score_source"],
         status_source=row["status_source"],
         clock_started_at=row.get("clock_started_at"),
+        stage=row.get("stage"),
+        group=row.get("group_name"),
     )

@@ -45,6 +45,28 @@ async def rules_of(conn: Conn, competition_id: int) -> tuple[dict[str, Any], Rul
     return {"id": int(row["id"]), "name": row["name"]}, rules
 
 
+async def own_rules(conn: Conn, competition_id: int) -> Rules | None:
+    """The competition's own rules (None: it has none, the defaults apply)."""
+    cur = await conn.execute(
+        """SELECT points_win, points_draw, points_loss, season_start_month
+             FROM standings_rules WHERE competition_id = %s""",
+        (competition_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return Rules(row["points_win"], row["points_draw"], row["points_loss"],
+                 row["season_start_month"])  # fmt: skip
+
+
+async def reset_rules(conn: Conn, competition_id: int) -> bool:
+    """Drop the competition's own rules (the defaults apply again); False: it had none."""
+    cur = await conn.execute(
+        "DELETE FROM standings_rules WHERE competition_id = %s", (competition_id,)
+    )
+    return cur.rowcount > 0
+
+
 async def set_rules(conn: Conn, competition_id: int, rules: Rules) -> None:
     """Give a competition its own points per result and season start month."""
     await conn.execute(
@@ -78,6 +100,7 @@ async def season_results(
     begin, end = season_bounds(season, start_month)
     cur = await conn.execute(
         """SELECT m.id, m.status, m.home_score, m.away_score, m.start_time, m.seq,
+                  m.stage, m.group_name,
                   m.home_team_id, h.name AS home_name, m.away_team_id, a.name AS away_name
              FROM matches m
              JOIN teams h ON h.id = m.home_team_id
@@ -96,6 +119,8 @@ async def season_results(
             away_score=int(row["away_score"]),
             start_time=row["start_time"],
             seq=int(row["seq"]),
+            group=row["group_name"],
+            stage=row["stage"],
         )
         for row in await cur.fetchall()
     ]

@@ -4,8 +4,8 @@
 database: which columns of the ``matches`` row change, and which change-log
 entries follow, numbered from the match's next ``seq`` and ordered events
 first (a goal's commentary arrives before the score it changes), then the
-score, then the status, then ``match:update`` (kickoff time, override). A
-patch that changes nothing plans nothing and consumes no seq.
+score, then the status, then ``match:update`` (kickoff time, stage, group,
+override). A patch that changes nothing plans nothing and consumes no seq.
 
 Events are the one part that needs the database (an insert that may find the
 event already there, a retraction that may match nothing), so
@@ -187,13 +187,18 @@ def _running_clock(
 def _match_update(
     state: MatchState, patch: MatchPatch, sets: dict[str, Any]
 ) -> tuple[dict[str, Any], OverrideInfo | None, bool]:
-    """The ``match:update`` payload (kickoff time, override) and the override's fate."""
+    """The ``match:update`` payload (kickoff time, stage, group, override) and the
+    override's fate."""
     update: dict[str, Any] = {}
     override: OverrideInfo | None = None
     delete = False
     if patch.start_time is not None and patch.start_time != state.start_time:
         sets["start_time"] = patch.start_time
         update["startTime"] = patch.start_time.isoformat()
+    if patch.stage is not None and patch.stage != state.stage:
+        sets["stage"] = update["stage"] = patch.stage
+    if patch.group is not None and patch.group != state.group:
+        sets["group_name"] = update["group"] = patch.group
     if patch.override is not None:
         override = merged_override(state.override, patch.override)
         update["override"] = override.to_json()

@@ -18,6 +18,7 @@ from livescore.standings import (
     Team,
     compute,
     counts,
+    is_knockout,
     season_bounds,
     season_of,
     sort_key,
@@ -44,11 +45,11 @@ def game(
     *,
     day: int = 0,
     group: str | None = None,
+    stage: str | None = None,
     seq: int = 1,
 ) -> Result:
-    return Result(
-        next(_ids), home, away, status, hs, as_, T0 + timedelta(days=day), seq=seq, group=group
-    )
+    when = T0 + timedelta(days=day)
+    return Result(next(_ids), home, away, status, hs, as_, when, seq, group, stage)
 
 
 def rows_by_name(results: list[Result], **kw: object) -> dict[str, Row]:
@@ -156,6 +157,55 @@ def test_groups_get_a_table_each_and_knockout_matches_are_left_out() -> None:
     assert tables[1].rows[0].goals_for == 1
 
 
+def test_knockout_stage_matches_count_in_no_table_even_without_groups() -> None:
+    # API-Football names the stage ("Group Stage - 3", "Round of 16") but no group
+    results = [
+        game(ARS, CHE, 1, 0, stage="group_stage"),
+        game(LIV, MCI, 2, 2, stage="group_stage"),
+        game(ARS, LIV, 5, 0, stage="round_of_16"),
+        game(CHE, MCI, 0, 3, stage="final"),
+    ]
+    rows = rows_by_name(results)
+    assert rows["Arsenal"].played == rows["Man City"].played == 1
+    assert rows["Arsenal"].goals_for == 1 and rows["Man City"].points == 1
+
+
+def test_a_grouped_match_in_a_knockout_stage_counts_in_no_group() -> None:
+    results = [
+        game(ARS, CHE, 1, 0, group="Group A", stage="group_stage"),
+        game(ARS, CHE, 0, 4, group="Group A", stage="play_offs"),
+    ]
+    (table,) = compute(results)
+    assert table.rows[0].team == ARS and table.rows[0].played == 1
+
+
+@pytest.mark.parametrize(
+    ("stage", "knockout"),
+    [
+        ("final", True),
+        ("semi_finals", True),
+        ("quarter_finals", True),
+        ("third_place", True),
+        ("3rd_place_final", True),
+        ("round_of_16", True),
+        ("last_16", True),
+        ("playoffs", True),
+        ("knockout_round_play_offs", True),
+        ("qualification", True),
+        ("preliminary_round", True),
+        ("2nd_round", True),
+        ("round_1", True),
+        ("group_stage", False),
+        ("league_stage", False),
+        ("regular_season", False),
+        ("apertura", False),
+        (None, False),
+    ],
+)
+def test_knockout_stages_are_the_documented_ones(stage: str | None, knockout: bool) -> None:
+    assert is_knockout(stage) is knockout
+
+
 def test_without_groups_there_is_one_table_named_none() -> None:
     assert [t.group for t in compute([game(ARS, CHE, 1, 0)])] == [None]
     assert compute([]) == [compute([])[0]] and compute([])[0].rows == ()
@@ -225,6 +275,7 @@ def results(draw: st.DrawFn) -> list[Result]:
                 draw(st.integers(0, 6)),
                 T0 + timedelta(hours=draw(st.integers(0, 1000))),
                 group=draw(st.sampled_from([None, None, "G1", "G2"])),
+                stage=draw(st.sampled_from([None, None, "group_stage", "final", "last_16"])),
             )
         )
     return out
@@ -234,9 +285,10 @@ def results(draw: st.DrawFn) -> list[Result]:
 @given(results(), st.booleans())
 def test_properties_of_every_table(games: list[Result], live: bool) -> None:
     tables = compute(games, live=live)
-    grouped = any(g.group for g in games)
+    table_games = [g for g in games if not is_knockout(g.stage)]
+    grouped = any(g.group for g in table_games)
     for table in tables:
-        mine = [g for g in games if g.group == table.group] if grouped else games
+        mine = [g for g in table_games if g.group == table.group] if grouped else table_games
         counted = [g for g in mine if counts(g.status, live=live)]
         decisive = sum(1 for g in counted if g.home_score != g.away_score)
         draws = len(counted) - decisive

@@ -57,6 +57,7 @@ def kinds(patch: MatchPatch, state: MatchState = STATE) -> list[tuple[int, str]]
         (MatchPatch(source="f", status=MatchStatus.HALFTIME), [(11, "match:status")]),
         (MatchPatch(source="f", start_time=KICKOFF + timedelta(hours=1)), [(11, "match:update")]),
         (MatchPatch(source="f", clear_override=True), []),  # nothing to clear
+        (MatchPatch(source="f", group="Group B"), [(11, "match:update")]),
         (
             MatchPatch(
                 source="f",
@@ -70,7 +71,8 @@ def kinds(patch: MatchPatch, state: MatchState = STATE) -> list[tuple[int, str]]
     ],
     ids=[
         "empty", "same-score", "same-status", "same-clock", "goal", "clock-ticks", "stats",
-        "halftime", "kickoff-moved", "clear-nothing", "score-status-override-in-order",
+        "halftime", "kickoff-moved", "clear-nothing", "group-named",
+        "score-status-override-in-order",
     ],
 )  # fmt: skip
 def test_a_patch_plans_only_what_it_changes_in_the_contract_order(
@@ -171,6 +173,8 @@ def patches(draw: st.DrawFn) -> MatchPatch:
         clock=draw(st.none() | clocks),
         stats=draw(st.none() | st.dictionaries(st.just("corners"), scores, max_size=1)),
         start_time=draw(st.none() | st.just(KICKOFF + timedelta(minutes=30))),
+        stage=draw(st.sampled_from([None, "group_stage"])),
+        group=draw(st.sampled_from([None, "Group A"])),
     )
 
 
@@ -194,6 +198,25 @@ def applied(state: MatchState, sets: dict[str, Any]) -> MatchState:
         else state.breakdown,
         clock=clock,
         stats=sets.get("stats", state.stats),
+        stage=sets.get("stage", state.stage),
+        group=sets.get("group_name", state.group),
+    )
+
+
+def test_stage_and_group_go_to_their_columns_and_the_match_update() -> None:
+    planned = plan(STATE, MatchPatch(source="espn", stage="group_stage", group="Group B"), NOW)
+    assert planned.sets["stage"] == "group_stage" and planned.sets["group_name"] == "Group B"
+    (change,) = planned.changes
+    assert change.payload == {"stage": "group_stage", "group": "Group B"}
+    # a patch without them leaves them alone
+    grouped = dataclasses.replace(STATE, stage="group_stage", group="Group B")
+    assert (
+        plan(grouped, MatchPatch(source="tsdb", home_score=2, away_score=0), NOW).sets.keys()
+        & {
+            "stage",
+            "group_name",
+        }
+        == set()
     )
 
 
