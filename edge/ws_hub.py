@@ -65,7 +65,9 @@ Competitions. ``subscribe competitionId`` joins the competition's current
 matches (``store.matches.current_matches_of_competition``), each with its own
 ``subscribed`` frame; a change of a match no feed holds, while competition
 subscriptions exist, makes the hub look up the match's competition once and
-join that competition's subscribers to it.
+join that competition's subscribers to it. Between the competition's
+``subscribed`` and its matches' frames, ``on_competition_subscribed`` sends the
+client the competition's current table (``standings:update``, issue 16).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, suppress
 from itertools import islice
 from typing import Any
@@ -363,6 +365,9 @@ class Hub:
         #: sessions detached so far (the GC freezer's measure of turnover)
         self.closed_total = 0
         self.competitions: dict[int, set[Session]] = {}
+        #: awaited right after a competition's ``subscribed`` (before its matches join):
+        #: sends the client the current table (``edge.routes_standings``)
+        self.on_competition_subscribed: Callable[[Session, int], Awaitable[None]] | None = None
         self._competition_of: dict[int, int | None] = {}
         self._probing: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -1108,6 +1113,8 @@ class Hub:
         self.competitions.setdefault(competition_id, set()).add(session)
         ids = [int(m["id"]) for m in matches]
         session.send_payload(wp.subscribed_competition(competition_id, ids))
+        if self.on_competition_subscribed is not None:
+            await self.on_competition_subscribed(session, competition_id)
         for match_id in ids:
             if session.closed:
                 return
