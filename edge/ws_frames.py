@@ -184,8 +184,9 @@ def parse_close(payload: bytes) -> tuple[int, str]:
 
 
 def close_payload(code: int, reason: str) -> bytes:
-    """A close frame's payload; the reason is cut to fit a control frame (123 bytes)."""
-    return code.to_bytes(2, "big") + reason.encode()[:123]
+    """A close frame's payload; the reason is cut to fit a control frame (123 bytes,
+    whole characters)."""
+    return code.to_bytes(2, "big") + reason.encode()[:123].decode(errors="ignore").encode()
 
 
 def encode(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = None) -> bytes:

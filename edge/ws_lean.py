@@ -197,10 +197,14 @@ class Connection(asyncio.Protocol):
     # -- Sanic's shutdown ------------------------------------------------------------------
 
     def close_if_idle(self) -> bool:
-        """Sanic stops: a 1001 close frame (lingering); True if already closing."""
+        """Sanic stops: a 1001 close frame (lingering); True if already closing.
+        Sanic calls this while its loop is not running (then runs it to let
+        connections close): the close is done from the loop."""
         if self.state is not OPEN:
             return True
-        self.close(wp.CLOSE_GOING_AWAY, "the node is shutting down; reconnect")
+        asyncio.get_event_loop().call_soon(
+            self.close, wp.CLOSE_GOING_AWAY, "the node is shutting down; reconnect"
+        )
         return False
 
     def abort(self) -> None:
