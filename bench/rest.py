@@ -351,6 +351,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--only",
+        metavar="WORDS",
+        help="comma-separated words: measure only the rows whose name has one (and bare)",
+    )
     parser.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-edge", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -393,6 +398,13 @@ def main() -> None:
             "GET /api/competitions": f"http://127.0.0.1:{edge_port}/api/competitions",
             "GET /health": f"http://127.0.0.1:{edge_port}/health",
         }
+        if args.only:
+            words = args.only.split(",")
+            targets = {
+                name: url
+                for name, url in targets.items()
+                if name == "bare constant JSON" or any(word in name for word in words)
+            }
         use_wrk = shutil.which("wrk") is not None
         tool = (
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
@@ -410,9 +422,8 @@ def main() -> None:
         async def under_writes() -> Traffic:
             stop = asyncio.Event()
             background = asyncio.create_task(
-                write_and_read(dsn, endpoints.redis_url, keys, match_id,
-                               targets["GET /api/matches/{id}"], stop)
-            )  # fmt: skip
+                write_and_read(dsn, endpoints.redis_url, keys, match_id, match_url, stop)
+            )
             try:
                 for round_no in range(args.rounds):
                     for name, url in targets.items():

@@ -18,11 +18,17 @@ supervised loops (``livescore.supervise``).
   than ``LIVESCORE_RELAY_STALL_AFTER``, or the checks themselves have not
   refreshed for ``edge.watch.STALE_AFTER_S`` seconds. The ``error`` member
   (the error envelope) names each reason in ``details.problems``.
+
+A probe does not even build the report: ``Answers`` keeps the last one
+encoded and makes it again only when the watch takes a new reading, the bus
+connects or drops, or ``REUSE_S`` has passed (so the ages it states, and a
+loop that stopped beating, are at most that late).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -32,6 +38,9 @@ from edge.responses import JSON
 from edge.state import EdgeState, state
 from edge.watch import STALE_AFTER_S, Reading
 from livescore import beats, clock, diagnosis
+
+#: A probe's answer is about this moment: no cache may keep it.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _loops(edge: EdgeState, problems: list[str]) -> dict[str, Any]:
@@ -172,8 +181,51 @@ def report(edge: EdgeState, now: float | None = None) -> tuple[int, dict[str, An
     return 200, body
 
 
+#: Seconds one encoded answer is served again (while the reading and the bus stay the same).
+REUSE_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    #: what it was made from, and until when (``time.monotonic``) it may be served
+    reading: Reading | None
+    bus_connected: bool
+    until: float
+
+
+class Answers:
+    """One worker's latest encoded ``/health`` answer (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.last: Answer | None = None
+        #: answers made (each a report built and encoded), for tests and profiling
+        self.made = 0
+
+    def get(self, edge: EdgeState, monotonic: float, now: float | None = None) -> Answer:
+        """The answer at ``monotonic`` (``time.monotonic()``); ``now``: the wall clock
+        the report states its ages against (``time.time()`` unless given)."""
+        reading = edge.watch.reading if edge.watch is not None else None
+        connected = edge.bus.connected
+        last = self.last
+        if (
+            last is not None
+            and monotonic < last.until
+            and last.reading is reading
+            and last.bus_connected == connected
+        ):
+            return last
+        status, body = report(edge, now)
+        self.made += 1
+        self.last = Answer(status, orjson.dumps(body), reading, connected, monotonic + REUSE_S)
+        return self.last
+
+
 async def health_route(request: Request) -> HTTPResponse:
-    status, body = report(state(request))
-    return HTTPResponse(
-        orjson.dumps(body), status=status, headers={"Cache-Control": "no-store"}, content_type=JSON
-    )
+    ctx = request.app.ctx
+    answers: Answers | None = getattr(ctx, "health_answers", None)
+    if answers is None:
+        answers = ctx.health_answers = Answers()
+    answer = answers.get(state(request), time.monotonic())
+    return HTTPResponse(answer.body, status=answer.status, headers=NO_STORE, content_type=JSON)

@@ -13,8 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import orjson
 
-from edge.health import report
+from edge.health import REUSE_S, Answers, report
 from edge.watch import STALE_AFTER_S, Reading
 from livescore.feed_health import FeedState
 from livescore.keys import Keys
@@ -89,6 +90,27 @@ def test_a_failing_feed_degrades_without_failing_the_node() -> None:
     assert body["checks"]["feeds"]["fd-eu"]["ok"] is False
     (note,) = body["problems"]
     assert note.startswith("feed fd-eu failing: 3 polls in a row, never succeeded")
+
+
+def test_probes_share_one_encoded_answer_until_the_reading_or_the_bus_changes() -> None:
+    edge, answers = fake_edge(fresh()), Answers()
+    first = answers.get(edge, monotonic=100.0, now=NOW)
+    body = orjson.loads(first.body)
+    assert first.status == 200 and body["status"] == "ok" and body["checkedSecondsAgo"] == 0.4
+    assert answers.get(edge, monotonic=100.0 + REUSE_S / 2, now=NOW + 0.05) is first
+    assert answers.made == 1
+    edge.watch.reading = fresh(at=NOW + 0.5)  # the watch took a new reading
+    second = answers.get(edge, monotonic=100.0 + REUSE_S / 2, now=NOW + 0.6)
+    assert second is not first and orjson.loads(second.body)["checkedSecondsAgo"] == 0.1
+    edge.bus.connected = False  # the bus dropped: said at once
+    assert orjson.loads(answers.get(edge, 100.0 + REUSE_S / 2).body)["checks"]["bus"] == {
+        "ok": False
+    }
+    edge.watch.reading = fresh(at=NOW - STALE_AFTER_S)  # the watch stops reading...
+    third = answers.get(edge, monotonic=101.0, now=NOW)
+    # ...then the ages it states grow, and the answer turns 503, within REUSE_S
+    later = answers.get(edge, monotonic=101.0 + REUSE_S, now=NOW + 1.0)
+    assert (third.status, later.status) == (200, 503) and answers.made == 5
 
 
 async def xact_commits(conn: Conn) -> int:
