@@ -181,8 +181,18 @@ class Client(asyncio.Protocol):
 
 
 class Generator:
-    def __init__(self, nodes: list[tuple[str, int]], clients: int, match_id: int, start_seq: int):
+    def __init__(
+        self,
+        nodes: list[tuple[str, int]],
+        clients: int,
+        match_id: int,
+        start_seq: int,
+        source: str | None = None,
+    ):
         self.nodes = nodes
+        #: the address sockets connect from (None: the kernel's choice); one per
+        #: generator lifts the ~28k ephemeral ports one (source, node) pair has
+        self.source = (source, 0) if source else None
         self.count = clients
         self.start_seq = start_seq
         self.subscribe = orjson.dumps({"action": "subscribe", "matchId": match_id})
@@ -199,7 +209,7 @@ class Generator:
                 for attempt in range(5):
                     try:
                         _, client = await loop.create_connection(
-                            lambda: Client(self, host, port), host, port
+                            lambda: Client(self, host, port), host, port, local_addr=self.source
                         )
                         break
                     except OSError:
@@ -236,7 +246,7 @@ def _cpu() -> float:
 
 async def main(args: argparse.Namespace) -> None:
     nodes = [(n.rsplit(":", 1)[0], int(n.rsplit(":", 1)[1])) for n in args.nodes.split(",")]
-    gen = Generator(nodes, args.clients, args.match, args.start_seq)
+    gen = Generator(nodes, args.clients, args.match, args.start_seq, args.source)
     try:
         await gen.connect_all()
     except (OSError, TimeoutError, ConnectionError) as exc:
@@ -266,6 +276,7 @@ if __name__ == "__main__":
     parser.add_argument("--match", type=int, required=True)
     parser.add_argument("--start-seq", type=int, required=True)
     parser.add_argument("--drain", type=float, default=15.0)
+    parser.add_argument("--source", default=None, help="local address to connect from")
     arguments = parser.parse_args()
     if uvloop is not None:
         uvloop.run(main(arguments))
