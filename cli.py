@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import click
 
-from commands import db, demo, edge, overrides, pipeline, providers, relay, status, webhooks
+from commands import (
+    db,
+    demo,
+    edge,
+    overrides,
+    pipeline,
+    providers,
+    relay,
+    standings,
+    status,
+    webhooks,
+)
 from commands.app import App, Group
 
 
@@ -39,6 +50,7 @@ main.add_command(edge.serve)
 main.add_command(edge.apikey)
 main.add_command(demo.demo_cmd)
 main.add_command(status.status_cmd)
+main.add_command(standings.standings)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -122,7 +122,9 @@ async def _open(app: EdgeApp) -> None:
         return int(match["seq"]), match_document(match)
 
     caches = Caches(load_match)
-    bus = ChangeBus(endpoints.redis_url, keys.changes_channel)
+    bus = ChangeBus(
+        endpoints.redis_url, keys.changes_channel, extra_channels=(keys.standings_channel,)
+    )
 
     def invalidate(change: Change) -> None:
         ts = change.created_at.isoformat() if change.created_at else None
@@ -130,6 +132,8 @@ async def _open(app: EdgeApp) -> None:
 
     bus.add_listener(invalidate)
     bus.add_gap_listener(caches.clear)
+    # a competition's table rules changed (``livescore standings rules``): tables move
+    bus.add_channel_listener(keys.standings_channel, lambda _raw: caches.pages.invalidate())
     edge = EdgeState(
         settings=settings,
         endpoints=endpoints,

@@ -15,6 +15,10 @@ Usage::
     ...
     await bus.stop()
 
+Other channels (``extra_channels``, e.g. ``Keys.standings_channel``) ride on
+the same subscription; ``add_channel_listener`` gets their raw messages. They
+carry signals, not the change log: a message lost in a gap is not replayed.
+
 Listeners are plain functions called in the worker's event loop: they must
 not block (queue the work). One failing listener is logged and never stops
 the others. A gap listener runs each time the subscription is (re)made:
@@ -50,6 +54,7 @@ SUBSCRIBE_TIMEOUT = 5.0
 
 Listener = Callable[[Change], None]
 GapListener = Callable[[], None]
+RawListener = Callable[[bytes], None]
 
 
 class ChangeBus:
@@ -60,9 +65,12 @@ class ChangeBus:
         *,
         ping_every: float = 5.0,
         backoff_max: float = 5.0,
+        extra_channels: tuple[str, ...] = (),
     ) -> None:
         self.redis_url = redis_url
         self.channel = channel
+        #: channel -> listeners of its raw messages (subscribed with ``channel``)
+        self._extra: dict[str, list[RawListener]] = {name: [] for name in extra_channels}
         self.ping_every = ping_every
         self.backoff_max = backoff_max
         self._listeners: list[Listener] = []
@@ -76,6 +84,20 @@ class ChangeBus:
     def add_listener(self, fn: Listener) -> None:
         """Call ``fn(message)`` for every published change."""
         self._listeners.append(fn)
+
+    def add_channel_listener(self, channel: str, fn: RawListener) -> None:
+        """Call ``fn(raw)`` for every message on ``channel`` (one of ``extra_channels``)."""
+        if channel not in self._extra:
+            raise ValueError(f"{channel!r} is not one of the bus's extra_channels")
+        self._extra[channel].append(fn)
+
+    def dispatch_raw(self, channel: str, raw: bytes) -> None:
+        """Hand one message of an extra channel to its listeners."""
+        for fn in self._extra.get(channel, ()):
+            try:
+                fn(raw)
+            except Exception:
+                log.exception(kv("bus.listener_failed", listener=getattr(fn, "__qualname__", fn)))
 
     def add_gap_listener(self, fn: GapListener) -> None:
         """Call ``fn()`` whenever the subscription is (re)made: earlier messages may be lost."""
@@ -118,7 +140,7 @@ class ChangeBus:
             # subscribe confirmations are read once (_confirmed), then ignored per call
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, *self._extra)
                 await self._confirmed(pubsub)
                 self.connected = True
                 log.info(kv("bus.subscribed", channel=self.channel))
@@ -158,7 +180,14 @@ class ChangeBus:
                     last_pong = now
                 elif message.get("type") == "message":
                     data = message["data"]
-                    self.dispatch(data if isinstance(data, bytes) else str(data).encode())
+                    raw = data if isinstance(data, bytes) else str(data).encode()
+                    channel = message.get("channel")
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    if channel in self._extra:
+                        self.dispatch_raw(channel, raw)
+                    else:
+                        self.dispatch(raw)
             if now >= next_ping:
                 if now - last_pong > 2 * self.ping_every + 1:
                     raise TimeoutError(f"no PONG on the subscription for {now - last_pong:.0f}s")

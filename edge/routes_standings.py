@@ -8,20 +8,28 @@ after any published change (a score anywhere may move a table) or the page TTL.
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from typing import Any
 
 import orjson
 from sanic import HTTPResponse, Request, Sanic
 
+from edge.cache import Entry
 from edge.errors import BadRequest, NotFoundError
 from edge.instrument import add_route
 from edge.responses import cached_json
-from edge.standings_push import StandingsPush
-from edge.state import EdgeApp, state
+from edge.standings_push import StandingsPush, standings_frame
+from edge.state import DB_ERRORS, EdgeApp, EdgeState, state
 from edge.validation import MAX_ID, int_param, query_params
+from edge.ws_client import Session
 from livescore import clock
+from livescore.errors import NotFound
+from livescore.logs import kv
 from livescore.standings import document
 from store.standings import standings_input
+
+log = logging.getLogger("livescore.edge.standings")
 
 PARAMS = ("season", "live")
 
@@ -39,34 +47,59 @@ def live_param(params: dict[str, str]) -> bool:
     )
 
 
+def page_key(competition_id: int, query: str = "") -> str:
+    return f"/api/competitions/{competition_id}/standings?{query}"
+
+
+async def table_page(
+    edge: EdgeState, competition_id: int, season: int | None, live: bool, query: str = ""
+) -> Entry:
+    """The standings page (``{"data": ...}``) from the page cache, read once for
+    everybody asking meanwhile. NotFound: no such competition."""
+
+    async def load() -> bytes:
+        async with edge.db() as conn:
+            found = await standings_input(conn, competition_id, season, clock.now())
+        data = document(
+            found.competition,
+            found.season,
+            found.seasons,
+            found.rules,
+            found.results,
+            live=live,
+        )
+        return orjson.dumps({"data": data})
+
+    return await edge.caches.page(page_key(competition_id, query), load)
+
+
 async def standings_route(request: Request, competition_id: int) -> HTTPResponse:
     if not 1 <= competition_id <= MAX_ID:
         raise NotFoundError(
             f"competition {competition_id} not found", details={"kind": "competition"}
         )
     edge = state(request)
-    key = f"/api/competitions/{competition_id}/standings?{request.query_string}"
-    entry = edge.caches.cached_page(key)
+    entry = edge.caches.cached_page(page_key(competition_id, request.query_string))
     if entry is None:
         params = query_params(request, PARAMS)
         season = int_param(params, "season", low=1900, high=2200)
-        live = live_param(params)
-
-        async def load() -> bytes:
-            async with edge.db() as conn:
-                found = await standings_input(conn, competition_id, season, clock.now())
-            data = document(
-                found.competition,
-                found.season,
-                found.seasons,
-                found.rules,
-                found.results,
-                live=live,
-            )
-            return orjson.dumps({"data": data})
-
-        entry = await edge.caches.page(key, load)
+        entry = await table_page(
+            edge, competition_id, season, live_param(params), request.query_string
+        )
     return cached_json(request, entry.body, entry.etag)
+
+
+async def send_current_table(edge: EdgeState, session: Session, competition_id: int) -> None:
+    """Right after a competition subscription (``/ws`` or ``/sse``): the current
+    table to that client, as ``GET .../standings`` serves it, so a page opened
+    now shows it at once (a ``standings:update`` with ``cause`` null)."""
+    try:
+        entry = await table_page(edge, competition_id, None, True)
+    except (*DB_ERRORS, NotFound) as exc:
+        log.warning(kv("standings.subscribe_read_failed", competition=competition_id,
+                       error=repr(exc), hint="the client can read GET .../standings"))  # fmt: skip
+        return
+    session.send_payload(standings_frame(orjson.loads(entry.body)["data"], None))
 
 
 async def start_push(app: Sanic[Any, Any]) -> None:
@@ -77,6 +110,8 @@ async def start_push(app: Sanic[Any, Any]) -> None:
     edge = app.ctx.edge
     push = StandingsPush(hub, edge.db)
     edge.bus.add_listener(push.on_message)
+    edge.bus.add_channel_listener(edge.keys.standings_channel, push.on_rules)
+    hub.on_competition_subscribed = partial(send_current_table, edge)
     app.ctx.standings_push = push
 
 

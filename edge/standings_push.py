@@ -23,6 +23,17 @@ the highest ``seq`` and drops older ones; after a reconnect it reads
 ``GET /api/competitions/{id}/standings`` (its ``data.seq`` is the same
 version) and takes pushes from there. ``cause`` names the last match change
 of the burst that produced the frame.
+
+Also pushed, with ``"cause": null``:
+
+* right after a client subscribes to a competition (``/ws`` ``subscribe
+  competitionId``, ``/sse?competitionId=``), to that client only: the
+  competition's current table (the current season's, as ``GET .../standings``
+  serves it, from the same page cache: one read for everybody subscribing
+  meanwhile; ``edge.routes_standings.send_current_table``);
+* to every subscriber when the competition's rules change (``livescore
+  standings rules`` publishes on ``Keys.standings_channel``): the current
+  season's table, and the tables of any season pushed before.
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
 from livescore import clock
 from livescore.logs import kv
-from livescore.standings import document, season_of
+from livescore.standings import changed_competition, document, season_of
 from store.db import Conn
 from store.standings import match_place, rules_of, standings_input
 from store.writes import Change
@@ -60,6 +71,22 @@ TABLE_CHANGES = frozenset({"score:update", "match:status", "match:update"})
 PLACES_CAP = 100_000
 
 
+def standings_frame(data: dict[str, Any], cause: tuple[int, int] | None) -> bytes:
+    """A ``standings:update`` frame of a table document (``livescore.standings.document``);
+    ``cause`` the (match, seq) of the change that moved it, None: none (a subscription,
+    a rules change)."""
+    return orjson.dumps(
+        {
+            "type": "standings:update",
+            "competitionId": data["competition"]["id"],
+            "season": data["season"],
+            "seq": data["seq"],
+            "cause": {"matchId": cause[0], "seq": cause[1]} if cause else None,
+            "data": data,
+        }
+    )
+
+
 class StandingsPush:
     def __init__(self, hub: Hub, db: DbFactory, *, debounce: float = DEBOUNCE) -> None:
         self.hub = hub
@@ -71,7 +98,9 @@ class StandingsPush:
         self._locating: dict[int, tuple[int, int]] = {}
         #: competition -> kickoffs of the changed matches (their seasons are redone)
         self._dirty: dict[int, set[datetime]] = {}
-        self._cause: dict[int, tuple[int, int]] = {}
+        self._cause: dict[int, tuple[int, int] | None] = {}
+        #: competitions whose rules changed: their current season is pushed whatever it was
+        self._rules: set[int] = set()
         self._flushing: set[int] = set()
         #: (competition, season) -> the tables last pushed (to push only a change)
         self._sent: dict[tuple[int, int], bytes] = {}
@@ -110,12 +139,30 @@ class StandingsPush:
             return
         self._mark(place, cause)
 
+    def on_rules(self, raw: bytes) -> None:
+        """``Keys.standings_channel`` listener: a competition's rules changed, so
+        every table of it pushed here is out of date: push them again."""
+        try:
+            competition = changed_competition(raw)
+        except ValueError as exc:
+            log.warning(kv("standings.bad_signal", error=str(exc)))
+            return
+        if competition not in self.hub.competitions:
+            return
+        self._rules.add(competition)
+        self._dirty.setdefault(competition, set())
+        self._cause.setdefault(competition, None)
+        self._start_flush(competition)
+
     def _mark(self, place: tuple[int | None, datetime | None], cause: tuple[int, int]) -> None:
         competition, start = place
         if competition is None or start is None or competition not in self.hub.competitions:
             return
         self._dirty.setdefault(competition, set()).add(start)
         self._cause[competition] = cause
+        self._start_flush(competition)
+
+    def _start_flush(self, competition: int) -> None:
         if competition not in self._flushing:
             self._flushing.add(competition)
             self._spawn(self._flush(competition))
@@ -142,22 +189,45 @@ class StandingsPush:
             while competition in self._dirty:
                 await asyncio.sleep(self.debounce)
                 starts = self._dirty.pop(competition)
-                cause = self._cause.pop(competition)
-                await self._push(competition, starts, cause)
+                cause = self._cause.pop(competition, None)
+                rules = competition in self._rules
+                self._rules.discard(competition)
+                await self._push(competition, starts, cause, rules=rules)
         finally:
             self._flushing.discard(competition)
 
-    async def _push(self, competition: int, starts: set[datetime], cause: tuple[int, int]) -> None:
+    async def _push(
+        self,
+        competition: int,
+        starts: set[datetime],
+        cause: tuple[int, int] | None,
+        *,
+        rules: bool = False,
+    ) -> None:
+        """Push the tables of the seasons of ``starts`` that changed; with ``rules``
+        (the competition's rules changed) also the current season's and every
+        season pushed before, changed or not."""
         if competition not in self.hub.competitions:
             return
         frames: list[bytes] = []
         try:
             async with self.db() as conn:
                 self.reads += 1
-                _, rules = await rules_of(conn, competition)
-                seasons = sorted({season_of(s, rules.season_start_month) for s in starts})
-                for season in seasons:
+                _, points = await rules_of(conn, competition)
+                wanted: list[int | None] = [
+                    *sorted({season_of(s, points.season_start_month) for s in starts})
+                ]
+                if rules:
+                    pushed = sorted(s for c, s in self._sent if c == competition)
+                    for key in [k for k in self._sent if k[0] == competition]:
+                        del self._sent[key]
+                    wanted = [None, *pushed, *wanted]
+                done: set[int] = set()
+                for season in wanted:
                     found = await standings_input(conn, competition, season, clock.now())
+                    if found.season in done:
+                        continue
+                    done.add(found.season)
                     data = document(
                         found.competition,
                         found.season,
@@ -167,21 +237,10 @@ class StandingsPush:
                         live=True,
                     )
                     tables = orjson.dumps(data["tables"])
-                    if self._sent.get((competition, season)) == tables:
+                    if self._sent.get((competition, found.season)) == tables:
                         continue  # a change that moved nothing in the table (a clock tick)
-                    self._sent[(competition, season)] = tables
-                    frames.append(
-                        orjson.dumps(
-                            {
-                                "type": "standings:update",
-                                "competitionId": competition,
-                                "season": season,
-                                "seq": data["seq"],
-                                "cause": {"matchId": cause[0], "seq": cause[1]},
-                                "data": data,
-                            }
-                        )
-                    )
+                    self._sent[(competition, found.season)] = tables
+                    frames.append(standings_frame(data, cause))
         except DB_ERRORS as exc:
             log.warning(
                 kv(

@@ -169,8 +169,10 @@ async def test_a_competition_stream_follows_its_matches(
     comp = await factory.competition("SSE League")
     match = await factory.match(competition=comp, status=MatchStatus.LIVE)
     async with stream(node, f"competitionId={comp}") as events:
-        listed, joined = await events.take(2)
+        listed, table, joined = await events.take(3)
         assert listed.data["matchIds"] == [match["id"]] and listed.id is None
+        # the competition's current table at once, without a stream position
+        assert table.event == "standings:update" and table.id is None
         assert joined.data["matchId"] == match["id"]
         await publish(redis, node.keys, await goal(conn, match["id"], 1))
         change = await events.next()

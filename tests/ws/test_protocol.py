@@ -165,7 +165,9 @@ async def test_competition_subscription(module_edge: EdgeNode, factory: Factory)
             "competitionId": comp,
             "matchIds": [first["id"], second["id"]],
         }
-        assert [(f["matchId"], f["competitionId"]) for f in frames[1:]] == [
+        # the competition's current table right after its subscribed frame, then its matches
+        assert frames[1]["type"] == "standings:update" and frames[1]["competitionId"] == comp
+        assert [(f["matchId"], f["competitionId"]) for f in frames[2:]] == [
             (first["id"], comp),
             (second["id"], comp),
         ]

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,15 +18,19 @@ import orjson
 import pytest
 
 from livescore import clock
+from livescore.keys import Keys
 from livescore.model import MatchPatch, MatchStatus
 from pipeline.relay import Relay
 from store.db import Conn
 from store.writes import apply_change
+from tests.conftest import Services
 from tests.factories import Factory
 from tests.ws.conftest import EdgeFactory
 from tests.ws.helpers import WsClient, metric, ws_url
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def league(factory: Factory, conn: Conn) -> tuple[int, int, int]:
@@ -105,6 +112,57 @@ async def test_full_time_pushes_the_final_table_without_provisional_rows(
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # newer tables, higher seq
 
 
+async def test_a_competition_subscriber_gets_the_current_table_right_after_subscribed(
+    edges: EdgeFactory, factory: Factory, conn: Conn
+) -> None:
+    (node,) = edges(1)
+    comp, _, live = await league(factory, conn)
+    async with WsClient(ws_url(node)) as fan:
+        start = len(fan.frames)
+        await fan.send({"action": "subscribe", "competitionId": comp})
+        await fan.wait_for(lambda f: f.get("matchId") == live, start=start)
+    frames = fan.frames[start:]
+    assert frames[0]["type"] == "subscribed" and frames[0]["competitionId"] == comp
+    table = frames[1]
+    assert table["type"] == "standings:update" and table["competitionId"] == comp
+    assert table["cause"] is None  # no change caused it: the subscription did
+    assert leader(table) == ("Home", 3, False)
+    # then the competition's matches, as before
+    assert {f["matchId"] for f in frames[2:] if f["type"] == "subscribed"} >= {live}
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        rest = (await http.get(f"/api/competitions/{comp}/standings")).json()["data"]
+    assert table["data"] == rest and table["seq"] == rest["seq"]
+
+
+async def test_changing_the_rules_pushes_the_table_with_them_and_the_rest_read_follows(
+    edges: EdgeFactory, factory: Factory, conn: Conn, services: Services, keys: Keys
+) -> None:
+    (node,) = edges(1)
+    comp, _, _ = await league(factory, conn)
+    path = f"/api/competitions/{comp}/standings"
+    async with WsClient(ws_url(node)) as fan, httpx.AsyncClient(base_url=node.url) as http:
+        await fan.request({"action": "subscribe", "competitionId": comp})
+        first = await fan.wait_for(lambda f: f["type"] == "standings:update")
+        assert (await http.get(path)).json()["data"]["rules"]["win"] == 3  # cached now
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli", "standings", "rules", str(comp), "--win", "2"],
+            capture_output=True,
+            text=True,
+            env=services.env(LIVESCORE_REDIS_PREFIX=keys.prefix),
+            cwd=ROOT,
+            timeout=90,
+        )
+        assert result.returncode == 0, result.stderr
+        pushed = await fan.wait_for(
+            lambda f: f["type"] == "standings:update" and f["data"]["rules"]["win"] == 2
+        )
+        served = (await http.get(path)).json()["data"]  # the cached page was dropped
+    assert leader(pushed) == ("Home", 2, False) and pushed["cause"] is None
+    assert pushed["seq"] == first["seq"]  # no match changed: the same version, new rules
+    assert served["rules"]["win"] == 2 and served["tables"] == pushed["data"]["tables"]
+
+
 async def test_a_burst_for_many_subscribers_costs_a_few_reads_not_one_per_client(
     edges: EdgeFactory, relay: Relay, factory: Factory, conn: Conn
 ) -> None:
@@ -157,9 +215,9 @@ async def test_an_sse_stream_of_the_competition_gets_standings_events(
                     fields[name] = value
             raise EOFError("the stream ended")
 
-        # its subscribed frames first; then the goal
+        # its subscribed frame, the current table at once; then the goal
         kinds = [(await asyncio.wait_for(next_event(), 5))[0] for _ in range(2)]
-        assert kinds[0] == "subscribed"
+        assert kinds == ["subscribed", "standings:update"]
         await goal(conn, live, 2)  # 2-0: ahead of Home (1-0) on goal difference
 
         async def standings_event() -> dict[str, Any]:
