@@ -427,13 +427,24 @@ class Caches:
         """A list page: cached, or read once for everybody asking meanwhile."""
         return await self.pages.get(key, load)
 
+    def _subpage_flight(self, key: SubKey) -> tuple[SubKey, int, int]:
+        return key, self.matches.floor(key[0]), self.subpages.generation
+
+    def cached_subpage(self, key: SubKey) -> Entry | None:
+        """The match's sub-page if it can be served without loading (fresh, or a
+        reload in flight that started after every change this node knows of)."""
+        entry, fresh = self.subpages.lookup(key)
+        if entry is not None and (fresh or self._subpage_loads.busy(self._subpage_flight(key))):
+            return entry
+        return None
+
     async def subpage(self, key: SubKey, load: SubPageLoader) -> Entry:
         """A match's sub-page: cached, or read once for everybody asking meanwhile
         (while a reload is in flight, the previous entry is served at once)."""
-        flight = (key, self.matches.floor(key[0]), self.subpages.generation)
-        entry, fresh = self.subpages.lookup(key)
-        if entry is not None and (fresh or self._subpage_loads.busy(flight)):
+        entry = self.cached_subpage(key)
+        if entry is not None:
             return entry
+        flight = self._subpage_flight(key)
 
         async def reload() -> Entry:
             seq, body = await load()

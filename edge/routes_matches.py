@@ -118,8 +118,8 @@ async def list_commentary_route(request: Request, match_id: int) -> HTTPResponse
     match_id = _match_id(match_id)
     key = (match_id, "commentary", request.query_string)
     edge = state(request)
-    entry, fresh = edge.caches.subpages.lookup(key)
-    if entry is None or not fresh:
+    entry = edge.caches.cached_subpage(key)  # served: no query to validate, no loader
+    if entry is None:
         entry = await edge.caches.subpage(key, _commentary_loader(request, edge, match_id))
     return cached_json(request, entry.body, entry.etag)
 
@@ -146,8 +146,8 @@ async def list_changes_route(request: Request, match_id: int) -> HTTPResponse:
     match_id = _match_id(match_id)
     key = (match_id, "changes", request.query_string)
     edge = state(request)
-    entry, fresh = edge.caches.subpages.lookup(key)
-    if entry is None or not fresh:
+    entry = edge.caches.cached_subpage(key)  # served: no query to validate, no loader
+    if entry is None:
         entry = await edge.caches.subpage(key, _changes_loader(request, edge, match_id))
     return cached_json(request, entry.body, entry.etag)
 
