@@ -19,7 +19,10 @@ The load generator is wrk (``apt-get install wrk``), or, without it, a lean
 asyncio HTTP/1.1 client in its own process. Rounds are interleaved (bare,
 list, detail, commentary, changes, competitions, health, bare, ...) and the
 medians reported, with the ratios and the targets: every GET >= 0.6x the bare
-route's requests/s, p99 <= 3x bare p99.
+route's requests/s, p99 <= 3x bare p99. Each row's URL must answer 200 before
+the load starts. ``/health`` is the edge's own, answered from its watch loop's
+background reading (``edge.health``): the row measures what a probe costs.
+``--only WORDS`` measures only the rows naming one of them (for profiling).
 """
 
 from __future__ import annotations
@@ -405,6 +408,11 @@ def main() -> None:
                 for name, url in targets.items()
                 if name == "bare constant JSON" or any(word in name for word in words)
             }
+        for name, url in targets.items():
+            answer = httpx.get(url, timeout=10)
+            if answer.status_code != 200:  # a row must measure the answer, not an error
+                raise SystemExit(f"{name}: {url} answered {answer.status_code}: {answer.text}")
+        health = httpx.get(f"http://127.0.0.1:{edge_port}/health", timeout=10).json()
         use_wrk = shutil.which("wrk") is not None
         tool = (
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
@@ -446,7 +454,9 @@ def main() -> None:
 
     print(f"\nLiveScore REST benchmark: workers={args.workers}, {tool}, loopback, "
           f"{os.cpu_count()} CPUs shared by load tool and servers")  # fmt: skip
-    print(f"median of {args.rounds} interleaved rounds; a score changes every 100 ms meanwhile\n")
+    print(f"median of {args.rounds} interleaved rounds; a score changes every 100 ms meanwhile")
+    print(f"/health before the load: {health['status']}, from a reading "
+          f"{health['checkedSecondsAgo']} s old (the watch loop's)\n")  # fmt: skip
     header = (
         f"{'':24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s vs bare':>15}{'p99 vs bare':>13}"
     )
