@@ -19,10 +19,13 @@ The load generator is wrk (``apt-get install wrk``), or, without it, a lean
 asyncio HTTP/1.1 client in its own process. Rounds are interleaved (bare,
 list, detail, commentary, changes, competitions, health, bare, ...) and the
 medians reported, with the ratios and the targets: every GET >= 0.6x the bare
-route's requests/s, p99 <= 3x bare p99. Each row's URL must answer 200 before
-the load starts. ``/health`` is the edge's own, answered from its watch loop's
-background reading (``edge.health``): the row measures what a probe costs.
-``--only WORDS`` measures only the rows naming one of them (for profiling).
+route's requests/s, p99 <= 3x bare p99. Next to them, the server's CPU time
+per request (every process of the server, from /proc): on a machine shared
+with other work, where req/s follows the neighbours, it says what a request
+costs. Each row's URL must answer 200 before the load starts. ``/health`` is
+the edge's own, answered from its watch loop's background reading
+(``edge.health``): the row measures what a probe costs. ``--only WORDS``
+measures only the rows naming one of them (for profiling).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +158,23 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    #: the server's CPU (every process of it, user + system) per request, microseconds
+    cpu_us: float = 0.0
+
+
+def session_cpu(session: int) -> float:
+    """CPU seconds used so far by the live processes of ``session`` (a server and its
+    workers: each is started in a session of its own), from /proc; 0.0 elsewhere."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
+        if int(fields[3]) == session:  # field 6: session id
+            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _ms(text: str) -> float:
@@ -421,9 +441,14 @@ def main() -> None:
         )
 
         def measure(url: str) -> Result:
+            server = servers[0] if url.startswith(targets["bare constant JSON"]) else servers[1]
+            cpu = session_cpu(server.pid)
             if use_wrk:
-                return run_wrk(url, args.duration, args.connections, args.threads)
-            return run_python(url, args.duration, args.connections)
+                result = run_wrk(url, args.duration, args.connections, args.threads)
+            else:
+                result = run_python(url, args.duration, args.connections)
+            used = session_cpu(server.pid) - cpu
+            return replace(result, cpu_us=used / (result.rps * args.duration) * 1e6)
 
         results: dict[str, list[Result]] = {name: [] for name in targets}
 
@@ -457,10 +482,8 @@ def main() -> None:
     print(f"median of {args.rounds} interleaved rounds; a score changes every 100 ms meanwhile")
     print(f"/health before the load: {health['status']}, from a reading "
           f"{health['checkedSecondsAgo']} s old (the watch loop's)\n")  # fmt: skip
-    header = (
-        f"{'':24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s vs bare':>15}{'p99 vs bare':>13}"
-    )
-    print(header)
+    print(f"{'':24}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s vs bare':>15}"
+          f"{'p99 vs bare':>13}{'CPU us/req':>12}{'target':>8}")  # fmt: skip
     bare = results["bare constant JSON"]
     bare_rps = statistics.median(r.rps for r in bare)
     bare_p99 = statistics.median(r.p99_ms for r in bare)
@@ -469,12 +492,15 @@ def main() -> None:
         rps = statistics.median(r.rps for r in runs)
         p50 = statistics.median(r.p50_ms for r in runs)
         p99 = statistics.median(r.p99_ms for r in runs)
+        cpu = statistics.median(r.cpu_us for r in runs)
         errors = sum(r.errors for r in runs)
         note = f"  ({errors} non-2xx/errors)" if errors else ""
-        print(f"{name:24}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{rps / bare_rps:>15.2f}"
-              f"{p99 / bare_p99:>13.2f}{note}")  # fmt: skip
+        met = ""
         if name != "bare constant JSON":
             verdicts.append(rps / bare_rps >= TARGET_RPS and p99 / bare_p99 <= TARGET_P99)
+            met = "met" if verdicts[-1] else "MISSED"
+        print(f"{name:24}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{rps / bare_rps:>15.2f}"
+              f"{p99 / bare_p99:>13.2f}{cpu:>12.1f}{met:>8}{note}")  # fmt: skip
     monotonic, polls, delays = reader_report(traffic)
     print(f"\nwriter: {len(traffic.commits)} score changes (apply_change + relay publish)")
     if delays.relayed:
