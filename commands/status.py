@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -322,123 +323,24 @@ def _when(iso: str | None, now: float) -> str:
 def render(report: Report) -> str:
     now = report.time
     lines = [f"livescore status at {_iso(now)}"]
-    lines.append("")
-    lines.append("FEEDS")
-    if report.feeds is None:
-        lines.append("  (PostgreSQL could not be read)")
-    elif not report.feeds:
-        lines.append("  no feeds configured (`livescore providers add`)")
-    for feed in report.feeds or []:
-        budget = (
-            "no budget"
-            if feed.get("budgetLimit") is None
-            else f"budget {feed.get('budgetUsed')}/{feed.get('budgetLimit')} this minute"
-        )
-        state = "enabled" if feed["enabled"] else "disabled"
-        lines.append(
-            f"  {feed['name']} ({feed['kind']}, {state}): last poll "
-            f"{_when(feed.get('lastPoll'), now)}, "
-            f"last success {_when(feed.get('lastSuccess'), now)}"
-            f", {budget}"
-        )
-        extra = [
-            f"{feed['observationsLastHour']} observations / "
-            f"{feed['rejectedLastHour']} rejected in the last hour"
-        ]
-        if feed.get("failuresInRow"):
-            extra.append(
-                f"{feed['failuresInRow']} failure(s) in a row, last: {feed.get('lastError')}"
-            )
-        if feed.get("pausedUntil"):
-            extra.append(f"paused until {feed['pausedUntil']}")
-        lines.append("    " + "; ".join(extra))
-    lines.append("")
-    lines.append("QUEUE")
-    queue = report.queue
-    if queue is None:
-        lines.append("  (Redis could not be read)")
-    else:
-        lines.append(
-            f"  {queue['name']}: {queue['depth']} queued, {queue['running']} running, "
-            f"{queue['failedLastHour']} failed in the last hour; "
-            f"{queue['workersAlive']} worker(s) alive; cron tick "
-            + (
-                "never ran"
-                if queue["tickLastRunSecondsAgo"] is None
-                else f"{queue['tickLastRunSecondsAgo']:.0f}s ago"
-            )
-        )
-        for worker in queue["workers"]:
-            flags = " (relay leader)" if worker["relayLeader"] else ""
-            stuck = f" STUCK: {', '.join(worker['stuck'])}" if worker["stuck"] else ""
-            lines.append(f"    {worker['id']}: up {worker['uptimeSeconds']:.0f}s{flags}{stuck}")
-    lines.append("")
-    lines.append("RELAY")
-    relay = report.relay
-    if relay is None:
-        lines.append("  (nothing could be read)")
-    else:
-        leader = relay.get("leader")
-        who = (
-            "no relay leads"
-            if leader is None
-            else f"leader {leader.get('worker') or 'pid ' + _value(leader.get('pid'))}"
-        )
-        lag = relay.get("lag") or {}
-        lag_text = (
-            f"commit-to-publish lag p50 {lag['p50'] * 1000:.0f} ms, p99 {lag['p99'] * 1000:.0f} ms"
-            if lag.get("count")
-            else "no recent publishes"
-        )
-        lines.append(
-            f"  {who}; backlog {_value(relay.get('backlog'))}, oldest "
-            f"{_value(relay.get('oldestUnpublishedSeconds'))}s "
-            f"(stalled after {relay['stallAfterSeconds']}s); {lag_text}"
-        )
-        if relay.get("held"):
-            lines.append(f"  {len(relay['held'])} match(es) held: `livescore relay held`")
-    lines.append("")
-    lines.append("EDGE NODES")
-    if report.nodes is None:
-        lines.append("  (Redis could not be read)")
-    elif not report.nodes:
-        lines.append("  none alive")
-    for node in report.nodes or []:
-        lines.append(
-            f"  {node['id']}: {node['workers']} worker(s), {node['connections']} connections, "
-            f"{node['subscriptions']} subscriptions, up {node['uptimeSeconds']:.0f}s, "
-            f"version {node['version']}"
-        )
-    lines.append("")
-    lines.append("MATCHES")
-    matches = report.matches
-    if matches is None:
-        lines.append("  (PostgreSQL could not be read)")
-    else:
-        lines.append(
-            f"  {matches['live']} live, {matches['stale']} stale, "
-            f"{matches['overridden']} overridden"
-        )
-    lines.append("")
-    lines.append("STANDINGS CROSS-CHECK (provider tables against ours; never applied)")
-    if report.standings is None:
-        lines.append("  (PostgreSQL could not be read)")
-    elif not report.standings:
-        lines.append("  no check yet (football-data / api-football feeds, every 30 min)")
-    for check in report.standings or []:
-        verdict = (
-            "agrees"
-            if not check["disagreements"]
-            else f"{check['disagreements']} disagreement(s), e.g. "
-            + "; ".join(
-                f"{d['team']} {d['field']} ours {d['ours']} theirs {d['theirs']}"
-                for d in check["first"]
-            )
-        )
-        lines.append(
-            f"  {check['competition']} {check['season']} vs {check['feed']} "
-            f"({check['checkedAt']}): {verdict}"
-        )
+    lines += _section(
+        "FEEDS",
+        report.feeds,
+        _POSTGRES_UNREADABLE,
+        "no feeds configured (`livescore providers add`)",
+        lambda feed: _feed_lines(feed, now),
+    )
+    lines += _section("QUEUE", _one(report.queue), _REDIS_UNREADABLE, "", _queue_lines)
+    lines += _section("RELAY", _one(report.relay), "nothing could be read", "", _relay_lines)
+    lines += _section("EDGE NODES", report.nodes, _REDIS_UNREADABLE, "none alive", _node_lines)
+    lines += _section("MATCHES", _one(report.matches), _POSTGRES_UNREADABLE, "", _match_lines)
+    lines += _section(
+        "STANDINGS CROSS-CHECK (provider tables against ours; never applied)",
+        report.standings,
+        _POSTGRES_UNREADABLE,
+        "no check yet (football-data / api-football feeds, every 30 min)",
+        _check_lines,
+    )
     lines.append("")
     if report.problems:
         lines.append(f"PROBLEMS ({len(report.problems)})")
@@ -446,6 +348,129 @@ def render(report: Report) -> str:
     else:
         lines.append("HEALTHY: no problems")
     return "\n".join(lines)
+
+
+_POSTGRES_UNREADABLE = "PostgreSQL could not be read"
+_REDIS_UNREADABLE = "Redis could not be read"
+
+
+def _section(
+    title: str,
+    items: list[dict[str, Any]] | None,
+    unreadable: str,
+    empty: str,
+    item_lines: Callable[[dict[str, Any]], list[str]],
+) -> list[str]:
+    """One section of the screen: a blank line, its title, then why it shows nothing
+    (``items`` None: its source could not be read; no items: ``empty``) or the
+    lines of each item."""
+    if items is None:
+        body = [f"  ({unreadable})"]
+    elif not items:
+        body = [f"  {empty}"]
+    else:
+        body = [line for item in items for line in item_lines(item)]
+    return ["", title, *body]
+
+
+def _one(item: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """A section about one thing (the queue, the relay, the match counts)."""
+    return None if item is None else [item]
+
+
+def _feed_lines(feed: dict[str, Any], now: float) -> list[str]:
+    budget = (
+        "no budget"
+        if feed.get("budgetLimit") is None
+        else f"budget {feed.get('budgetUsed')}/{feed.get('budgetLimit')} this minute"
+    )
+    state = "enabled" if feed["enabled"] else "disabled"
+    extra = [
+        f"{feed['observationsLastHour']} observations / "
+        f"{feed['rejectedLastHour']} rejected in the last hour"
+    ]
+    if feed.get("failuresInRow"):
+        extra.append(f"{feed['failuresInRow']} failure(s) in a row, last: {feed.get('lastError')}")
+    if feed.get("pausedUntil"):
+        extra.append(f"paused until {feed['pausedUntil']}")
+    return [
+        f"  {feed['name']} ({feed['kind']}, {state}): last poll "
+        f"{_when(feed.get('lastPoll'), now)}, "
+        f"last success {_when(feed.get('lastSuccess'), now)}"
+        f", {budget}",
+        "    " + "; ".join(extra),
+    ]
+
+
+def _queue_lines(queue: dict[str, Any]) -> list[str]:
+    tick = (
+        "never ran"
+        if queue["tickLastRunSecondsAgo"] is None
+        else f"{queue['tickLastRunSecondsAgo']:.0f}s ago"
+    )
+    lines = [
+        f"  {queue['name']}: {queue['depth']} queued, {queue['running']} running, "
+        f"{queue['failedLastHour']} failed in the last hour; "
+        f"{queue['workersAlive']} worker(s) alive; cron tick {tick}"
+    ]
+    for worker in queue["workers"]:
+        flags = " (relay leader)" if worker["relayLeader"] else ""
+        stuck = f" STUCK: {', '.join(worker['stuck'])}" if worker["stuck"] else ""
+        lines.append(f"    {worker['id']}: up {worker['uptimeSeconds']:.0f}s{flags}{stuck}")
+    return lines
+
+
+def _relay_lines(relay: dict[str, Any]) -> list[str]:
+    leader = relay.get("leader")
+    who = (
+        "no relay leads"
+        if leader is None
+        else f"leader {leader.get('worker') or 'pid ' + _value(leader.get('pid'))}"
+    )
+    lag = relay.get("lag") or {}
+    lag_text = (
+        f"commit-to-publish lag p50 {lag['p50'] * 1000:.0f} ms, p99 {lag['p99'] * 1000:.0f} ms"
+        if lag.get("count")
+        else "no recent publishes"
+    )
+    lines = [
+        f"  {who}; backlog {_value(relay.get('backlog'))}, oldest "
+        f"{_value(relay.get('oldestUnpublishedSeconds'))}s "
+        f"(stalled after {relay['stallAfterSeconds']}s); {lag_text}"
+    ]
+    if relay.get("held"):
+        lines.append(f"  {len(relay['held'])} match(es) held: `livescore relay held`")
+    return lines
+
+
+def _node_lines(node: dict[str, Any]) -> list[str]:
+    return [
+        f"  {node['id']}: {node['workers']} worker(s), {node['connections']} connections, "
+        f"{node['subscriptions']} subscriptions, up {node['uptimeSeconds']:.0f}s, "
+        f"version {node['version']}"
+    ]
+
+
+def _match_lines(matches: dict[str, Any]) -> list[str]:
+    return [
+        f"  {matches['live']} live, {matches['stale']} stale, {matches['overridden']} overridden"
+    ]
+
+
+def _check_lines(check: dict[str, Any]) -> list[str]:
+    verdict = (
+        "agrees"
+        if not check["disagreements"]
+        else f"{check['disagreements']} disagreement(s), e.g. "
+        + "; ".join(
+            f"{d['team']} {d['field']} ours {d['ours']} theirs {d['theirs']}"
+            for d in check["first"]
+        )
+    )
+    return [
+        f"  {check['competition']} {check['season']} vs {check['feed']} "
+        f"({check['checkedAt']}): {verdict}"
+    ]
 
 
 @click.command("status")
