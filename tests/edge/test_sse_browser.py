@@ -5,10 +5,6 @@ browser would send back as ``Last-Event-ID`` on reconnecting."""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +18,7 @@ from store.writes import apply_change
 from tests.edge.conftest import EdgeServers, publish
 from tests.factories import Factory
 from tests.waiting import eventually
-from tests.ws.browser import Browser, find_chromium
+from tests.ws.browser import chromium_or_skip, on_another_origin
 
 pytestmark = pytest.mark.slow
 
@@ -43,50 +39,17 @@ window.ready = true;
 """
 
 
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def page_origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
 async def test_eventsource_on_another_origin_follows_a_match(
     edge_server: EdgeServers,
     factory: Factory,
     conn: Conn,
     redis: aioredis.Redis,
-    page_origin: str,
     tmp_path: Path,
 ) -> None:
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("LIVESCORE_REQUIRE_TOOLS"):
-            pytest.fail("chromium is required (LIVESCORE_REQUIRE_TOOLS is set) but not installed")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    chromium_or_skip()  # before starting a node for nothing
     (node,) = edge_server.start(1)
     m = (await factory.match(status=MatchStatus.LIVE))["id"]
-    browser = await Browser(binary, tmp_path / "chromium").open()
-    try:
-        await browser.navigate(f"{page_origin}/")
-        await browser.wait_for("window.ready === true")
+    async with on_another_origin(PAGE, tmp_path / "chromium") as browser:
         url = orjson.dumps(f"{node.url}/sse?matchId={m}").decode()
         await browser.evaluate(f"window.follow({url})")
         await browser.wait_for("window.events.length >= 1")
@@ -101,8 +64,6 @@ async def test_eventsource_on_another_origin_follows_a_match(
             return events if len(events) >= 3 else None
 
         events = await eventually(received, 10, "the browser to receive both changes")
-    finally:
-        await browser.close()
     subscribed, *changes = events
     assert subscribed["type"] == "subscribed" and subscribed["data"]["matchId"] == m
     seq = subscribed["data"]["seq"]

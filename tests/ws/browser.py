@@ -1,19 +1,25 @@
 """A headless Chromium driven over the DevTools protocol (no Playwright download:
-Debian's ``chromium``; one WebSocket to the page target)."""
+Debian's ``chromium``; one WebSocket to the page target), and a page of ours on
+another origin than any edge node, for CORS in a real browser."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import shutil
 import subprocess
+import threading
 import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.servers import free_port
@@ -27,6 +33,17 @@ def find_chromium() -> str | None:
         if os.access(path, os.X_OK):
             return path
     return shutil.which("chromium")
+
+
+def chromium_or_skip() -> str:
+    """The chromium binary; skips the test where there is none (fails it in CI,
+    where ``LIVESCORE_REQUIRE_TOOLS`` is set)."""
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("LIVESCORE_REQUIRE_TOOLS"):
+            pytest.fail("chromium is required (LIVESCORE_REQUIRE_TOOLS is set) but not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return binary
 
 
 class Browser:
@@ -109,3 +126,45 @@ class Browser:
             await asyncio.to_thread(self.proc.wait, 10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+@contextlib.contextmanager
+def serving(page: bytes) -> Iterator[str]:
+    """``page`` served (any path) by a second HTTP server on another port: its
+    origin, another origin than any edge node."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def on_another_origin(page: bytes, profile: Path) -> AsyncIterator[Browser]:
+    """Chromium showing ``page`` from another origin (``serving``), once its script
+    has set ``window.ready``; skips the test where chromium is not installed."""
+    binary = chromium_or_skip()
+    with serving(page) as origin:
+        browser = await Browser(binary, profile).open()
+        try:
+            await browser.navigate(f"{origin}/")
+            await browser.wait_for("window.ready === true")
+            yield browser
+        finally:
+            await browser.close()
