@@ -10,12 +10,10 @@ otherwise ignored (every socket gets every message).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import resource
 from typing import Any
 
 import redis.asyncio as aioredis
+from harness import bench_edge_args, serve_sanic
 from sanic import Request, Sanic, text
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
@@ -61,14 +59,5 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--channel", required=True)
-    args = parser.parse_args()
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    build(args.redis, args.channel).run(
-        host="127.0.0.1", port=args.port, single_process=True, access_log=False, motd=False
-    )
+    args = bench_edge_args()
+    serve_sanic(build(args.redis, args.channel), args.port)

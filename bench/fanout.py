@@ -33,37 +33,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
-import secrets
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import harness
 import orjson
+from harness import PYTHON, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from livescore.keys import Keys
+from livescore.model import MatchPatch
+from store.writes import apply_change
 
-from livescore.config import load_settings  # noqa: E402
-from livescore.keys import Keys  # noqa: E402
-from livescore.model import MatchPatch  # noqa: E402
-from livescore.runtime import redis_client, resolve  # noqa: E402
-from pipeline.relay import Relay  # noqa: E402
-from store import admin as store_admin  # noqa: E402
-from store.admin import as_url  # noqa: E402
-from store.db import connect, open_pool  # noqa: E402
-from store.matches import NewMatch, create_match  # noqa: E402
-from store.migrate import migrate  # noqa: E402
-from store.reference import get_or_create_team  # noqa: E402
-from store.writes import apply_change  # noqa: E402
-
-PYTHON = sys.executable
 NODE_EDGE = ROOT / "bench" / "node_edge"
 
 
@@ -88,33 +72,6 @@ def node_ready() -> None:
         raise Skipped(f"node ws broadcast: skipped, npm ci failed: {done.stderr.strip()[-300:]}")
 
 
-LIVESCORE = str(Path(PYTHON).with_name("livescore"))
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
-
-
-def cpu_seconds(pid: int) -> float:
-    return sum(cpu_times(pid))
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
 @dataclass
 class Result:
     name: str
@@ -134,108 +91,44 @@ class Result:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        settings = load_settings()
-        self.endpoints = resolve(settings)
-        self.dbname = f"bench_fanout_{secrets.token_hex(3)}"
-        self.prefix = f"bench-fanout-{secrets.token_hex(3)}"
-        self.database_url = ""
+        self.scratch = harness.Scratch("fanout")
         self.logs = Path(args.logs)
         self.logs.mkdir(parents=True, exist_ok=True)
-
-    # -- setup ---------------------------------------------------------------------------
-
-    def create_database(self) -> None:
-        self.database_url = store_admin.create_database(self.endpoints.database_url, self.dbname)
-
-    def drop_database(self) -> None:
-        store_admin.drop_database(self.endpoints.database_url, self.dbname)
-
-    async def hot_match(self) -> int:
-        conn = await connect(self.database_url)
-        async with conn:
-            await migrate(conn)
-            home = await get_or_create_team(conn, "Bench Home")
-            away = await get_or_create_team(conn, "Bench Away")
-            from livescore import clock
-
-            match = await create_match(conn, NewMatch(home, away, clock.now()))
-            return int(match["id"])
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-        env.update(
-            DATABASE_URL=as_url(self.database_url),
-            REDIS_URL=self.endpoints.redis_url,
-            LIVESCORE_REDIS_PREFIX=self.prefix,
-            LIVESCORE_RATE_LIMIT="100000000/60",
-            # every load-generator socket comes from 127.0.0.1: lift the per-address /ws limits
-            LIVESCORE_WS_UPGRADE_RATE="100000000/60",
-            LIVESCORE_WS_MAX_PER_ADDRESS="10000000",
-            LIVESCORE_LOG_LEVEL="WARNING",
-            **extra,
-        )
-        return env
 
     # -- processes -----------------------------------------------------------------------
 
     def start_nodes(self, kind: str) -> list[tuple[int, subprocess.Popen[bytes]]]:
+        scratch = self.scratch
+        channel = Keys(scratch.prefix).changes_channel
         nodes = []
         for n in range(2):
-            port = free_port()
-            if kind == "livescore":
-                command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
-            elif kind == "node":
+            port = harness.free_port()
+            if kind == "node":
                 command = [
                     "node", str(NODE_EDGE / "server.js"), "--port", str(port),
-                    "--redis", self.endpoints.redis_url,
-                    "--channel", Keys(self.prefix).changes_channel,
+                    "--redis", scratch.redis_url, "--channel", channel,
                 ]  # fmt: skip
             else:
-                command = [
-                    PYTHON, str(ROOT / "bench" / f"{kind}_edge.py"), "--port", str(port),
-                    "--redis", self.endpoints.redis_url,
-                    "--channel", Keys(self.prefix).changes_channel,
-                ]  # fmt: skip
-            log = (self.logs / f"{kind}-{n}.log").open("wb")
-            proc = subprocess.Popen(
-                command, env=self.env(LIVESCORE_NODE_ID=f"bench-{n}"), stdout=log, stderr=log
-            )
-            nodes.append((port, proc))
+                script = "livescore" if kind == "livescore" else f"{kind}_edge"
+                command = harness.edge_command(port, script, scratch.redis_url, channel)
+            env = scratch.env(LIVESCORE_NODE_ID=f"bench-{n}")
+            nodes.append((port, harness.spawn(command, env, self.logs / f"{kind}-{n}.log")))
         for port, proc in nodes:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{kind} node on {port} exited; see {self.logs}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{kind} node on {port} never got healthy") from None
-                    time.sleep(0.2)
+            harness.wait_healthy(port, proc, f"{kind} node on {port} (logs: {self.logs})")
         return nodes
 
     def start_generators(
         self, nodes: list[tuple[int, subprocess.Popen[bytes]]], match_id: int, start_seq: int
     ) -> list[subprocess.Popen[str]]:
-        gens = []
-        per = self.args.clients // self.args.generators
         addresses = ",".join(f"127.0.0.1:{port}" for port, _ in nodes)
-        for g in range(self.args.generators):
-            count = per if g < self.args.generators - 1 else self.args.clients - per * g
+        commands = []
+        for count in harness.shares(self.args.clients, self.args.generators):
             command = [
                 PYTHON, str(ROOT / "bench" / "loadgen.py"), "--nodes", addresses,
                 "--clients", str(count), "--match", str(match_id), "--start-seq", str(start_seq),
             ]  # fmt: skip
-            gens.append(
-                subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            )
-        for gen in gens:
-            assert gen.stdout is not None
-            line = gen.stdout.readline().strip()
-            if not line.startswith("ready"):
-                raise RuntimeError(f"load generator: {line or 'exited'}")
-        return gens
+            commands.append(command)
+        return harness.start_generators(commands, "load generator")
 
     # -- one round -----------------------------------------------------------------------
 
@@ -243,70 +136,50 @@ class Bench:
         args = self.args
         nodes = self.start_nodes(kind)
         pids = [proc.pid for _, proc in nodes]
-        pool = await open_pool(self.database_url, min_size=1, max_size=4, name="bench")
-        redis = redis_client(self.endpoints.redis_url)
-        relay = Relay(pool, self.database_url, redis, Keys(self.prefix), poll_interval=0.5)
-        stop = asyncio.Event()
-        relay_task = asyncio.create_task(relay.run(stop))
         gens: list[subprocess.Popen[str]] = []
         try:
-            async with pool.connection() as conn:
-                cur = await conn.execute("SELECT seq FROM matches WHERE id = %s", (match_id,))
-                row = await cur.fetchone()
-                assert row is not None
-                start_seq = int(row["seq"])
-            await asyncio.sleep(1.0)
-            rss_before = [rss_bytes(pid) for pid in pids]
-            gens = await asyncio.to_thread(self.start_generators, nodes, match_id, start_seq)
-            await asyncio.sleep(2.0)  # settle: every handshake done, buffers allocated
-            rss_after = [rss_bytes(pid) for pid in pids]
-            cpu_before = sum(cpu_seconds(pid) for pid in pids)
-            user_before = sum(cpu_times(pid)[0] for pid in pids)
-            started = time.monotonic()
-            changes = int(args.rate * args.duration)
-            async with pool.connection() as conn:
-                for n in range(changes):
-                    due = started + n / args.rate
-                    await asyncio.sleep(max(0.0, due - time.monotonic()))
-                    home = (start_seq + n + 1) % 999
-                    await apply_change(
-                        conn, match_id, MatchPatch(source="bench", home_score=home, away_score=0)
-                    )
-            final = start_seq + changes
-            for gen in gens:
-                assert gen.stdin is not None
-                gen.stdin.write(f"final {final}\n")
-                gen.stdin.flush()
-            reports = [
-                orjson.loads(await asyncio.to_thread(gen.stdout.readline))  # type: ignore[union-attr]
-                for gen in gens
-            ]
-            elapsed = time.monotonic() - started
-            cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
-            user = sum(cpu_times(pid)[0] for pid in pids) - user_before
-            gen_cpu = sum(float(r["cpu_s"]) for r in reports)
-        finally:
-            for gen in gens:
-                gen.kill()
-                gen.wait()
-            stop.set()
-            await relay_task
-            await pool.close()
-            await redis.aclose()
-            for _, proc in nodes:
-                proc.terminate()
-            for _, proc in nodes:
+            async with self.scratch.relaying() as pool:
+                start_seq = await harness.match_seq(pool, match_id)
                 try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                    await asyncio.sleep(1.0)
+                    rss_before = [harness.rss_bytes(pid) for pid in pids]
+                    gens = await asyncio.to_thread(
+                        self.start_generators, nodes, match_id, start_seq
+                    )
+                    await asyncio.sleep(2.0)  # settle: every handshake done, buffers allocated
+                    rss_after = [harness.rss_bytes(pid) for pid in pids]
+                    cpu_before = sum(harness.cpu_seconds(pid) for pid in pids)
+                    user_before = sum(harness.cpu_times(pid)[0] for pid in pids)
+                    started = time.monotonic()
+                    changes = int(args.rate * args.duration)
+                    async with pool.connection() as conn:
+                        for n in range(changes):
+                            due = started + n / args.rate
+                            await asyncio.sleep(max(0.0, due - time.monotonic()))
+                            home = (start_seq + n + 1) % 999
+                            patch = MatchPatch(source="bench", home_score=home, away_score=0)
+                            await apply_change(conn, match_id, patch)
+                    final = start_seq + changes
+                    harness.tell(gens, f"final {final}")
+                    reports = [
+                        orjson.loads(await asyncio.to_thread(gen.stdout.readline))  # type: ignore[union-attr]
+                        for gen in gens
+                    ]
+                    elapsed = time.monotonic() - started
+                    cpu = sum(harness.cpu_seconds(pid) for pid in pids) - cpu_before
+                    user = sum(harness.cpu_times(pid)[0] for pid in pids) - user_before
+                    gen_cpu = sum(float(r["cpu_s"]) for r in reports)
+                finally:
+                    harness.kill_all(gens)
+        finally:
+            harness.stop_all([proc for _, proc in nodes])
         latencies = sorted(x for r in reports for x in r["latencies_us"])
         deliveries = sum(int(r["deliveries"]) for r in reports)
         per_node = args.clients / 2
         return Result(
             name=kind,
-            p50_ms=latencies[len(latencies) // 2] / 1000 if latencies else float("nan"),
-            p99_ms=latencies[int(len(latencies) * 0.99)] / 1000 if latencies else float("nan"),
+            p50_ms=harness.percentile(latencies, 0.5) / 1000,
+            p99_ms=harness.percentile(latencies, 0.99) / 1000,
             max_ms=latencies[-1] / 1000 if latencies else float("nan"),
             deliveries_per_s=deliveries / elapsed,
             lost=sum(int(r["lost"]) for r in reports),
@@ -373,9 +246,7 @@ def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -
 
 async def main(args: argparse.Namespace) -> None:
     bench = Bench(args)
-    bench.create_database()
-    try:
-        match_id = await bench.hot_match()
+    async with harness.scratch_with_match(bench.scratch, "Bench Home", "Bench Away") as match_id:
         results, skipped = [], []
         for kind in args.kinds.split(","):
             try:
@@ -384,14 +255,11 @@ async def main(args: argparse.Namespace) -> None:
                 results.append(await bench.round(kind, match_id))
             except Skipped as exc:
                 skipped.append(str(exc))
-    finally:
-        bench.drop_database()
     print(table(results, args, skipped))
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    harness.lift_fd_limit()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=2.0, help="changes per second")

@@ -17,10 +17,10 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import resource
 
 import redis.asyncio as aioredis
 import uvloop
+from harness import bench_edge_args
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
 SUBSCRIBED = b'{"type":"subscribed"}'
@@ -91,10 +91,4 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--channel", required=True)
-    uvloop.run(main(parser.parse_args()))
+    uvloop.run(main(bench_edge_args()))

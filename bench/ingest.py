@@ -36,49 +36,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
-import secrets
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+from harness import (
+    LIVESCORE,
+    Scratch,
+    cpu_seconds,
+    free_port,
+    percentile,
+    spawn,
+    stop_all,
+    wait_healthy,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from livescore import clock
+from livescore.feeds import FeedConfig
+from livescore.keys import Keys
+from livescore.model import MatchPatch
+from livescore.runtime import redis_client
+from pipeline import observation_codec as codec
+from pipeline.ingest import PARALLEL
+from pipeline.jobs import POLL_TIMEOUT_S
+from pipeline.worker import make_queue
+from providers.base import RawResponse
+from providers.registry import adapter_for
+from store.db import connect, open_pool
+from store.feeds import add_feed
+from store.matches import NewMatch, create_match
+from store.migrate import migrate
+from store.reference import get_or_create_team
+from store.writes import apply_change
 
-from livescore import clock  # noqa: E402
-from livescore.config import load_settings  # noqa: E402
-from livescore.feeds import FeedConfig  # noqa: E402
-from livescore.keys import Keys  # noqa: E402
-from livescore.model import MatchPatch  # noqa: E402
-from livescore.runtime import redis_client, resolve  # noqa: E402
-from pipeline import observation_codec as codec  # noqa: E402
-from pipeline.ingest import PARALLEL  # noqa: E402
-from pipeline.jobs import POLL_TIMEOUT_S  # noqa: E402
-from pipeline.worker import make_queue  # noqa: E402
-from providers.base import RawResponse  # noqa: E402
-from providers.registry import adapter_for  # noqa: E402
-from store import admin as store_admin  # noqa: E402
-from store.admin import as_url  # noqa: E402
-from store.db import connect, open_pool  # noqa: E402
-from store.feeds import add_feed  # noqa: E402
-from store.matches import NewMatch, create_match  # noqa: E402
-from store.migrate import migrate  # noqa: E402
-from store.reference import get_or_create_team  # noqa: E402
-from store.writes import apply_change  # noqa: E402
-
-PYTHON = sys.executable
-LIVESCORE = str(Path(PYTHON).with_name("livescore"))
-TICKS = os.sysconf("SC_CLK_TCK")
 TOWNS = [
     "Northbury",
     "Southwick",
@@ -206,24 +202,6 @@ PATHS = {
     "/fixtures": "api-football",
     "/api/v2/json/livescore/soccer": "thesportsdb",
 }
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 # -- the provider farm ------------------------------------------------------------------------
@@ -365,11 +343,9 @@ class Farm:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        settings = load_settings()
-        self.endpoints = resolve(settings)
-        self.prefix = f"bench-ingest-{secrets.token_hex(3)}"
+        self.scratch = Scratch("ingest")
+        self.prefix = self.scratch.prefix
         self.keys = Keys(self.prefix)
-        self.dbname = f"livescore_bench_{secrets.token_hex(3)}"
         self.database_url = ""
         self.farm = Farm(args.matches, args.share)
         self.farm_port = free_port()
@@ -378,48 +354,21 @@ class Bench:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.slot = 10**9
 
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-        env.update(
-            DATABASE_URL=as_url(self.database_url),
-            REDIS_URL=self.endpoints.redis_url,
-            LIVESCORE_REDIS_PREFIX=self.prefix,
-            LIVESCORE_RATE_LIMIT="100000000/60",
-            LIVESCORE_WS_UPGRADE_RATE="100000000/60",
-            LIVESCORE_WS_MAX_PER_ADDRESS="10000000",
-            LIVESCORE_LOG_LEVEL="WARNING",
-        )
-        return env
-
     def start_worker(self) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.workers)}.log").open("wb")
-        proc = subprocess.Popen([LIVESCORE, "worker"], env=self.env(), stdout=log, stderr=log)
+        log = self.logs / f"worker-{len(self.workers)}.log"
+        proc = spawn([LIVESCORE, "worker"], self.scratch.env(), log)
         self.workers.append(proc)
         return proc
 
     def start_edge(self) -> tuple[int, subprocess.Popen[bytes]]:
         port = free_port()
-        log = (self.logs / "edge.log").open("wb")
-        proc = subprocess.Popen(
-            [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=self.env(),
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"edge exited; see {self.logs}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    return port, proc
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"edge not up in 60 s: {exc}") from exc
-                time.sleep(0.3)
+        command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        proc = spawn(command, self.scratch.env(), self.logs / "edge.log")
+        wait_healthy(port, proc, f"edge (logs: {self.logs})")
+        return port, proc
 
     async def setup(self) -> None:
-        self.database_url = store_admin.create_database(self.endpoints.database_url, self.dbname)
+        self.database_url = self.scratch.create()
         conn = await connect(self.database_url)
         async with conn:
             await migrate(conn)
@@ -430,7 +379,7 @@ class Bench:
                     poll_live_s=3600, poll_idle_s=86400, budget_per_minute=1_000_000,
                 ))  # fmt: skip
         # the cron tick would poll each feed once an hour/day: those slots are taken
-        redis = redis_client(self.endpoints.redis_url)
+        redis = redis_client(self.scratch.redis_url)
         now = time.time()
         for kind in KINDS:
             for purpose, seconds in (("live", 3600), ("today", 86400)):
@@ -582,7 +531,7 @@ class Bench:
     async def run(self) -> None:
         args = self.args
         server = await asyncio.start_server(self.farm.serve, "127.0.0.1", self.farm_port)
-        queue = make_queue(self.endpoints.redis_url, self.keys)
+        queue = make_queue(self.scratch.redis_url, self.keys)
         edge: subprocess.Popen[bytes] | None = None
         try:
             await self.setup()
@@ -621,7 +570,7 @@ class Bench:
                   "marginal: what one fully busy worker process ingests)")  # fmt: skip
             edge_port, edge = self.start_edge()
             latencies, rate = await self.latency(queue, edge_port)
-            p50, p99 = pct(latencies, 50) * 1e3, pct(latencies, 99) * 1e3
+            p50, p99 = percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3
             top = max(latencies or [0.0]) * 1e3
             print(f"latency at {rate:.0f} obs/s ({args.subscribers} WebSocket subscribers, "
                   f"2 workers): provider response -> client p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
@@ -638,21 +587,13 @@ class Bench:
             best = (1 - idle) / marginal_one if marginal_one else 0.0
             print(f"targets: >= 1500 obs/s per worker: {'met' if best >= 1500 else 'NOT met'} "
                   f"({best:.0f}); p99 <= 250 ms at 300 obs/s: "
-                  f"{'met' if pct(latencies, 99) <= 0.25 else 'NOT met'}")  # fmt: skip
+                  f"{'met' if percentile(latencies, 0.99) <= 0.25 else 'NOT met'}")  # fmt: skip
         finally:
             server.close()
-            if edge is not None:
-                edge.terminate()
-            for w in self.workers:
-                w.terminate()
-            for proc in [*self.workers, *([edge] if edge else [])]:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(15)
-                if proc.poll() is None:
-                    proc.kill()
+            stop_all([*self.workers, *([edge] if edge else [])])
             await queue.disconnect()
             if self.database_url:
-                store_admin.drop_database(self.endpoints.database_url, self.dbname)
+                self.scratch.drop()
 
 
 def main() -> None:

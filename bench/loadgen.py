@@ -1,7 +1,7 @@
 """A lean WebSocket load generator for bench/fanout.py (one process, many sockets).
 
-Raw asyncio protocols: a minimal HTTP upgrade, a masked subscribe frame, and a
-frame parser that reads only what it must from each change frame: its
+Raw asyncio protocols (``harness.RawWs``): a minimal HTTP upgrade, a masked
+subscribe frame, and a frame parser that reads only what it must from each change frame: its
 ``seq`` (for lost/duplicate accounting) and its ``ts`` (commit time, parsed
 once per seq per process) for the commit-to-client latency. Server pings are
 answered (Sanic closes sockets that do not pong).
@@ -16,83 +16,53 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import os
 import resource
 import sys
 import time
 from datetime import datetime
 
 import orjson
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover
-    uvloop = None  # type: ignore[assignment]
+from harness import RawWs, SeqCount, generator_parser, report_and_close, run_generator, seq_in
 
 CONNECT_CONCURRENCY = 64
 _now = time.time
 
 
-def masked_text(payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    n = len(payload)
-    head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0xFE)) + n.to_bytes(2, "big")
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + body
+class Stats(SeqCount):
+    __slots__ = ("deliveries", "latencies", "ts_cache")
 
-
-def masked_pong(payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes((0x8A, 0x80 | len(payload))) + mask + body
-
-
-class Stats:
     def __init__(self) -> None:
+        super().__init__()
         self.latencies: list[int] = []
         self.deliveries = 0
-        self.duplicated = 0
-        self.lost = 0
         self.ts_cache: dict[int, float] = {}
 
 
-class Client(asyncio.Protocol):
+class Client(RawWs):
     __slots__ = (
-        "buf", "closed", "gen", "host", "last", "latencies", "live", "port", "stats",
-        "subscribed", "transport", "ts_cache", "upgraded",
+        "closed", "gen", "last", "latencies", "live", "stats", "subscribed", "ts_cache",
     )  # fmt: skip
 
     def __init__(self, gen: Generator, host: str, port: int) -> None:
+        super().__init__(host, port)
         self.gen = gen
-        self.host, self.port = host, port
-        self.buf = bytearray()
-        self.upgraded = False
         self.live = False  # subscribed: change frames may take the fast path
         self.last = gen.start_seq
         self.stats = gen.stats
         self.ts_cache = gen.stats.ts_cache
         self.latencies = gen.stats.latencies
-        self.subscribed = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
+        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.transport.write(  # type: ignore[union-attr]
-            f"GET /ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if not self.subscribed.done():
             self.subscribed.set_exception(ConnectionError(f"closed before subscribed: {exc}"))
 
+    def on_upgraded(self) -> None:
+        self.send_json(self.gen.subscribe)
+
     def data_received(self, data: bytes) -> None:
-        now = _now()
         if self.live and not self.buf:
             # the fast path: one whole text frame (126: a 16-bit length), the next seq,
             # whose commit time this process already parsed; anything else goes the long way
@@ -110,44 +80,9 @@ class Client(asyncio.Protocol):
                     if ts is not None and seq == self.last + 1:
                         self.last = seq
                         self.stats.deliveries += 1
-                        self.latencies.append(int((now - ts) * 1_000_000))
+                        self.latencies.append(int((_now() - ts) * 1_000_000))
                         return
-        if self.buf:
-            data = bytes(self.buf) + data
-            self.buf = bytearray()
-        if not self.upgraded:
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                self.buf += data
-                return
-            if not data.startswith(b"HTTP/1.1 101"):
-                raise ConnectionError(data[:200].decode(errors="replace"))
-            data = data[end + 4 :]
-            self.upgraded = True
-            assert self.transport is not None
-            self.transport.write(masked_text(self.gen.subscribe))
-        pos, size = 0, len(data)
-        while size - pos >= 2:
-            opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
-            head = 2
-            if n == 126:
-                if size - pos < 4:
-                    break
-                n, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
-            elif n == 127:
-                if size - pos < 10:
-                    break
-                n, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
-            start = pos + head
-            if size - start < n:
-                break
-            pos = start + n
-            if opcode == 1:
-                self.on_text(data, start, pos, now)
-            elif opcode == 9 and self.transport is not None:
-                self.transport.write(masked_pong(data[start:pos]))
-        if pos < size:
-            self.buf += data[pos:]
+        super().data_received(data)
 
     def on_text(self, data: bytes, start: int, end: int, now: float) -> None:
         """One text frame in ``data[start:end]``: only ``seq`` (and ``ts``, once per seq)."""
@@ -159,17 +94,10 @@ class Client(asyncio.Protocol):
                 self.live = True
                 self.subscribed.set_result(None)
             return
-        at = data.find(b'"seq":', start, end)
-        if at < 0:
-            return  # pong, error
-        seq = int(data[at + 6 : data.index(b",", at)])
-        last = self.last
+        seq = seq_in(data, start, end)
         stats = self.gen.stats
-        if seq != last + 1:
-            if seq <= last:
-                stats.duplicated += 1
-                return
-            stats.lost += seq - last - 1
+        if seq is None or not stats.after(self.last, seq):
+            return  # pong, error; a duplicate
         self.last = seq
         stats.deliveries += 1
         ts = stats.ts_cache.get(seq)
@@ -260,25 +188,12 @@ async def main(args: argparse.Namespace) -> None:
     await gen.wait_final(final, args.drain)
     report = gen.report(final)
     report["cpu_s"] = _cpu() - ready_cpu  # from the first change to the last frame
-    sys.stdout.write(orjson.dumps(report).decode() + "\n")
-    sys.stdout.flush()
-    for client in gen.clients:
-        if client.transport is not None:
-            client.transport.abort()
+    report_and_close(report, gen.clients)
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    parser = argparse.ArgumentParser()
+    parser = generator_parser()
     parser.add_argument("--nodes", required=True, help="host:port,host:port")
-    parser.add_argument("--clients", type=int, required=True)
-    parser.add_argument("--match", type=int, required=True)
-    parser.add_argument("--start-seq", type=int, required=True)
     parser.add_argument("--drain", type=float, default=15.0)
     parser.add_argument("--source", default=None, help="local address to connect from")
-    arguments = parser.parse_args()
-    if uvloop is not None:
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+    run_generator(main(parser.parse_args()))

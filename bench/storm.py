@@ -45,45 +45,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
-import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import harness
 import orjson
 import psycopg
+from harness import PYTHON, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from livescore.keys import Keys
+from livescore.model import MatchPatch
+from store.db import connect
+from store.writes import apply_change
 
-from livescore import clock  # noqa: E402
-from livescore.config import load_settings  # noqa: E402
-from livescore.keys import Keys  # noqa: E402
-from livescore.model import MatchPatch  # noqa: E402
-from livescore.runtime import redis_client, resolve  # noqa: E402
-from pipeline.relay import Relay  # noqa: E402
-from store import admin as store_admin  # noqa: E402
-from store.admin import as_url  # noqa: E402
-from store.db import connect, open_pool  # noqa: E402
-from store.matches import NewMatch, create_match  # noqa: E402
-from store.migrate import migrate  # noqa: E402
-from store.reference import get_or_create_team  # noqa: E402
-from store.writes import apply_change  # noqa: E402
-
-PYTHON = sys.executable
-LIVESCORE = str(Path(PYTHON).with_name("livescore"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: Seconds every client has to get back to B (the generators keep retrying that long).
+BACK_WITHIN = 300.0
 
 
 def scrape(port: int, *, within: float = 120.0) -> dict[str, float]:
@@ -108,22 +88,6 @@ def scrape(port: int, *, within: float = 120.0) -> dict[str, float]:
             except ValueError:
                 continue
     return out
-
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 @dataclass
@@ -151,6 +115,8 @@ class Result:
     duplicated: int = 0
     resets: int = 0
     failed: int = 0
+    retries: int = 0
+    refused: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -197,97 +163,47 @@ class Writer:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.endpoints = resolve(load_settings())
-        self.dbname = f"bench_storm_{secrets.token_hex(3)}"
-        self.prefix = f"bench-storm-{secrets.token_hex(3)}"
-        self.database_url = ""
+        self.scratch = harness.Scratch("storm")
         self.logs = Path(args.logs)
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def xact_commit(self) -> int:
         """Transactions committed in the bench database (asked from the admin database,
         so the asking is not counted)."""
-        with psycopg.connect(self.endpoints.database_url, autocommit=True) as admin:
+        scratch = self.scratch
+        with psycopg.connect(scratch.endpoints.database_url, autocommit=True) as admin:
             row = admin.execute(
-                "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (self.dbname,)
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (scratch.dbname,)
             ).fetchone()
         assert row is not None
         return int(row[0])
 
-    async def hot_match(self) -> int:
-        conn = await connect(self.database_url)
-        async with conn:
-            await migrate(conn)
-            home = await get_or_create_team(conn, "Storm Home")
-            away = await get_or_create_team(conn, "Storm Away")
-            match = await create_match(conn, NewMatch(home, away, clock.now()))
-            return int(match["id"])
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-        env.update(
-            DATABASE_URL=as_url(self.database_url),
-            REDIS_URL=self.endpoints.redis_url,
-            LIVESCORE_REDIS_PREFIX=self.prefix,
-            LIVESCORE_RATE_LIMIT="100000000/60",
-            LIVESCORE_WS_UPGRADE_RATE="100000000/60",
-            LIVESCORE_WS_MAX_PER_ADDRESS="10000000",
-            LIVESCORE_LOG_LEVEL="WARNING",
-            **extra,
-        )
-        return env
-
     def start_node(
         self, name: str, extra: dict[str, str], *, floor: bool = False
     ) -> tuple[int, subprocess.Popen[bytes]]:
-        port = free_port()
-        if floor:
-            command = [
-                PYTHON, str(ROOT / "bench" / "storm_floor_edge.py"), "--port", str(port),
-                "--redis", self.endpoints.redis_url,
-                "--channel", Keys(self.prefix).changes_channel,
-            ]  # fmt: skip
-        else:
-            command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        log = (self.logs / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            command, env=self.env(LIVESCORE_NODE_ID=f"storm-{name}", **extra), stdout=log,
-            stderr=log,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"node {name} exited; see {self.logs}/{name}.log")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"node {name} never got healthy") from None
-                time.sleep(0.2)
+        port = harness.free_port()
+        scratch = self.scratch
+        kind = "storm_floor_edge" if floor else "livescore"
+        command = harness.edge_command(
+            port, kind, scratch.redis_url, Keys(scratch.prefix).changes_channel
+        )
+        env = scratch.env(LIVESCORE_NODE_ID=f"storm-{name}", **extra)
+        proc = harness.spawn(command, env, self.logs / f"{name}.log")
+        harness.wait_healthy(port, proc, f"node {name} (log: {self.logs}/{name}.log)")
         return port, proc
 
     def start_generators(
         self, a: int, b: int, match_id: int, start_seq: int
     ) -> list[subprocess.Popen[str]]:
-        gens = []
-        per = self.args.clients // self.args.generators
-        for g in range(self.args.generators):
-            count = per if g < self.args.generators - 1 else self.args.clients - per * g
+        commands = []
+        for count in harness.shares(self.args.clients, self.args.generators):
             command = [
                 PYTHON, str(ROOT / "bench" / "stormgen.py"), "--a", f"127.0.0.1:{a}",
                 "--b", f"127.0.0.1:{b}", "--clients", str(count), "--match", str(match_id),
-                "--start-seq", str(start_seq),
+                "--start-seq", str(start_seq), "--window", str(BACK_WITHIN),
             ]  # fmt: skip
-            gens.append(
-                subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            )
-        for gen in gens:
-            assert gen.stdout is not None
-            line = gen.stdout.readline().strip()
-            if not line.startswith("ready"):
-                raise RuntimeError(f"storm generator: {line or 'exited'}")
-        return gens
+            commands.append(command)
+        return harness.start_generators(commands, "storm generator")
 
     async def round(self, key: str, name: str, match_id: int, ring: str | None) -> Result:
         args = self.args
@@ -296,91 +212,71 @@ class Bench:
         result = Result(name, args.clients)
         a_port, a = self.start_node(f"{key}-A", extra)
         b_port, b = self.start_node(f"{key}-B", extra, floor=floor)
-        pool = await open_pool(self.database_url, min_size=1, max_size=4, name="bench")
-        redis = redis_client(self.endpoints.redis_url)
-        relay = Relay(pool, self.database_url, redis, Keys(self.prefix), poll_interval=0.5)
-        stop = asyncio.Event()
-        relay_task = asyncio.create_task(relay.run(stop))
-        writer = Writer(self.database_url, match_id, args.rate)
+        writer = Writer(self.scratch.database_url, match_id, args.rate)
         gens: list[subprocess.Popen[str]] = []
         reports: list[dict[str, object]] = []
         try:
-            async with pool.connection() as conn:
-                cur = await conn.execute("SELECT seq FROM matches WHERE id = %s", (match_id,))
-                row = await cur.fetchone()
-                assert row is not None
-                writer.seq = int(row["seq"])
-            gens = await asyncio.to_thread(self.start_generators, a_port, b_port, match_id,
-                                           writer.seq)  # fmt: skip
-            writer.start()
-            await asyncio.sleep(2.0)
-            # B's startup is out of the stall window before the storm begins
-            quiet_by = time.monotonic() + 15
-            while not floor and time.monotonic() < quiet_by:
-                seen = await asyncio.to_thread(scrape, b_port)
-                if seen.get("livescore_event_loop_stall_max_seconds", 0) < 0.05:
-                    break
-                await asyncio.sleep(1.0)
-            # the writer's and the relay's own transactions: a window like the storm's
-            window = args.window
-            x0, t0 = await asyncio.to_thread(self.xact_commit), time.monotonic()
-            await asyncio.sleep(window)
-            x1, t1 = await asyncio.to_thread(self.xact_commit), time.monotonic()
-            baseline = (x1 - x0) / (t1 - t0)
-            before = await asyncio.to_thread(scrape, b_port)
-            result.load = os.getloadavg()[0]
-            target = writer.seq
-            killed_at = time.time()
-            xk, tk = await asyncio.to_thread(self.xact_commit), time.monotonic()
-            cpu_before = cpu_seconds(b.pid)
-            os.kill(a.pid, signal.SIGKILL)
-            a.wait()
-            # every client back (B's connection count), then the GC after the burst
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                await asyncio.sleep(0.5)
-                seen = await asyncio.to_thread(scrape, b_port)
-                if seen.get("livescore_ws_connections", 0) >= args.clients:
-                    break
-            cpu_storm = cpu_seconds(b.pid) - cpu_before
-            await asyncio.sleep(3.0)
-            after = await asyncio.to_thread(scrape, b_port)
-            # the window must be the storm's length at least, and the stats flushed
-            await asyncio.sleep(max(0.0, tk + window - time.monotonic()) + 2.0)
-            x2, t2 = await asyncio.to_thread(self.xact_commit), time.monotonic()
-            final = await writer.finish()
-            for gen in gens:
-                assert gen.stdin is not None
-                gen.stdin.write(f"target {target} {killed_at} {final}\n")
-                gen.stdin.flush()
-            for gen in gens:
-                assert gen.stdout is not None
-                reports.append(orjson.loads(await asyncio.to_thread(gen.stdout.readline)))
-        finally:
-            await writer.finish()
-            for gen in gens:
-                gen.kill()
-                gen.wait()
-            stop.set()
-            await relay_task
-            await pool.close()
-            await redis.aclose()
-            for proc in (a, b):
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in (a, b):
+            async with self.scratch.relaying() as pool:
+                writer.seq = await harness.match_seq(pool, match_id)
                 try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                    gens = await asyncio.to_thread(self.start_generators, a_port, b_port,
+                                                   match_id, writer.seq)  # fmt: skip
+                    writer.start()
+                    await asyncio.sleep(2.0)
+                    # B's startup is out of the stall window before the storm begins
+                    quiet_by = time.monotonic() + 15
+                    while not floor and time.monotonic() < quiet_by:
+                        seen = await asyncio.to_thread(scrape, b_port)
+                        if seen.get("livescore_event_loop_stall_max_seconds", 0) < 0.05:
+                            break
+                        await asyncio.sleep(1.0)
+                    # the writer's and the relay's own transactions: a window like the storm's
+                    window = args.window
+                    x0, t0 = await asyncio.to_thread(self.xact_commit), time.monotonic()
+                    await asyncio.sleep(window)
+                    x1, t1 = await asyncio.to_thread(self.xact_commit), time.monotonic()
+                    baseline = (x1 - x0) / (t1 - t0)
+                    before = await asyncio.to_thread(scrape, b_port)
+                    result.load = os.getloadavg()[0]
+                    target = writer.seq
+                    killed_at = time.time()
+                    xk, tk = await asyncio.to_thread(self.xact_commit), time.monotonic()
+                    cpu_before = harness.cpu_seconds(b.pid)
+                    os.kill(a.pid, signal.SIGKILL)
+                    a.wait()
+                    # every client back (B's connection count), then the GC after the burst
+                    deadline = time.monotonic() + BACK_WITHIN
+                    while time.monotonic() < deadline:
+                        await asyncio.sleep(0.5)
+                        seen = await asyncio.to_thread(scrape, b_port)
+                        if seen.get("livescore_ws_connections", 0) >= args.clients:
+                            break
+                    cpu_storm = harness.cpu_seconds(b.pid) - cpu_before
+                    await asyncio.sleep(3.0)
+                    after = await asyncio.to_thread(scrape, b_port)
+                    # the window must be the storm's length at least, and the stats flushed
+                    await asyncio.sleep(max(0.0, tk + window - time.monotonic()) + 2.0)
+                    x2, t2 = await asyncio.to_thread(self.xact_commit), time.monotonic()
+                    final = await writer.finish()
+                    harness.tell(gens, f"target {target} {killed_at} {final}")
+                    for gen in gens:
+                        assert gen.stdout is not None
+                        reports.append(orjson.loads(await asyncio.to_thread(gen.stdout.readline)))
+                finally:
+                    await writer.finish()
+                    harness.kill_all(gens)
+        finally:
+            harness.stop_all((a, b))
         caught = [float(x) for r in reports for x in r["caught_up_s"]]  # type: ignore[attr-defined]
-        result.p50, result.p99 = percentile(caught, 0.5), percentile(caught, 0.99)
+        result.p50, result.p99 = harness.percentile(caught, 0.5), harness.percentile(caught, 0.99)
         result.worst = max(caught) if caught else float("nan")
         result.not_caught_up = sum(int(r["not_caught_up"]) for r in reports)  # type: ignore[call-overload]
         result.lost = sum(int(r["lost"]) for r in reports)  # type: ignore[call-overload]
         result.duplicated = sum(int(r["duplicated"]) for r in reports)  # type: ignore[call-overload]
         result.resets = sum(int(r["resets"]) for r in reports)  # type: ignore[call-overload]
         result.failed = sum(int(r["failed"]) for r in reports)  # type: ignore[call-overload]
+        result.retries = sum(int(r["retries"]) for r in reports)  # type: ignore[call-overload]
+        result.refused = sum(int(r["refused"]) for r in reports)  # type: ignore[call-overload]
         result.cpu_ms_per_client = cpu_storm / args.clients * 1000
         result.raw_tx = x2 - xk
         result.window_s = t2 - tk
@@ -432,16 +328,21 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         )
     lines.append("")
     for r in results:
+        retried = (
+            f"; {r.retries} reconnects tried again ({r.refused} refused), "
+            f"{r.failed} clients not back within {BACK_WITHIN:g}s"
+        )
         if r.hub_reads != r.hub_reads:
             lines.append(
                 f"{r.name}: Sanic's handshake and one canned answer per client on B, nothing "
                 f"else (no replay: its lost column means nothing); load average {r.load:.1f}"
+                + retried
             )
             continue
         lines.append(
             f"{r.name}: {r.raw_tx} transactions in the {r.window_s:.1f}s storm window, "
             f"{r.baseline_tx_per_s:.1f}/s committed anyway (writer, relay): "
-            f"{r.storm_tx:.0f} for the storm; load average {r.load:.1f} at the kill"
+            f"{r.storm_tx:.0f} for the storm; load average {r.load:.1f} at the kill" + retried
         )
     lines.append(
         "targets: PG tx/client <= 0.01, p99 caught up <= 3 s, stall <= 100 ms, 0 lost, 0 dup"
@@ -451,9 +352,7 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
 
 async def main(args: argparse.Namespace) -> None:
     bench = Bench(args)
-    bench.database_url = store_admin.create_database(bench.endpoints.database_url, bench.dbname)
-    try:
-        match_id = await bench.hot_match()
+    async with harness.scratch_with_match(bench.scratch, "Storm Home", "Storm Away") as match_id:
         known: dict[str, tuple[str, str | None]] = {
             "ring": ("ring on (1000)", "1000"),
             "noring": ("ring off (RING=0)", "0"),
@@ -464,14 +363,11 @@ async def main(args: argparse.Namespace) -> None:
         for key, name, ring in rounds:
             results.append(await bench.round(key, name, match_id, ring))
             print(table(results[-1:], args), "\n", flush=True)  # kept if a later round fails
-    finally:
-        store_admin.drop_database(bench.endpoints.database_url, bench.dbname)
     print(table(results, args))
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    harness.lift_fd_limit()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=2.0, help="changes per second")

@@ -6,9 +6,19 @@ once and subscribes again with ``since`` = the last seq it got, as a real
 client would. It records when B confirmed the resume and the first frames
 that followed, so the coordinator can tell when each client had caught up.
 
-Raw asyncio protocols like bench/loadgen.py: a minimal HTTP upgrade, masked
-client frames, a parser that reads ``type`` and ``seq`` only. Server pings
-are answered.
+Raw asyncio protocols (``harness.RawWs``, as bench/loadgen.py): a minimal HTTP
+upgrade, masked client frames, a parser that reads ``type`` and ``seq`` only.
+Server pings are answered.
+
+Coming back, as a well-behaved client does: a reconnect that fails (refused
+with 429/503, a connect or handshake that times out, the connection dropped
+before the resume was confirmed) is tried again after a pause drawn at random
+up to ``BACKOFF_BASE * 2**attempt`` (at most ``BACKOFF_CAP``; at least the
+server's ``Retry-After``, capped the same way), until ``--window`` seconds
+after the client lost A; a subscribe answered with ``unavailable`` (or
+``rate_limited``), even after its ``subscribed`` frame (a join that failed
+half-way leaves no subscription on the node), is sent again the same way, with
+``since`` = the last seq the client has.
 
 Protocol with the coordinator (stdin/stdout, one line each):
     -> "ready N"                      all N sockets subscribed on A (or "failed REASON")
@@ -21,52 +31,57 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import os
-import resource
+import random
 import sys
 import time
 
 import orjson
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover
-    uvloop = None  # type: ignore[assignment]
+from harness import (
+    RawWs,
+    Refused,
+    SeqCount,
+    generator_parser,
+    report_and_close,
+    run_generator,
+    seq_in,
+)
 
 #: Connections opened at once (the first connect to A, and the reconnects to B).
 CONNECT_CONCURRENCY = 64
 #: Frames remembered per client after its resume (the replay is a few frames).
 TRACKED = 64
+#: Reconnect pauses: uniform in [0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)] seconds.
+BACKOFF_BASE = 0.05
+BACKOFF_CAP = 5.0
+#: Seconds one attempt may take to connect (TCP and the upgrade), then to be resumed.
+CONNECT_TIMEOUT = 15.0
+SUBSCRIBE_TIMEOUT = 30.0
+#: Error codes a subscribe is sent again for (after a pause).
+RETRIED_ERRORS = (b'"code":"unavailable"', b'"code":"rate_limited"')
 _now = time.time
 
 
-def masked(opcode: int, payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    n = len(payload)
-    head = bytes((0x80 | opcode, 0x80 | n)) if n < 126 else bytes((0x80 | opcode, 0xFE))
-    if n >= 126:
-        head += n.to_bytes(2, "big")
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + body
+def pause(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` (full jitter, capped)."""
+    wait = random.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, BACKOFF_CAP) * random.uniform(1.0, 1.5))
+    return wait
 
 
-class Client(asyncio.Protocol):
+class Client(RawWs):
     __slots__ = (
-        "after", "buf", "closed", "gen", "host", "last", "lost_at", "moved", "port",
-        "resets", "resumed_at", "subscribed", "transport", "upgraded",
+        "after", "closed", "gen", "last", "lost_at", "moved", "resets", "resubscribes",
+        "resumed_at", "subscribed",
     )  # fmt: skip
 
     def __init__(
         self, gen: Generator, host: str, port: int, *, before: Client | None = None
     ) -> None:
+        super().__init__(host, port)
         self.gen = gen
-        self.host, self.port = host, port
-        self.buf = bytearray()
-        self.upgraded = False
         self.last = gen.start_seq
         self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
         self.closed = False
         #: reconnected to B after ``before`` lost A (its history carries over)
         self.moved = before is not None
@@ -76,17 +91,9 @@ class Client(asyncio.Protocol):
             self.lost_at = before.lost_at
         self.resumed_at = 0.0
         self.resets = 0
+        self.resubscribes = 0
         #: (seq, time) of the first frames after the resume
         self.after: list[tuple[int, float]] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(  # type: ignore[attr-defined]
-            f"GET /ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -96,47 +103,22 @@ class Client(asyncio.Protocol):
             self.lost_at = _now()
             self.gen.reconnect(self)
 
-    def data_received(self, data: bytes) -> None:
-        now = _now()
-        if self.buf:
-            data = bytes(self.buf) + data
-            self.buf = bytearray()
-        if not self.upgraded:
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                self.buf += data
-                return
-            if not data.startswith(b"HTTP/1.1 101"):
-                raise ConnectionError(data[:200].decode(errors="replace"))
-            data = data[end + 4 :]
-            self.upgraded = True
-            assert self.transport is not None
-            body = {"action": "subscribe", "matchId": self.gen.match_id}
-            if self.moved:
-                body["since"] = self.last
-            self.transport.write(masked(1, orjson.dumps(body)))
-        pos, size = 0, len(data)
-        while size - pos >= 2:
-            opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
-            head = 2
-            if n == 126:
-                if size - pos < 4:
-                    break
-                n, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
-            elif n == 127:
-                if size - pos < 10:
-                    break
-                n, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
-            start = pos + head
-            if size - start < n:
-                break
-            pos = start + n
-            if opcode == 1:
-                self.on_text(data, start, pos, now)
-            elif opcode == 9 and self.transport is not None:
-                self.transport.write(masked(10, data[start:pos]))
-        if pos < size:
-            self.buf += data[pos:]
+    def on_upgraded(self) -> None:
+        self.subscribe()
+
+    def subscribe(self) -> None:
+        if self.closed:
+            return
+        body: dict[str, str | int] = {"action": "subscribe", "matchId": self.gen.match_id}
+        if self.moved:
+            body["since"] = self.last
+        self.send_json(orjson.dumps(body))
+
+    def on_refused(self, error: Refused) -> None:
+        if not self.subscribed.done():
+            self.subscribed.set_exception(error)
+        if self.transport is not None:
+            self.transport.close()
 
     def on_text(self, data: bytes, start: int, end: int, now: float) -> None:
         stats = self.gen
@@ -156,17 +138,17 @@ class Client(asyncio.Protocol):
             return
         if data.startswith(b'{"type":"error"', start):
             stats.errors += 1
+            frame = data[start:end]
+            # the subscribe was not done (a join can fail after its "subscribed" frame too:
+            # the node then holds no subscription for it): ask again, from what it has
+            if any(code in frame for code in RETRIED_ERRORS):
+                self.resubscribes += 1
+                delay = pause(self.resubscribes)
+                asyncio.get_running_loop().call_later(delay, self.subscribe)
             return
-        at = data.find(b'"seq":', start, end)
-        if at < 0:
-            return  # pong, welcome
-        seq = int(data[at + 6 : data.index(b",", at)])
-        last = self.last
-        if seq != last + 1:
-            if seq <= last:
-                stats.duplicated += 1
-                return
-            stats.lost += seq - last - 1
+        seq = seq_in(data, start, end)
+        if seq is None or not stats.counts.after(self.last, seq):
+            return  # pong, welcome; a duplicate
         self.last = seq
         if self.moved and len(self.after) < TRACKED:
             self.after.append((seq, now))
@@ -174,18 +156,26 @@ class Client(asyncio.Protocol):
 
 class Generator:
     def __init__(
-        self, a: tuple[str, int], b: tuple[str, int], clients: int, match_id: int, start_seq: int
+        self,
+        a: tuple[str, int],
+        b: tuple[str, int],
+        clients: int,
+        match_id: int,
+        start_seq: int,
+        window: float,
     ) -> None:
         self.a, self.b = a, b
         self.count = clients
         self.match_id = match_id
         self.start_seq = start_seq
+        self.window = window
         self.clients: list[Client] = []
         self.moved: list[Client] = []
-        self.duplicated = 0
-        self.lost = 0
+        self.counts = SeqCount()
         self.errors = 0
         self.failed = 0
+        self.retries = 0
+        self.refused = 0
         self.gate: asyncio.Semaphore | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -203,7 +193,8 @@ class Generator:
                     if attempt == 19:
                         raise
                     await asyncio.sleep(0.05 * (attempt + 1))
-            await asyncio.wait_for(client.subscribed, 60)
+            async with asyncio.timeout(60):
+                await client.subscribed
             return client
 
     async def connect_all(self) -> None:
@@ -216,25 +207,37 @@ class Generator:
         task.add_done_callback(self.tasks.discard)
 
     async def _reconnect(self, old: Client) -> None:
+        """Connect to B and resume until it works or the window closes."""
         loop = asyncio.get_running_loop()
         assert self.gate is not None
-        async with self.gate:
-            for attempt in range(50):
+        deadline = time.monotonic() + self.window
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            client: Client | None = None
+            async with self.gate:
                 try:
-                    _, client = await loop.create_connection(
-                        lambda: Client(self, *self.b, before=old), *self.b
-                    )
-                    break
-                except OSError:
-                    if attempt == 49:
-                        self.failed += 1
-                        return
-                    await asyncio.sleep(0.05 * (attempt + 1))
-            self.moved.append(client)
-            try:
-                await asyncio.wait_for(client.subscribed, 60)
-            except (TimeoutError, ConnectionError):
+                    async with asyncio.timeout(CONNECT_TIMEOUT):
+                        _, client = await loop.create_connection(
+                            lambda: Client(self, *self.b, before=old), *self.b
+                        )
+                    async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                        await client.subscribed
+                    self.moved.append(client)
+                    return
+                except (OSError, TimeoutError) as exc:  # (ConnectionError, Refused included)
+                    if isinstance(exc, Refused):
+                        self.refused += 1
+                        retry_after = exc.retry_after
+                    if client is not None and client.transport is not None:
+                        client.transport.abort()
+            attempt += 1
+            wait = pause(attempt, retry_after)
+            if time.monotonic() + wait >= deadline:
                 self.failed += 1
+                return
+            self.retries += 1
+            await asyncio.sleep(wait)
 
     async def wait_final(self, final: int, within: float) -> None:
         deadline = time.monotonic() + within
@@ -263,13 +266,16 @@ class Generator:
         behind = sum(max(0, final - c.last) for c in self.moved)
         return {
             "caught_up_s": caught,
-            "not_caught_up": late + (self.count - len(self.moved)),
+            "not_caught_up": late + (self.count - len(self.moved) - self.failed),
             "moved": len(self.moved),
-            "lost": self.lost + behind,
-            "duplicated": self.duplicated,
+            "lost": self.counts.lost + behind,
+            "duplicated": self.counts.duplicated,
             "resets": sum(c.resets for c in self.moved),
             "errors": self.errors,
             "failed": self.failed,
+            "retries": self.retries,
+            "refused": self.refused,
+            "resubscribes": sum(c.resubscribes for c in self.moved),
         }
 
 
@@ -278,10 +284,12 @@ async def main(args: argparse.Namespace) -> None:
         host, port = text.rsplit(":", 1)
         return host, int(port)
 
-    gen = Generator(address(args.a), address(args.b), args.clients, args.match, args.start_seq)
+    gen = Generator(
+        address(args.a), address(args.b), args.clients, args.match, args.start_seq, args.window
+    )
     try:
         await gen.connect_all()
-    except (OSError, TimeoutError, ConnectionError) as exc:
+    except (OSError, TimeoutError) as exc:
         print(f"failed {exc!r}", flush=True)
         return
     print(f"ready {len(gen.clients)}", flush=True)
@@ -290,25 +298,15 @@ async def main(args: argparse.Namespace) -> None:
     _, target, killed_at, final = line.split()
     await gen.wait_final(int(final), args.drain)
     report = gen.report(int(target), float(killed_at), int(final))
-    sys.stdout.write(orjson.dumps(report).decode() + "\n")
-    sys.stdout.flush()
-    for client in gen.moved:
-        if client.transport is not None:
-            client.transport.abort()
+    report_and_close(report, gen.moved)
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    parser = argparse.ArgumentParser()
+    parser = generator_parser()
     parser.add_argument("--a", required=True, help="host:port of node A (killed)")
     parser.add_argument("--b", required=True, help="host:port of node B")
-    parser.add_argument("--clients", type=int, required=True)
-    parser.add_argument("--match", type=int, required=True)
-    parser.add_argument("--start-seq", type=int, required=True)
     parser.add_argument("--drain", type=float, default=60.0)
-    arguments = parser.parse_args()
-    if uvloop is not None:
-        uvloop.run(main(arguments))
-    else:
-        asyncio.run(main(arguments))
+    parser.add_argument(
+        "--window", type=float, default=300.0, help="seconds a client keeps trying to get back"
+    )
+    run_generator(main(parser.parse_args()))
