@@ -31,13 +31,25 @@ from tests.edge.conftest import EdgeNode, EdgeServers
 
 pytestmark = pytest.mark.slow
 
+
+@schemathesis.check
+def negative_data_rejected(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """``negative_data_rejection``, counting a 431 as a rejection too: a request
+    whose line and headers pass 8 KiB (schemathesis repeats an array parameter
+    dozens of times) is refused whole, before any parameter is read, with the
+    documented 431; schemathesis's list of rejections has no 431."""
+    if response.status_code == 431:
+        return None
+    return negative_data_rejection(ctx, response, case)
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
-    negative_data_rejection,
+    negative_data_rejected,
 ]
 #: Examples per operation and mode: about 15 s in all (1500 each ran clean in ~2 min).
 EXAMPLES = 50
