@@ -20,7 +20,7 @@ import hashlib
 
 import redis.asyncio as aioredis
 import uvloop
-from harness import bench_edge_args
+from harness import LISTEN_BACKLOG, bench_edge_args
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
 SUBSCRIBED = b'{"type":"subscribed"}'
@@ -79,7 +79,7 @@ class Connection(asyncio.Protocol):
 
 async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
-    await loop.create_server(Connection, "127.0.0.1", args.port, backlog=4096)
+    await loop.create_server(Connection, "127.0.0.1", args.port, backlog=LISTEN_BACKLOG)
     redis = aioredis.from_url(args.redis)
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(args.channel)

@@ -278,10 +278,22 @@ def bench_edge_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+#: The listen backlog of the bench edges: the edge's own (``edge.app.LISTEN_BACKLOG``).
+LISTEN_BACKLOG = 4096
+
+
 def serve_sanic(app: Any, port: int) -> None:
-    """Run a bench edge's Sanic app in this process (one worker, no access log)."""
+    """Run a bench edge's Sanic app in this process (one worker, no access log, the
+    edge's listen backlog)."""
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app.run(host="127.0.0.1", port=port, single_process=True, access_log=False, motd=False)
+    app.run(
+        host="127.0.0.1",
+        port=port,
+        single_process=True,
+        access_log=False,
+        motd=False,
+        backlog=LISTEN_BACKLOG,
+    )
 
 
 # -- the raw-socket WebSocket client of the load generators --------------------------------------

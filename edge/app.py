@@ -61,6 +61,11 @@ log = logging.getLogger("livescore.edge")
 
 #: Largest request body accepted (413 above).
 MAX_BODY = 64 * 1024
+#: Connections the kernel completes and holds for the edge before it accepts them
+#: (capped by net.core.somaxconn). Sanic's default of 100 overflows when a node
+#: dies and its clients all reconnect here: the kernel then drops their SYNs and
+#: each waits out a retransmit (1 s, 3 s, 7 s, ...) before it is even accepted.
+LISTEN_BACKLOG = 4096
 
 #: Route installers, in order: operations, REST, then the WebSocket hub's.
 ROUTES: list[Callable[[EdgeApp], None]] = [
@@ -221,7 +226,14 @@ def serve(
     log.info(kv("edge.serving", host=host, port=port, workers=workers, node=settings.node_id))
     if workers == 1:
         app = create_app(settings, endpoints)
-        app.run(host=host, port=port, single_process=True, access_log=False, motd=False)
+        app.run(
+            host=host,
+            port=port,
+            single_process=True,
+            access_log=False,
+            motd=False,
+            backlog=LISTEN_BACKLOG,
+        )
         return
     # the workers' shared metrics: every scrape shows the node's totals
     metrics_dir = tempfile.mkdtemp(prefix="livescore-metrics-")
@@ -230,7 +242,14 @@ def serve(
             factory=partial(create_app, settings, endpoints, metrics_dir=metrics_dir)
         )
         app = loader.load()
-        app.prepare(host=host, port=port, workers=workers, access_log=False, motd=False)
+        app.prepare(
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            motd=False,
+            backlog=LISTEN_BACKLOG,
+        )
         Sanic.serve(primary=app, app_loader=loader)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
