@@ -116,11 +116,15 @@ class Generator:
         match_id: int,
         start_seq: int,
         source: str | None = None,
+        concurrency: int = CONNECT_CONCURRENCY,
     ):
         self.nodes = nodes
         #: the address sockets connect from (None: the kernel's choice); one per
         #: generator lifts the ~28k ephemeral ports one (source, node) pair has
         self.source = (source, 0) if source else None
+        #: handshakes in flight at once (keep all generators' sum under the node's
+        #: listen backlog, or overflowing SYNs time out and connects take seconds)
+        self.concurrency = concurrency
         self.count = clients
         self.start_seq = start_seq
         self.subscribe = orjson.dumps({"action": "subscribe", "matchId": match_id})
@@ -129,7 +133,7 @@ class Generator:
 
     async def connect_all(self) -> None:
         loop = asyncio.get_running_loop()
-        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        gate = asyncio.Semaphore(self.concurrency)
 
         async def one(i: int) -> None:
             host, port = self.nodes[i % len(self.nodes)]
@@ -174,7 +178,7 @@ def _cpu() -> float:
 
 async def main(args: argparse.Namespace) -> None:
     nodes = [(n.rsplit(":", 1)[0], int(n.rsplit(":", 1)[1])) for n in args.nodes.split(",")]
-    gen = Generator(nodes, args.clients, args.match, args.start_seq, args.source)
+    gen = Generator(nodes, args.clients, args.match, args.start_seq, args.source, args.concurrency)
     try:
         await gen.connect_all()
     except (OSError, TimeoutError, ConnectionError) as exc:
@@ -196,4 +200,5 @@ if __name__ == "__main__":
     parser.add_argument("--nodes", required=True, help="host:port,host:port")
     parser.add_argument("--drain", type=float, default=15.0)
     parser.add_argument("--source", default=None, help="local address to connect from")
+    parser.add_argument("--concurrency", type=int, default=CONNECT_CONCURRENCY)
     run_generator(main(parser.parse_args()))
