@@ -552,7 +552,7 @@ class Hub:
         The loop is ``Session.send`` inlined: one C call to the transport per
         client, the bookkeeping only for a client whose buffer is not empty.
         It reads nothing but the session and its transport: ``closed`` is set
-        the moment the WebSocket leaves OPEN (``framework.watch_state``), so
+        the moment the WebSocket leaves OPEN (``ws_lean.Connection`` tells it), so
         no per-client look at the protocol object is needed here. A write to
         a socket that closed under us raises ``framework.WRITE_AFTER_CLOSE``
         (uvloop's RuntimeError; the name is looked up only when it raises)."""
