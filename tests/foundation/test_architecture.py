@@ -185,6 +185,8 @@ FRAMEWORK_INTERNALS = {
     "fail_connection",
     "process_pong",
     "_state",
+    "recv_buffer",
+    "get_protocol",
     "TCP_INFO",
 }
 
