@@ -52,6 +52,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import cpu_seconds, free_port  # noqa: E402
+
 from livescore.config import load_settings  # noqa: E402
 from livescore.keys import Keys  # noqa: E402
 from livescore.model import MatchPatch, MatchState, MatchStatus  # noqa: E402
@@ -108,14 +110,6 @@ def serve_edge(port: int, workers: int) -> None:
     serve(load_settings(), endpoints, host="127.0.0.1", port=port, workers=workers)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def log_path(port: int) -> Path:
     return Path(tempfile.gettempdir()) / f"livescore-bench-{port}.log"
 
@@ -164,17 +158,15 @@ class Result:
 
 def session_cpu(session: int) -> float:
     """CPU seconds used so far by the live processes of ``session`` (a server and its
-    workers: each is started in a session of its own), from /proc; 0.0 elsewhere."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    workers: each is started in a session of its own), from /proc."""
+    total = 0.0
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            text = stat.read_text()
+            if os.getsid(int(proc.name)) == session:
+                total += cpu_seconds(int(proc.name))
         except OSError:  # ended meanwhile
             continue
-        fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
-        if int(fields[3]) == session:  # field 6: session id
-            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _ms(text: str) -> float:
