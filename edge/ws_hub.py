@@ -9,10 +9,11 @@ writes those same bytes to every subscriber's transport in one plain loop
 
 Big fan-outs in slices. A change for more than ``fanout_slice`` subscribers
 (``FANOUT_SLICE``) is not written in one go: the hub takes the list of who
-must get it and writes it ``fanout_slice`` sockets per event-loop pass
-(``_pump``), so a match followed by 10,000 clients never holds the loop for
-the whole fan-out (a write to a loopback socket costs 10 to 90 us: 0.1 to
-0.9 s at once). The feed's ``last``, memory and ring move on at once; the
+must get it and writes it ``fanout_slice`` sockets per event-loop pass, and
+no more than ``FANOUT_PASS_S`` of them (``_pump``), so a match followed by
+10,000 clients never holds the loop for the whole fan-out (a write to a
+loopback socket costs 10 to 160 us of wall-clock time, by machine load: 0.1
+to 1.6 s at once). The feed's ``last``, memory and ring move on at once; the
 pending writes (``Outgoing``, one per change, in one FIFO for the worker)
 keep each client's order because a client is only in the lists of changes
 delivered while it was subscribed, and those are written in seq order. A
@@ -118,6 +119,10 @@ LAGGING_RECHECK = 0.1
 #: Sockets written per event-loop pass by a fan-out (a change for more subscribers
 #: is spread over passes); at 10-90 us a loopback write, 5-45 ms of loop per pass.
 FANOUT_SLICE = 500
+#: ... and at most about this many seconds of them (on a loaded machine a loopback
+#: write can take 100 us of wall-clock time), looked at every ``FANOUT_STEP`` writes.
+FANOUT_PASS_S = 0.02
+FANOUT_STEP = 100
 #: Joins served from memory per event-loop pass (each writes its subscribed frame
 #: and replay); the others wait for the next pass, in order.
 JOIN_SLICE = 100
@@ -603,19 +608,23 @@ class Hub:
             self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
 
     def _pump(self) -> None:
-        """One event-loop pass of the pending fan-outs: ``fanout_slice`` sockets,
-        oldest change first; again on the next pass while any is left."""
+        """One event-loop pass of the pending fan-outs: ``fanout_slice`` sockets or
+        ``FANOUT_PASS_S`` seconds, whichever comes first (at least ``FANOUT_STEP``
+        sockets), oldest change first; again on the next pass while any is left."""
         self._pump_handle = None
         if self._stopping:
             return
         outbox = self.outbox
         budget = self.fanout_slice
+        until = time.perf_counter() + FANOUT_PASS_S
         while outbox and budget > 0:
             out = outbox[0]
-            budget -= self._write_some(out, budget)
+            budget -= self._write_some(out, min(budget, FANOUT_STEP))
             if out.next >= len(out.sessions):
                 outbox.popleft()
                 self._written(out)
+            if time.perf_counter() >= until:
+                break
         if outbox:
             self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
 
