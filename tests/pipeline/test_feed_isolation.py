@@ -9,7 +9,7 @@ process, real Redis and Postgres, and a provider misbehaving on a real socket
 
 from __future__ import annotations
 
-import itertools
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -128,13 +128,18 @@ async def test_a_throttling_provider_pauses_its_feed_for_every_worker_and_its_po
     provider.routes["busy"] = answer
     await add(conn, provider, "busy", poll_live_s=1, poll_idle_s=1)
     async with workers(settings, endpoints, queue, relay=False, cron=False):
-        started = time.monotonic()
         (first,) = await run_jobs(queue, poll_of("busy", 1))
-        assert time.monotonic() - started < 5  # answered at once, never slept on
+        # answered at once, never slept on: a job that waited the provider out would
+        # have run for the whole pause (30 s or more); its own start and end say how
+        # long it ran, whatever the load did to the test's waiting around it
+        ran_s = (first.completed - first.started) / 1000
+        assert ran_s < pause / 2, ran_s
         assert first.result is not None
-        assert pause - 1 < first.result["paused"] <= pause
+        assert pause - 1 - ran_s < first.result["paused"] <= pause
         assert "rate limited by the provider" in first.result["error"]
-        assert pause - 5 < await FeedPause(redis, keys).remaining("busy") <= pause
+        # the pause is the one the provider asked for, counted from when it was set
+        since_s = time.time() - first.started / 1000
+        assert pause - 1 - since_s < await FeedPause(redis, keys).remaining("busy") <= pause
 
         # later polls of the feed, on either worker, skip without a request
         later = await run_jobs(queue, poll_of("busy", 2), poll_of("busy", 3))
@@ -199,8 +204,14 @@ async def test_a_huge_body_fails_its_poll_with_a_clear_error(
 
 #: SAQ moves a due scheduled job (cron ticks, automation) to the queue at most
 #: once a second (its schedule lock), so such a job may start up to a second
-#: after its time before any worker sees it; "within a second" is on top of that.
+#: after its time before any worker sees it.
 SAQ_SCHEDULE_STEP_S = 1.0
+#: The worker's cron tick (``pipeline.worker``: every 5 s of the wall clock).
+TICK_S = 5.0
+#: How late a job that kept its schedule may still start on a loaded machine.
+#: Not keeping it means waiting behind polls that sleep out a Retry-After (60 s
+#: here) or for the next sweep (15 s): far beyond this.
+LATE_UNDER_LOAD_S = 4.0
 
 
 async def test_while_one_feed_throttles_other_polls_and_status_automation_keep_their_schedule(
@@ -211,7 +222,9 @@ async def test_while_one_feed_throttles_other_polls_and_status_automation_keep_t
     provider.routes["steady"] = reply(200, later_list())
     await add(conn, provider, "throttled", poll_live_s=1, poll_idle_s=1)
     await add(conn, provider, "steady", poll_live_s=1, poll_idle_s=1)
-    kickoff = clock.now().replace(microsecond=0) + timedelta(seconds=8)
+    # far enough ahead that the sweep below schedules the kickoff even on a loaded
+    # machine (a sweep after it would apply it as overdue, with no automation job)
+    kickoff = clock.now().replace(microsecond=0) + timedelta(seconds=12)
     match = await factory.match(start_time=kickoff, end_time=kickoff + timedelta(hours=2))
 
     async with workers(settings, endpoints, queue, relay=False, cron=True):
@@ -221,7 +234,7 @@ async def test_while_one_feed_throttles_other_polls_and_status_automation_keep_t
             key, kwargs = poll_of("throttled", slot)
             await queue.enqueue("poll", key=key, timeout=120, retries=3, **kwargs)
         await queue.enqueue("sweep", key="sweep-now", timeout=60)  # schedules the kickoff
-        await eventually(_went_live(conn, match["id"]), 20, "the kickoff transition")
+        await eventually(_went_live(conn, match["id"]), 30, "the kickoff transition")
         await eventually(lambda: _steady_polls(provider) >= 3, 20, "three ticks' polls")
         auto = await queue.job(f"auto:{match['id']}:live")
         steady_jobs = [job for job in await queue.jobs(await _claimed(redis, keys, "steady"))
@@ -229,20 +242,23 @@ async def test_while_one_feed_throttles_other_polls_and_status_automation_keep_t
 
     # the throttled feed: one request, then paused for everyone; nobody slept
     assert provider.requests["throttled"] == 1
-    # the other feed: polled at every 5-second tick, each poll started at once
+    # the other feed: polled once in every 5-second tick (ticks run on the wall
+    # clock's multiples of 5 s: each request falls in its own tick's period, and no
+    # period is skipped), each poll started without waiting for a job slot
     times = [t for segment, t in provider.seen if segment == "steady"]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(abs(gap - 5.0) < 1.0 for gap in gaps), gaps
+    periods = [math.floor(t / TICK_S) for t in times]
+    assert periods == list(range(periods[0], periods[0] + len(periods))), times
     waits = [(job.started - job.queued) / 1000 for job in steady_jobs if job.started]
-    assert waits and all(wait < 1.0 for wait in waits), waits
-    # status automation: live at kickoff, its job started within a second of due
+    assert waits and all(wait < LATE_UNDER_LOAD_S for wait in waits), waits
+    # status automation: live at kickoff, by its own job, started when due
     assert auto is not None and auto.started
     late = auto.started / 1000 - kickoff.timestamp()
-    assert 0 <= late < SAQ_SCHEDULE_STEP_S + 1.0, late
+    assert 0 <= late < SAQ_SCHEDULE_STEP_S + LATE_UNDER_LOAD_S, late
     (went_live,) = [c.created_at for c in await changes_since(conn, match["id"], 0)
                     if c.type == "match:status"]  # fmt: skip
     assert went_live is not None
-    assert 0 <= (went_live - kickoff).total_seconds() < SAQ_SCHEDULE_STEP_S + 1.0
+    went_live_late = (went_live - kickoff).total_seconds()
+    assert 0 <= went_live_late < SAQ_SCHEDULE_STEP_S + LATE_UNDER_LOAD_S, went_live_late
 
 
 async def _complete(queue: Queue, key: str) -> bool:
