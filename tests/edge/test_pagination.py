@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from edge.validation import decode_cursor, encode_cursor
 from store.db import Pool
 from tests.edge.conftest import EdgeNode
 from tests.factories import Factory
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +25,12 @@ BASE = datetime(2032, 3, 1, 12, tzinfo=UTC)
 
 
 async def page_through(
-    http: httpx.AsyncClient, query: str, *, pause: float = 0.0
+    http: httpx.AsyncClient,
+    query: str,
+    *,
+    between: Callable[[], Awaitable[object]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Every page of ``query``, awaiting ``between()`` before each next page."""
     seen: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
@@ -36,7 +42,8 @@ async def page_through(
         cursor = body["nextCursor"]
         if cursor is None:
             return seen
-        await asyncio.sleep(pause)
+        if between is not None:
+            await between()
 
 
 def keyset(match: dict[str, Any]) -> tuple[datetime, int]:
@@ -79,10 +86,16 @@ async def test_paging_is_stable_while_another_task_inserts(
                 inserted.append(match["id"])
                 await asyncio.sleep(0.005)
 
+    async def more_inserted() -> None:
+        """Between two pages, until the inserter has made at least one more row:
+        every page boundary races an insert, however slowly either side runs."""
+        so_far = len(inserted)
+        await eventually(lambda: len(inserted) > so_far, 30, "the inserter's next row")
+
     inserter = asyncio.create_task(insert_meanwhile())
     try:
         async with httpx.AsyncClient(base_url=edge.url) as http:
-            seen = await page_through(http, f"competition={comp}&limit=6", pause=0.03)
+            seen = await page_through(http, f"competition={comp}&limit=6", between=more_inserted)
     finally:
         stop.set()
         await inserter
