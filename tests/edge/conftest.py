@@ -24,6 +24,7 @@ Each test makes its own competitions and teams and filters by them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import signal
@@ -52,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LIVESCORE = str(Path(sys.executable).with_name("livescore"))
 #: Generous enough that only the rate-limit tests ever see a 429.
 RELAXED_RATE_LIMIT = "1000000/60"
+#: Tries to start a node whose port was taken before it could bind it.
+PORT_ATTEMPTS = 3
 
 
 @dataclass
@@ -106,39 +109,51 @@ class EdgeServers:
     ) -> list[EdgeNode]:
         """Start ``n`` nodes sharing one Redis prefix; wait for each to answer /health."""
         prefix = prefix or self.services.next_prefix()
-        started: list[EdgeNode] = []
-        for _ in range(n):
-            node_id = f"edge-{secrets.token_hex(3)}"
-            port = free_port()
-            log_path = self.workdir / f"{node_id}.log"
-            log = log_path.open("wb")
-            environment = self.services.env(
-                **{
-                    "DATABASE_URL": self.services.database_url,
-                    "LIVESCORE_REDIS_PREFIX": prefix,
-                    "LIVESCORE_NODE_ID": node_id,
-                    "LIVESCORE_RATE_LIMIT": RELAXED_RATE_LIMIT,
-                    **env,
-                }
-            )
-            command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
-            command += ["--workers", str(workers)]
-            # its own session: Sanic's worker manager SIGKILLs its whole process group
-            # when a worker fails, which must never be pytest's group
-            process = subprocess.Popen(
-                command,
-                env=environment,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            node = EdgeNode(node_id, port, prefix, process, log_path, log)
-            self.nodes.append(node)
-            started.append(node)
-        for node in started:
-            self._wait(node, healthy=wait_healthy)
+        started = [self._spawn(prefix, workers, env) for _ in range(n)]
+        for i, node in enumerate(started):
+            for attempt in itertools.count(1):
+                try:
+                    self._wait(node, healthy=wait_healthy)
+                    break
+                except RuntimeError:
+                    # free_port's port is free when picked, not when the node binds it:
+                    # on a busy machine another process's connection may take it first
+                    if attempt == PORT_ATTEMPTS or "Address already in use" not in node.log_text():
+                        raise
+                    self.nodes.remove(node)
+                    node.stop()
+                    node = started[i] = self._spawn(prefix, workers, env)
         return started
+
+    def _spawn(self, prefix: str, workers: int, env: dict[str, str]) -> EdgeNode:
+        node_id = f"edge-{secrets.token_hex(3)}"
+        port = free_port()
+        log_path = self.workdir / f"{node_id}.log"
+        log = log_path.open("wb")
+        environment = self.services.env(
+            **{
+                "DATABASE_URL": self.services.database_url,
+                "LIVESCORE_REDIS_PREFIX": prefix,
+                "LIVESCORE_NODE_ID": node_id,
+                "LIVESCORE_RATE_LIMIT": RELAXED_RATE_LIMIT,
+                **env,
+            }
+        )
+        command = [LIVESCORE, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--workers", str(workers)]
+        # its own session: Sanic's worker manager SIGKILLs its whole process group
+        # when a worker fails, which must never be pytest's group
+        process = subprocess.Popen(
+            command,
+            env=environment,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        node = EdgeNode(node_id, port, prefix, process, log_path, log)
+        self.nodes.append(node)
+        return node
 
     def _wait(self, node: EdgeNode, *, healthy: bool, timeout: float = 30.0) -> None:
         def ready() -> bool:
