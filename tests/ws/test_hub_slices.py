@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from edge.ws_hub import Hub
+from edge import ws_protocol as wp
+from edge.ws_hub import Hub, send_frames
 from store.db import Conn, Pool
 from tests.factories import Factory
 from tests.waiting import eventually
-from tests.ws.test_hub import Client, message, score
+from tests.ws.test_hub import Client, FakeTransport, message, score
 
 SLICE = 2
 
@@ -199,3 +200,57 @@ async def test_a_lagging_latest_mode_client_gets_its_snapshot_only_after_the_pen
     assert slow.frames[-1]["type"] == "snapshot"
     for client in others:
         assert exactly_once(client, match_id, 1, 8)
+
+
+class Kernel(FakeTransport):
+    """A transport whose socket takes ``room`` more bytes: what does not fit stays
+    queued in the transport, and so does everything written after it."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+        if self.buffered:
+            self.buffered += len(data)
+            return
+        taken = min(self.room, len(data))
+        self.room -= taken
+        self.buffered = len(data) - taken
+
+
+@pytest.mark.parametrize("room", [0, 40, 300, 100_000])
+@pytest.mark.parametrize("queued_before", [False, True])
+async def test_a_replay_sent_in_one_write_is_booked_as_if_sent_frame_by_frame(
+    hub: Hub, room: int, queued_before: bool
+) -> None:
+    """A resume's frames go out in one write; the send queue (counted in frames,
+    ``LIVESCORE_WS_QUEUE``) still sees each frame, so a client that does not read
+    its replay is warned and dropped exactly as with one write per frame (the
+    warning then follows the replay instead of standing inside it)."""
+    frames = [wp.text_frame(b'{"seq":%d,"pad":"%s"}' % (n, b"x" * 9 * n)) for n in range(1, 9)]
+    one = Client(hub, queue=6, transport=Kernel(room))
+    each = Client(hub, queue=6, transport=Kernel(room))
+    if queued_before:
+        for client in (one, each):
+            client.transport.room = 0
+            client.session.send(frames[0])
+            client.transport.room = room
+    sent_one = send_frames(one.session, frames)
+    sent_each = True
+    for frame in frames:
+        if not each.session.send(frame):
+            sent_each = False
+            break
+    assert sent_one == sent_each
+    assert one.session.closed == each.session.closed
+    assert one.closes == each.closes
+    assert one.session.queued_now() == each.session.queued_now()
+    assert one.session.warned == each.session.warned
+    if not one.session.closed:
+
+        def seqs(client: Client) -> list[int]:
+            return [f["seq"] for f in client.frames if "seq" in f]
+
+        assert seqs(one) == seqs(each)
