@@ -25,16 +25,14 @@ sanic
                        protocol (``edge/ws_lean.py``): Sanic's ``WebSocketProtocol``
                        keeps the bytes received after the request in
                        ``recv_buffer``, its transport in ``transport`` (cleared, so
-                       its ``close()`` with no transport returns quietly) and its
-                       open connections in ``connections``; ``Http.http1`` lets an
+                       its ``close()`` with no transport returns quietly), its
+                       open connections in ``connections`` and its timeout check's
+                       timer in ``_callback_check_timeouts`` (cancelled: it would
+                       keep the protocol alive, in a cycle, for 30 s); ``Http.http1`` lets an
                        upgrade request's handler end with no response and leaves
                        its loop (so Sanic's connection task ends).
   ``shutdown``         Sanic's shutdown asks every member of ``connections``
                        ``close_if_idle()`` and then ``abort()``s what is left.
-websockets
-  ``handshake``        ``ServerProtocol.accept`` checks an upgrade request and
-                       answers 101 with RFC 6455's ``Sec-WebSocket-Accept`` (426
-                       for a plain GET).
 uvloop (checked by the test only: it needs a running loop)
   ``TCPTransport.write`` on a transport whose socket closed raises
   ``RuntimeError`` (``WRITE_AFTER_CLOSE``), before ``connection_lost`` runs;
@@ -64,13 +62,9 @@ from importlib import metadata
 from typing import Any
 
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
 from sanic.http import Http
 from sanic.server import runners
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
-from websockets.datastructures import Headers as WsHeaders
-from websockets.http11 import Request as WsRequest
-from websockets.server import ServerProtocol
 
 from livescore.errors import LiveScoreError
 from livescore.logs import kv
@@ -115,27 +109,10 @@ _MARK = "is_websocket"
 
 
 def upgrades_itself(route: Callable[..., Any]) -> None:
-    """Mark a plain GET route that performs the upgrade itself (``handshake`` and
-    ``hand_over``): Sanic skips its response checks for it, so it may return None
+    """Mark a plain GET route that performs the upgrade itself (writes the 101 and
+    calls ``hand_over``): Sanic skips its response checks for it, so it may return None
     after upgrading and an ordinary ``HTTPResponse`` when it refuses."""
     setattr(route, _MARK, True)
-
-
-def handshake(request: Request) -> bytes:
-    """The 101 response to write for ``request`` (websockets checks the upgrade
-    headers and computes ``Sec-WebSocket-Accept``, no extensions, no subprotocols).
-    Raises ``SanicException`` with websockets' status and text when the request is
-    no valid upgrade (426 for a plain GET, 400 for a bad key or version), as
-    Sanic's own handshake does."""
-    response = ServerProtocol(logger=log).accept(
-        WsRequest(path=request.path, headers=WsHeaders(request.headers))
-    )
-    if response.status_code != 101:
-        raise SanicException(bytes(response.body), status_code=response.status_code)
-    head = f"HTTP/1.1 101 {response.reason_phrase}\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in response.headers.raw_items()
-    )
-    return (head + "\r\n").encode()
 
 
 def hand_over(request: Request, protocol: asyncio.Protocol) -> tuple[bytes, set[Any] | None]:
@@ -157,6 +134,10 @@ def hand_over(request: Request, protocol: asyncio.Protocol) -> tuple[bytes, set[
     connections: set[Any] | None = getattr(http, "connections", None)
     if connections is not None:
         connections.discard(http)
+    timer = http._callback_check_timeouts  # its handle and the protocol refer to each other
+    if timer is not None:
+        timer.cancel()
+        http._callback_check_timeouts = None
     http.transport = None
     transport.set_protocol(protocol)
     transport.resume_reading()
@@ -234,34 +215,11 @@ def _probe_is_websocket() -> str | None:
     return None
 
 
-#: RFC 6455 1.3's example: this key is answered with this accept value.
-_RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-_RFC_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-
-
-def _probe_handshake() -> str | None:
-    upgrade = {
-        "Host": "x",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": _RFC_KEY,
-        "Sec-WebSocket-Version": "13",
-    }
-    response = ServerProtocol(logger=log).accept(WsRequest("/ws", WsHeaders(upgrade)))
-    if response.status_code != 101 or response.headers.get("Sec-WebSocket-Accept") != _RFC_ACCEPT:
-        return (
-            f"ServerProtocol.accept no longer answers a valid upgrade with 101 and "
-            f"RFC 6455's Sec-WebSocket-Accept (got {response.status_code})"
-        )
-    plain = ServerProtocol(logger=log).accept(WsRequest("/ws", WsHeaders({"Host": "x"})))
-    if plain.status_code != 426:
-        return f"ServerProtocol.accept answers a plain GET with {plain.status_code}, not 426"
-    return None
-
-
 def _probe_hand_over() -> str | None:
     slots = {name for cls in WebSocketProtocol.__mro__ for name in getattr(cls, "__slots__", ())}
-    missing = sorted({"recv_buffer", "transport", "connections"} - slots)
+    missing = sorted(
+        {"recv_buffer", "transport", "connections", "_callback_check_timeouts"} - slots
+    )
     if missing:
         return f"Sanic's WebSocketProtocol no longer has {', '.join(missing)} (hand_over)"
     http: Any = WebSocketProtocol.__new__(WebSocketProtocol)
@@ -311,7 +269,6 @@ ASSUMPTIONS = (
     Assumption("is_websocket", "sanic", _probe_is_websocket),
     Assumption("hand_over", "sanic", _probe_hand_over),
     Assumption("shutdown", "sanic", _probe_shutdown),
-    Assumption("handshake", "websockets", _probe_handshake),
 )
 
 

@@ -16,10 +16,16 @@ the connection is failed with, as the ``websockets`` library would:
   refused as soon as the frame header says so (nothing that big is buffered).
 
 ``encode`` builds a frame (server frames unmasked; masked ones for tests).
+``accept`` checks an upgrade request's headers (RFC 6455 4.2.1, with the
+statuses and messages of the ``websockets`` library) and gives the 101.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+from collections.abc import Sequence
 from typing import Final
 
 OP_CONT: Final = 0x0
@@ -208,3 +214,73 @@ def encode(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None 
 def close_frame(code: int, reason: str) -> bytes:
     """A server close frame with ``code`` and ``reason``."""
     return encode(OP_CLOSE, close_payload(code, reason))
+
+
+# -- the opening handshake -----------------------------------------------------------------
+
+#: RFC 6455 1.3: appended to the client's key before hashing.
+GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_FAILED = "Failed to open a WebSocket connection"
+_BROWSER = (
+    "\n\nYou cannot access a WebSocket server directly with a browser. You need a WebSocket client."
+)
+
+
+class HandshakeError(Exception):
+    """Not a valid upgrade: answer with ``status`` (426 or 400) and this message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _tokens(values: Sequence[str]) -> list[str]:
+    return [t.strip().lower() for value in values for t in value.split(",") if t.strip()]
+
+
+def accept_key(key: str) -> str:
+    """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key``."""
+    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+
+
+def accept(
+    connection: Sequence[str], upgrade: Sequence[str], keys: Sequence[str], versions: Sequence[str]
+) -> bytes:
+    """The 101 response head for an upgrade request with these header values (every
+    value of each: ``Connection``, ``Upgrade``, ``Sec-WebSocket-Key``,
+    ``Sec-WebSocket-Version``). No extension and no subprotocol is offered.
+    Raises ``HandshakeError``: 426 when it is no upgrade, 400 for a bad key or
+    version."""
+    if "upgrade" not in _tokens(connection):
+        what = (
+            f"invalid Connection header: {', '.join(connection)}"
+            if connection
+            else ("missing Connection header")
+        )
+        raise HandshakeError(426, f"{_FAILED}: {what}.{_BROWSER}\n")
+    if _tokens(upgrade) != ["websocket"]:
+        what = (
+            f"invalid Upgrade header: {', '.join(upgrade)}"
+            if upgrade
+            else ("missing Upgrade header")
+        )
+        raise HandshakeError(426, f"{_FAILED}: {what}.{_BROWSER}\n")
+    if len(keys) != 1:
+        what = "missing" if not keys else "more than one"
+        raise HandshakeError(400, f"{_FAILED}: {what} Sec-WebSocket-Key header.\n")
+    key = keys[0]
+    try:
+        valid = len(base64.b64decode(key.encode(), validate=True)) == 16
+    except binascii.Error:
+        valid = False
+    if not valid:
+        raise HandshakeError(400, f"{_FAILED}: invalid Sec-WebSocket-Key header: {key}.\n")
+    if list(versions) != ["13"]:
+        what = ", ".join(versions)
+        if not versions:
+            raise HandshakeError(400, f"{_FAILED}: missing Sec-WebSocket-Version header.\n")
+        raise HandshakeError(400, f"{_FAILED}: invalid Sec-WebSocket-Version header: {what}.\n")
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
+    ).encode()

@@ -12,17 +12,17 @@ admission limits (``Admission``): a 429 ``rate_limited`` beyond
 ``LIVESCORE_WS_UPGRADE_RATE`` upgrades, a 429 ``too_many_connections`` at
 ``LIVESCORE_WS_MAX_PER_ADDRESS`` open sockets, each with ``Retry-After``.
 
-Then the handshake (``framework.handshake``: websockets checks the upgrade
-and computes the accept key), the 101, and the socket is handed to a lean
+Then the handshake (``ws_frames.accept``: the upgrade headers checked, the
+accept key computed), the 101, and the socket is handed to a lean
 ``Connection`` of ours (``edge/ws_lean.py``, ``framework.hand_over``): Sanic's
 HTTP protocol, request and connection task let go of it and end. The
 connection parses the client's frames itself and does each message in
 order (every message costs a token; anything wrong is answered with an
 ``error`` frame); an idle socket holds no task.
 
-Whatever this needs of Sanic's and websockets' internals (the route that
-upgrades by itself, the handshake, the hand-over, Sanic's shutdown) goes
-through ``edge.framework``, which checks it at startup.
+Whatever this needs of Sanic's internals (the route that upgrades by
+itself, the hand-over, Sanic's shutdown) goes through ``edge.framework``,
+which checks it at startup.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import time
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import SanicException
 
 from edge import framework
 from edge import ws_frames as wf
@@ -270,11 +271,17 @@ async def ws_entry(request: Request) -> HTTPResponse | None:
             _log_crowded(address, admission.max_per_address)
             return _refuse("connections", refused)
         return _refuse("rate", refused)
+    headers = request.headers
     try:
-        head = framework.handshake(request)
-    except Exception as exc:  # not a valid upgrade: 426 for a plain GET, 400 for a bad key
+        head = wf.accept(
+            headers.getall("connection", []),
+            headers.getall("upgrade", []),
+            headers.getall("sec-websocket-key", []),
+            headers.getall("sec-websocket-version", []),
+        )
+    except wf.HandshakeError as exc:  # 426 for a plain GET, 400 for a bad key or version
         admission.release(address)
-        error = to_api_error(exc, request)
+        error = to_api_error(SanicException(str(exc), status_code=exc.status), request)
         REQUESTS.labels(PATH, "GET", str(error.status)).inc()
         return error_response(error)
     _upgrade(request, head, admission, address)

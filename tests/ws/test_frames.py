@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
 
 from edge import ws_frames as wf
 from edge import ws_protocol as wp
@@ -130,6 +133,62 @@ def test_a_close_reason_is_cut_to_fit_a_control_frame_on_a_character_boundary() 
     frame = wf.close_frame(4029, "é" * 100)
     assert frame[0] == 0x80 | wf.OP_CLOSE and frame[1] == len(frame) - 2 <= 125
     assert wf.parse_close(frame[2:]) == (4029, "é" * 61)
+
+
+# -- the opening handshake -----------------------------------------------------------------
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+UPGRADE = {
+    "Connection": "keep-alive, Upgrade",
+    "Upgrade": "WebSocket",
+    "Sec-WebSocket-Key": KEY,
+    "Sec-WebSocket-Version": "13",
+}
+
+
+def ours(headers: dict[str, str]) -> bytes:
+    return wf.accept(
+        *(
+            [headers[name]] if name in headers else []
+            for name in ("Connection", "Upgrade", "Sec-WebSocket-Key", "Sec-WebSocket-Version")
+        )
+    )
+
+
+def test_the_accept_key_is_rfc_6455s_example() -> None:
+    assert wf.accept_key(KEY) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    head = ours(UPGRADE)
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert b"\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n" in head
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"Connection": None},
+        {"Connection": "keep-alive"},
+        {"Upgrade": None},
+        {"Upgrade": "h2c"},
+        {"Sec-WebSocket-Key": None},
+        {"Sec-WebSocket-Key": "abc"},
+        {"Sec-WebSocket-Key": "c2hvcnQ="},
+        {"Sec-WebSocket-Version": None},
+        {"Sec-WebSocket-Version": "12"},
+    ],
+)
+def test_the_handshake_answers_as_the_websockets_library_does(change: dict[str, Any]) -> None:
+    headers = {k: v for k, v in {**UPGRADE, **change}.items() if v is not None}
+    theirs = ServerProtocol().accept(Request("/ws", Headers({"Host": "x", **headers})))
+    if theirs.status_code == 101:
+        assert f"Sec-WebSocket-Accept: {theirs.headers['Sec-WebSocket-Accept']}".encode() in ours(
+            headers
+        )
+        return
+    with pytest.raises(wf.HandshakeError) as refused:
+        ours(headers)
+    assert refused.value.status == theirs.status_code
+    assert str(refused.value).split(":")[1] == theirs.body.decode().split(":")[1]
 
 
 # -- a stream cut anywhere, through the lean connection ------------------------------------

@@ -15,12 +15,10 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import uvloop
-from sanic.exceptions import SanicException
 from sanic.http import Http
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
@@ -104,28 +102,6 @@ def test_livescore_serve_refuses_to_start_with_a_clear_error(services: Services)
 
 
 # -- behaviour behind the probes, on real objects ---------------------------------------------
-
-
-def test_handshake_answers_a_valid_upgrade_with_the_rfc_accept_key() -> None:
-    upgrade = {
-        "Host": "x",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version": "13",
-    }
-    request = SimpleNamespace(path="/ws", headers=upgrade)
-    head = framework.handshake(request)  # type: ignore[arg-type]
-    check(
-        head.startswith(b"HTTP/1.1 101 ")
-        and b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head
-        and head.endswith(b"\r\n\r\n"),
-        "websockets",
-        f"ServerProtocol.accept's 101 no longer gives this head: {head!r}",
-    )
-    with pytest.raises(SanicException) as refused:
-        framework.handshake(SimpleNamespace(path="/ws", headers={"Host": "x"}))  # type: ignore[arg-type]
-    check(refused.value.status_code == 426, "websockets", "a plain GET is no longer 426")
 
 
 def test_sanics_protocol_with_no_transport_closes_quietly() -> None:
