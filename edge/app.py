@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
@@ -224,16 +225,12 @@ def serve(
     here rather than a traceback from each worker's listener."""
     asyncio.run(_postgres_answers(endpoints.database_url))
     log.info(kv("edge.serving", host=host, port=port, workers=workers, node=settings.node_id))
+    listen: dict[str, Any] = dict(
+        host=host, port=port, access_log=False, motd=False, backlog=LISTEN_BACKLOG
+    )
     if workers == 1:
         app = create_app(settings, endpoints)
-        app.run(
-            host=host,
-            port=port,
-            single_process=True,
-            access_log=False,
-            motd=False,
-            backlog=LISTEN_BACKLOG,
-        )
+        app.run(single_process=True, **listen)
         return
     # the workers' shared metrics: every scrape shows the node's totals
     metrics_dir = tempfile.mkdtemp(prefix="livescore-metrics-")
@@ -242,14 +239,7 @@ def serve(
             factory=partial(create_app, settings, endpoints, metrics_dir=metrics_dir)
         )
         app = loader.load()
-        app.prepare(
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=False,
-            motd=False,
-            backlog=LISTEN_BACKLOG,
-        )
+        app.prepare(workers=workers, **listen)
         Sanic.serve(primary=app, app_loader=loader)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -68,8 +68,8 @@ def db(pool: Pool) -> CountingDb:
 async def make_hub(db: CountingDb) -> AsyncIterator[Callable[..., Hub]]:
     hubs: list[Hub] = []
 
-    def make(ring: int = RING) -> Hub:
-        hub = Hub(db, node="test", max_subscriptions=10, ring_size=ring)
+    def make(ring: int = RING, **options: Any) -> Hub:
+        hub = Hub(db, node="test", max_subscriptions=10, ring_size=ring, **options)
         hubs.append(hub)
         return hub
 

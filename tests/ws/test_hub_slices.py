@@ -12,39 +12,26 @@ the default slice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from edge import ws_protocol as wp
 from edge.ws_hub import Hub, send_frames
-from store.db import Conn, Pool
+from store.db import Conn
 from tests.factories import Factory
 from tests.waiting import eventually
 from tests.ws.test_hub import Client, FakeTransport, message, score
+from tests.ws.test_hub_memory import db, make_hub  # noqa: F401  (fixtures)
 
 SLICE = 2
 
 
 @pytest.fixture
-async def make_hub(pool: Pool) -> AsyncIterator[Callable[..., Hub]]:
-    hubs: list[Hub] = []
-
-    def make(**options: Any) -> Hub:
-        options.setdefault("fanout_slice", SLICE)
-        hub = Hub(pool.connection, node="test", max_subscriptions=10, ring_size=1000, **options)
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        await hub.stop()
-
-
-@pytest.fixture
-def hub(make_hub: Callable[..., Hub]) -> Hub:
-    return make_hub()
+def hub(request: pytest.FixtureRequest) -> Hub:
+    """``test_hub_memory``'s hub (its stop at the end included), with a slice of 2."""
+    make: Callable[..., Hub] = request.getfixturevalue("make_hub")
+    return make(fanout_slice=SLICE)
 
 
 async def crowd(hub: Hub, match_id: int, n: int) -> list[Client]:
@@ -52,6 +39,12 @@ async def crowd(hub: Hub, match_id: int, n: int) -> list[Client]:
     for client in clients:
         await hub.subscribe(client.session, match_id, None)
     return clients
+
+
+async def crowded(hub: Hub, factory: Factory, n: int = 6) -> tuple[int, list[Client]]:
+    """A new match and ``n`` clients subscribed to it."""
+    match = await factory.match()
+    return int(match["id"]), await crowd(hub, match["id"], n)
 
 
 async def drained(hub: Hub) -> None:
@@ -65,9 +58,7 @@ def exactly_once(client: Client, match_id: int, first: int, last: int) -> bool:
 async def test_a_fan_out_wider_than_a_slice_is_written_a_slice_per_pass_in_order(
     hub: Hub, factory: Factory, conn: Conn
 ) -> None:
-    match = await factory.match()
-    match_id = match["id"]
-    clients = await crowd(hub, match_id, 7)
+    match_id, clients = await crowded(hub, factory, 7)
     changes = [await score(conn, match_id, n) for n in range(1, 6)]
     for change in changes:
         hub.on_message(message(change))
@@ -93,9 +84,7 @@ async def test_a_narrow_fan_out_is_written_at_once(hub: Hub, factory: Factory, c
 async def test_a_join_while_a_fan_out_is_pending_gets_each_seq_once(
     hub: Hub, factory: Factory, conn: Conn
 ) -> None:
-    match = await factory.match()
-    match_id = match["id"]
-    clients = await crowd(hub, match_id, 6)
+    match_id, clients = await crowded(hub, factory)
     changes = [await score(conn, match_id, n) for n in (1, 2, 3)]
     later = await score(conn, match_id, 4)
     for change in changes:
@@ -117,9 +106,7 @@ async def test_a_join_while_a_fan_out_is_pending_gets_each_seq_once(
 async def test_a_client_that_leaves_and_rejoins_mid_fan_out_never_gets_a_seq_twice(
     hub: Hub, factory: Factory, conn: Conn
 ) -> None:
-    match = await factory.match()
-    match_id = match["id"]
-    clients = await crowd(hub, match_id, 6)
+    match_id, clients = await crowded(hub, factory)
     changes = [await score(conn, match_id, n) for n in (1, 2, 3, 4)]
     for change in changes[:2]:
         hub.on_message(message(change))
@@ -146,9 +133,7 @@ async def test_a_client_that_leaves_and_rejoins_mid_fan_out_never_gets_a_seq_twi
 async def test_a_client_closed_mid_fan_out_is_written_nothing_more(
     hub: Hub, factory: Factory, conn: Conn
 ) -> None:
-    match = await factory.match()
-    match_id = match["id"]
-    clients = await crowd(hub, match_id, 6)
+    match_id, clients = await crowded(hub, factory)
     hub.on_message(message(await score(conn, match_id, 1)))
     unwritten = [c for c in clients if not c.seqs(match_id)]
     unwritten[0].session.close(4000, "gone")
@@ -161,9 +146,7 @@ async def test_a_client_closed_mid_fan_out_is_written_nothing_more(
 async def test_a_reset_writes_the_pending_fan_outs_before_the_fresh_snapshot(
     hub: Hub, factory: Factory, conn: Conn
 ) -> None:
-    match = await factory.match()
-    match_id = match["id"]
-    clients = await crowd(hub, match_id, 6)
+    match_id, clients = await crowded(hub, factory)
     hub.on_message(message(await score(conn, match_id, 1)))
     # the pump's next pass never comes: the fan-out is still pending when the reset runs
     assert hub._pump_handle is not None
@@ -179,9 +162,8 @@ async def test_a_reset_writes_the_pending_fan_outs_before_the_fresh_snapshot(
 
 
 async def test_a_lagging_latest_mode_client_gets_its_snapshot_only_after_the_pending_writes(
-    make_hub: Callable[..., Hub], factory: Factory, conn: Conn
+    hub: Hub, factory: Factory, conn: Conn
 ) -> None:
-    hub = make_hub()
     match = await factory.match()
     match_id = match["id"]
     slow = Client(hub, queue=4)
