@@ -37,7 +37,8 @@ It prints, per round:
 Targets on this machine (2 cores): <= 0.01 PostgreSQL transactions per
 reconnecting client, p99 caught up <= 3 s, no stall over 100 ms, 0 lost, 0
 duplicated. The floor row is the same storm against ``bench/storm_floor_edge.py``
-(Sanic's own WebSocket handshake and one canned answer per client, nothing
+(the edge's own way in: Sanic's HTTP server, the edge's handshake and its
+hand-over of the socket to a lean protocol, then canned answers, nothing
 else): what accepting that many reconnections costs on this machine.
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers.
@@ -352,8 +353,8 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         )
         if r.hub_reads != r.hub_reads:
             lines.append(
-                f"{r.name}: Sanic's handshake and one canned answer per client on B, nothing "
-                f"else (no replay: its lost column means nothing); load average {r.load:.1f}"
+                f"{r.name}: the edge's handshake and canned answers on B, nothing else (no "
+                f"replay: its lost and missing columns mean nothing); load average {r.load:.1f}"
                 + retried
             )
             continue

@@ -1,11 +1,14 @@
 """The floor of bench/storm.py: what accepting a reconnect storm costs by itself.
 
-A bare Sanic WebSocket endpoint (Sanic's own handshake, as ``livescore serve``
-uses) that answers each ``subscribe`` with a canned resumed ``subscribed``
-frame (``seq`` = the client's ``since``) and nothing else: no hub, no
-database, no checks, no broadcast (a client that was behind at the kill never
-catches up here: it counts as missing). ``--redis`` and ``--channel`` are
-accepted and unused, like the other bench edges' command lines.
+The edge's own way in, with nothing behind it: Sanic's HTTP server and router
+(as ``livescore serve`` runs them), the edge's handshake (``edge.ws_frames.accept``)
+and its hand-over of the socket to a lean protocol (``edge.framework.hand_over``,
+as ``edge/ws_routes.py`` does), a canned ``welcome`` frame, and for each
+``subscribe`` a canned resumed ``subscribed`` frame (``seq`` = the client's
+``since``). No hub, no database, no admission, no broadcast: a client that was
+behind at the kill never catches up here (it counts as missing). ``--redis``
+and ``--channel`` are accepted and unused, like the other bench edges'
+command lines.
 
     python bench/storm_floor_edge.py --port 9000 --redis redis://... --channel PREFIX:changes
 """
@@ -18,15 +21,51 @@ from typing import Any
 
 import orjson
 from harness import bench_edge_args, serve_sanic
-from sanic import Request, Sanic, text
-from sanic.server.websockets.impl import WebsocketImplProtocol
+from sanic import HTTPResponse, Request, Sanic, text
+
+from edge import framework
+from edge import ws_frames as wf
+from edge import ws_protocol as wp
+
+WELCOME = wp.text_frame(wp.welcome("storm-floor"))
+
+
+class Floor(asyncio.Protocol):
+    """An upgraded socket: answers each text frame's subscribe, nothing else."""
+
+    __slots__ = ("buffer", "clients", "transport")
+
+    def __init__(self, transport: Any, clients: set[Floor]) -> None:
+        self.transport = transport
+        self.clients = clients
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        data = self.buffer + data
+        at = 0
+        while (frame := wf.parse_frame(data, at, wp.MAX_CLIENT_FRAME)) is not None:
+            opcode, _, payload, at = frame
+            if opcode != 1:
+                continue
+            body = orjson.loads(payload)
+            answer = {
+                "type": "subscribed",
+                "matchId": body.get("matchId"),
+                "seq": body.get("since"),
+                "resumed": True,
+            }
+            self.transport.write(wp.text_frame(orjson.dumps(answer)))
+            self.clients.add(self)
+        self.buffer = data[at:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.clients.discard(self)
 
 
 def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
     app: Sanic[Any, Any] = Sanic("storm_floor_edge", configure_logging=False)
     app.config.MOTD = False
-    app.config.WEBSOCKET_PING_INTERVAL = None
-    clients: set[WebsocketImplProtocol] = set()
+    clients: set[Floor] = set()
 
     stalls: list[tuple[float, float]] = []  # (when, how late), the last 10 s
 
@@ -43,6 +82,26 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
             f"livescore_event_loop_stall_max_seconds {worst}\n"
         )
 
+    async def ws_entry(request: Request) -> HTTPResponse | None:
+        headers = request.headers
+        head = wf.accept(
+            headers.getall("connection", []),
+            headers.getall("upgrade", []),
+            headers.getall("sec-websocket-key", []),
+            headers.getall("sec-websocket-version", []),
+        )
+        transport: Any = request.transport
+        transport.write(head)
+        floor = Floor(transport, clients)
+        received, _ = framework.hand_over(request, floor)
+        transport.write(WELCOME)
+        if received:
+            floor.data_received(received)
+        return None
+
+    framework.upgrades_itself(ws_entry)
+    app.add_route(ws_entry, "/ws", methods=["GET"], name="ws")
+
     async def probe() -> None:
         """The edge's stall probe (edge.ws_metrics.StallProbe), in small."""
         while True:
@@ -52,26 +111,6 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
             stalls.append((now, max(now - start - 0.01, 0.0)))
             while stalls and stalls[0][0] < now - 10:
                 stalls.pop(0)
-
-    async def ws_handler(request: Request, ws: WebsocketImplProtocol) -> None:
-        try:
-            async for message in ws:
-                body = orjson.loads(message)
-                await ws.send(
-                    orjson.dumps(
-                        {
-                            "type": "subscribed",
-                            "matchId": body.get("matchId"),
-                            "seq": body.get("since"),
-                            "resumed": True,
-                        }
-                    ).decode()
-                )
-                clients.add(ws)
-        finally:
-            clients.discard(ws)
-
-    app.add_websocket_route(ws_handler, "/ws")
 
     @app.after_server_start
     async def start(app: Sanic[Any, Any]) -> None:
