@@ -294,6 +294,9 @@ class Connection(asyncio.Protocol):
         self._leave_open(CLOSING)
         self.timer = asyncio.get_running_loop().call_later(LINGER_S, self._linger_over)
 
+    #: the session's closer is the connection itself (no bound method kept per client)
+    __call__ = close
+
     def _linger_over(self) -> None:
         self.timer = None
         self.fail(1006, "no close frame from the client")

@@ -305,7 +305,7 @@ def _upgrade(request: Request, head: bytes, admission: Admission, address: str) 
     session = Session(
         transport,
         connection,
-        connection.close,
+        connection,
         queue_limit=request.app.ctx.edge.settings.ws_queue,
         ident=f"{request.client_ip}:{request.port}",
         pings=connection,
