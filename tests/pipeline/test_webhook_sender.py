@@ -75,12 +75,12 @@ async def test_an_endless_2xx_answer_is_read_up_to_the_cap_and_counts_as_deliver
             return  # the sender stopped reading and closed the connection
 
     url = serve(endless)
-    out = sender(timeout_s="30")
+    out = sender(timeout_s="120")  # reading to the timeout could not pass for a slow read
     try:
         started = time.monotonic()
         outcome = await out.post(url, secret_key(SECRET, "S"), "msg_1_1_1", BODY)
         assert outcome.delivered and outcome.status == 200
-        assert time.monotonic() - started < 20, "the body was read to the timeout, not the cap"
+        assert time.monotonic() - started < 60, "the body was read to the timeout, not the cap"
         assert len(outcome.detail) <= MAX_WEBHOOK_RESPONSE_BYTES
     finally:
         await out.aclose()
@@ -96,7 +96,8 @@ async def test_a_receiver_that_never_answers_fails_the_attempt_at_the_timeout(
         outcome = await out.post(url, secret_key(SECRET, "S"), "msg_1_1_1", BODY)
         assert not outcome.delivered and outcome.status is None
         assert "no answer within 1s (LIVESCORE_WEBHOOK_TIMEOUT)" in outcome.detail
-        assert time.monotonic() - started < 10
+        # not held until the receiver gives up (60 s): the timeout ended it
+        assert time.monotonic() - started < 30
     finally:
         await out.aclose()
 

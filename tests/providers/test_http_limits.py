@@ -111,7 +111,9 @@ async def test_a_drip_fed_body_is_cut_at_the_deadline() -> None:
             took = time.monotonic() - started
     assert "within the 1.5s deadline" in str(info.value)
     assert "drip-feeding" in str(info.value)
-    assert 1.5 <= took < 3.0, took
+    # not before the deadline; after it, only by the load (a drip that the deadline
+    # did not cut goes on for hours: 100 kB at a byte every 0.2 s)
+    assert 1.5 <= took < 10.0, took
     assert server.requests["drip"] == 1
 
 
@@ -124,4 +126,6 @@ async def test_the_deadline_covers_retries_and_their_backoff() -> None:
             started = time.monotonic()
             with pytest.raises(DeadlineExceeded):
                 await client.send(SPEC)
-            assert time.monotonic() - started < 2.5
+            # the first backoff alone is 10 s: a deadline that did not cover the
+            # backoff could not have ended it sooner, however loaded the machine
+            assert time.monotonic() - started < 10.0

@@ -102,7 +102,9 @@ async def test_a_crowd_behind_one_address_gets_in_paced_by_retry_after(
     crowd = await asyncio.gather(*(fan() for _ in range(60)))
     async with sockets(list(crowd)):
         took = asyncio.get_running_loop().time() - started
-    assert took < 15, took  # ideal: (60 - 20) / 10 = 4 s
+    # ideal: (60 - 20) / 10 = 4 s; ten times that holds on a loaded machine and still
+    # fails a Retry-After that overshoots the refill (a minute, the window's scale)
+    assert took < 40, took
     assert tries < 60 * 3, f"{tries} tries: Retry-After should spread the crowd out"
 
 

@@ -9,7 +9,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -98,11 +97,12 @@ def test_demo_runs_everything_and_ctrl_c_stops_it(services: Services, tmp_path: 
             assert len(teams) == len(set(teams)), in_play
         descendants = children_of(demo.pid)
         assert len(descendants) >= 3  # the worker and two edge nodes
-        began = time.monotonic()
         demo.send_signal(signal.SIGINT)
         assert demo.wait(40) == 0, Path(out.name).read_text()
-        took = time.monotonic() - began
-        assert took < 8, f"Ctrl-C took {took:.1f}s"  # the idle worker no longer waits 10 s
+        # the idle worker did not wait out its 10 s grace: SAQ says so when it does
+        # ("grace period"); how long an idle stop takes is pinned by test_worker's
+        # test_an_idle_worker_stops_at_once_without_saq_grace_warnings, with a grace
+        # long enough that load cannot be mistaken for it
         worker_log = (tmp_path / "data" / "demo" / "worker.log").read_text()
         assert "worker.stopped" in worker_log
         assert "grace period" not in worker_log
