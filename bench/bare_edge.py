@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
-from harness import bench_edge_args, serve_sanic
+from harness import run_bench_edge
 from sanic import Request, Sanic, text
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
@@ -59,5 +59,4 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
 
 
 if __name__ == "__main__":
-    args = bench_edge_args()
-    serve_sanic(build(args.redis, args.channel), args.port)
+    run_bench_edge(build)

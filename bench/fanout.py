@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import harness
 import orjson
@@ -92,8 +91,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.scratch = harness.Scratch("fanout")
-        self.logs = Path(args.logs)
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs = harness.logs_dir(args.logs)
 
     # -- processes -----------------------------------------------------------------------
 
@@ -259,12 +257,8 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    harness.lift_fd_limit()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=2.0, help="changes per second")
+    parser = harness.fanout_parser(__doc__)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of writing")
-    parser.add_argument("--generators", type=int, default=2, help="load generator processes")
     parser.add_argument(
         "--kinds",
         default="livescore,node,bare,floor",

@@ -268,6 +268,18 @@ def stop_all(procs: Sequence[subprocess.Popen[Any]]) -> None:
             proc.kill()
 
 
+def fanout_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of a bench with subscribers on one hot match (its first
+    paragraph of ``doc`` as description): ``--clients --rate --generators``; the
+    fd limit lifted."""
+    lift_fd_limit()
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=2.0, help="changes per second")
+    parser.add_argument("--generators", type=int, default=2, help="load generator processes")
+    return parser
+
+
 def bench_edge_args() -> argparse.Namespace:
     """The command line of a bench edge (``--port --redis --channel``), the fd limit lifted."""
     lift_fd_limit()
@@ -280,6 +292,19 @@ def bench_edge_args() -> argparse.Namespace:
 
 #: The listen backlog of the bench edges: the edge's own (``edge.app.LISTEN_BACKLOG``).
 LISTEN_BACKLOG = 4096
+
+
+def run_bench_edge(build: Any) -> None:
+    """A bench edge's main: ``build(redis_url, channel)`` served on ``--port``."""
+    args = bench_edge_args()
+    serve_sanic(build(args.redis, args.channel), args.port)
+
+
+def logs_dir(path: str) -> Path:
+    """The folder for a bench's server logs (made if missing)."""
+    logs = Path(path)
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
 
 
 def serve_sanic(app: Any, port: int) -> None:

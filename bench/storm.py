@@ -54,7 +54,6 @@ import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import harness
 import orjson
@@ -179,8 +178,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.scratch = harness.Scratch("storm")
-        self.logs = Path(args.logs)
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs = harness.logs_dir(args.logs)
 
     def xact_commit(self) -> int:
         """Transactions committed in the bench database (asked from the admin database,
@@ -241,7 +239,7 @@ class Bench:
                     await asyncio.sleep(2.0)
                     # B's startup is out of the stall window before the storm begins
                     quiet_by = time.monotonic() + 15
-                    while not floor and time.monotonic() < quiet_by:
+                    while time.monotonic() < quiet_by:
                         seen = await asyncio.to_thread(scrape, b_port)
                         if seen.get("livescore_event_loop_stall_max_seconds", 0) < 0.05:
                             break
@@ -386,11 +384,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    harness.lift_fd_limit()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=2.0, help="changes per second")
-    parser.add_argument("--generators", type=int, default=2, help="load generator processes")
+    parser = harness.fanout_parser(__doc__)
     parser.add_argument(
         "--window", type=float, default=15.0, help="seconds of each PostgreSQL counting window"
     )

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import orjson
-from harness import bench_edge_args, serve_sanic
+from harness import run_bench_edge
 from sanic import HTTPResponse, Request, Sanic, text
 
 from edge import framework
@@ -112,13 +112,9 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
             while stalls and stalls[0][0] < now - 10:
                 stalls.pop(0)
 
-    @app.after_server_start
-    async def start(app: Sanic[Any, Any]) -> None:
-        app.add_task(probe(), name="probe")
-
+    app.add_task(probe())  # started with the server
     return app
 
 
 if __name__ == "__main__":
-    args = bench_edge_args()
-    serve_sanic(build(args.redis, args.channel), args.port)
+    run_bench_edge(build)
