@@ -292,26 +292,32 @@ def _upgrade(request: Request, head: bytes, admission: Admission, address: str) 
     """Write the 101 and hand the socket to a lean ``Connection`` (``edge/ws_lean.py``):
     from here on no Sanic object, request or task is kept for it."""
     transport: Any = request.transport
+    hub = hub_of(request.app)
+    if transport.is_closing() or hub is None:  # gone already, or starting: Sanic closes it
+        admission.release(address)
+        if hub is None and not transport.is_closing():
+            transport.write(head + wf.close_frame(1013, "starting up; try again"))
+        return
     transport.write(head)
     REQUESTS.labels(PATH, "GET", "101").inc()
-    hub = hub_of(request.app)
-    if hub is None:  # Sanic closes the socket when this route returns
-        transport.write(wf.close_frame(1013, "starting up; try again"))
-        admission.release(address)
-        return
     connection = Connection(transport, hub, admission, address)
     received, connections = framework.hand_over(request, connection)
-    _cap_send_buffer(transport)
-    session = Session(
-        transport,
-        connection,
-        connection,
-        queue_limit=request.app.ctx.edge.settings.ws_queue,
-        ident=f"{request.client_ip}:{request.port}",
-        pings=connection,
-    )
-    hub.attach(session)
-    session.send_payload(wp.welcome(hub.node))
+    try:
+        _cap_send_buffer(transport)
+        session = Session(
+            transport,
+            connection,
+            connection,
+            queue_limit=request.app.ctx.edge.settings.ws_queue,
+            ident=f"{request.client_ip}:{request.port}",
+            pings=connection,
+        )
+        hub.attach(session)
+        session.send_payload(wp.welcome(hub.node))
+    except Exception:  # the socket is ours now: close it rather than leave it hanging
+        log.exception(kv("ws.start_failed", client=address))
+        connection.fail(wp.CLOSE_INTERNAL, "the server failed to start this connection")
+        return
     connection.start(session, received, connections)
 
 
