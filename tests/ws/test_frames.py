@@ -4,6 +4,7 @@ The same rules on a live node are in ``tests/ws/test_lean.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -17,6 +18,7 @@ from websockets.server import ServerProtocol
 
 from edge import ws_frames as wf
 from edge import ws_protocol as wp
+from edge.ws_client import PING_DATA
 from edge.ws_lean import Connection
 
 MAX = wp.MAX_CLIENT_FRAME
@@ -268,3 +270,16 @@ def test_an_idle_connection_holds_no_buffer_between_frames() -> None:
     assert connection.buffer == data[:5]
     connection.data_received(data[5:])
     assert connection.buffer is None and connection.got == ['{"action": "ping"}']
+
+
+async def test_the_pong_to_the_hubs_ping_resolves_its_future() -> None:
+    """``Session.keepalive`` leaves its ping's future in the connection
+    (``pings[PING_DATA] = future``); the pong carrying those bytes resolves it,
+    another pong does not."""
+    connection = Recorder()
+    pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    connection[PING_DATA] = pong
+    connection.data_received(client(wf.OP_PONG, b"something else"))
+    assert not pong.done()
+    connection.data_received(client(wf.OP_PONG, PING_DATA))
+    assert pong.done() and connection.pong is None
