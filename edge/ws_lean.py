@@ -267,7 +267,7 @@ class Connection(asyncio.Protocol):
                 message = backlog.popleft()
                 if self.paused and len(backlog) < BACKLOG_PAUSE // 2:
                     self.paused = False
-                    if self.state is OPEN:
+                    if self.state is not CLOSED:  # a lingering close still reads
                         self.transport.resume_reading()
                 more = self._act(message)
                 if more is not None:
@@ -277,7 +277,7 @@ class Connection(asyncio.Protocol):
             self.task = None
             if self.paused:
                 self.paused = False
-                if self.state is OPEN:
+                if self.state is not CLOSED:
                     self.transport.resume_reading()
             if self.state is CLOSED:
                 self._forget()
