@@ -15,6 +15,7 @@ import pytest
 
 from edge import ws_frames as wf
 from edge import ws_protocol as wp
+from edge.ws_lean import BACKLOG_PAUSE
 from tests.edge.conftest import EdgeNode
 from tests.factories import Factory
 from tests.waiting import eventually
@@ -146,6 +147,22 @@ async def test_actions_are_answered_in_order_behind_a_subscribe(
     )
     types = [(await raw.json())["type"] for _ in range(5)]
     assert types == ["subscribed", "pong", "unsubscribed", "subscribed", "pong"]
+    raw.abort()
+
+
+async def test_a_backlog_behind_a_subscribe_pauses_reading_and_loses_nothing(
+    module_edge: EdgeNode, factory: Factory
+) -> None:
+    """More messages behind a running subscribe than the backlog holds before reading
+    pauses (``BACKLOG_PAUSE``): every one is answered, in order."""
+    match = await factory.match()
+    raw = await Raw.open(module_edge.port)
+    count = 3 * BACKLOG_PAUSE
+    await raw.send(
+        action({"action": "subscribe", "matchId": match["id"]}) + action({"action": "ping"}) * count
+    )
+    assert (await raw.json())["type"] == "subscribed"
+    assert [(await raw.json())["type"] for _ in range(count)] == ["pong"] * count
     raw.abort()
 
 
