@@ -13,8 +13,11 @@ Builders of observations and provider payloads are in ``tests.pipeline.builders`
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +45,32 @@ FIXTURES = ROOT / "fixtures"
 def cli_env(services: Services, prefix: str, **extra: str) -> dict[str, str]:
     """``services.env()`` for a CLI subprocess, with a URL DATABASE_URL and our prefix."""
     return services.env(DATABASE_URL=services.database_url, LIVESCORE_REDIS_PREFIX=prefix, **extra)
+
+
+class Cli:
+    """``livescore <leading...> ...`` as a subprocess (``python -m cli``) bound to a
+    test's database and Redis prefix, with ``env`` on top of ``cli_env``."""
+
+    def __init__(self, services: Services, keys: Keys, *leading: str, **env: str) -> None:
+        self.env = cli_env(services, keys.prefix, **env)
+        self.leading = leading
+
+    async def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli", *self.leading, *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **env},
+            cwd=ROOT,
+            timeout=90,
+        )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The command's stdout; it must have exited 0."""
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result.stdout
 
 
 def settings_env(services: Services, prefix: str, **extra: str) -> dict[str, str]:

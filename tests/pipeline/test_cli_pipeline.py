@@ -4,10 +4,7 @@ HTTP server that answers like football-data.org."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,40 +23,17 @@ from store.overrides import audit_trail
 from tests.conftest import Services
 from tests.factories import Factory
 from tests.pipeline.builders import fd_list, fd_match, minutes
-from tests.pipeline.conftest import FIXTURES, ROOT, Reply, ScriptedServer, cli_env
+from tests.pipeline.conftest import FIXTURES, Cli, Reply, ScriptedServer, ok
 
 SECRET = "tok-5ecret-value-42"
 CITY, UNITED = (65, "Manchester City FC"), (66, "Manchester United FC")
 ARSENAL, CHELSEA = (57, "Arsenal FC"), (61, "Chelsea FC")
 
 
-class Cli:
-    """``livescore ...`` as a subprocess with this test's environment."""
-
-    def __init__(self, services: Services, keys: Keys) -> None:
-        self.env = cli_env(services, keys.prefix, LIVESCORE_OPERATOR="alice")
-
-    async def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "cli", *args],
-            capture_output=True,
-            text=True,
-            env={**self.env, **env},
-            cwd=ROOT,
-            timeout=90,
-        )
-
-
 @pytest.fixture
 def cli(services: Services, keys: Keys, pool: Pool) -> Cli:
     # ``pool``: the tables are emptied before the test
-    return Cli(services, keys)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result.stdout
+    return Cli(services, keys, LIVESCORE_OPERATOR="alice")
 
 
 def today_list() -> str:

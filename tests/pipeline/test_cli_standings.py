@@ -5,8 +5,6 @@ reset and announced on the standings channel; tables printed per group."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import orjson
@@ -21,36 +19,15 @@ from store.standings import own_rules, rules_of
 from store.writes import apply_change
 from tests.conftest import Services
 from tests.factories import Factory
-from tests.pipeline.conftest import ROOT, cli_env
+from tests.pipeline.conftest import Cli, ok
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 
-class Cli:
-    def __init__(self, services: Services, keys: Keys) -> None:
-        self.env = cli_env(services, keys.prefix)
-
-    async def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "cli", "standings", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=ROOT,
-            timeout=90,
-        )
-
-
 @pytest.fixture
 def cli(services: Services, keys: Keys, pool: Pool) -> Cli:
-    return Cli(services, keys)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result.stdout
+    return Cli(services, keys, "standings")
 
 
 async def test_rules_are_shown_set_option_by_option_and_reset(
