@@ -115,14 +115,12 @@ def show_cmd(app: App, competition_id: int, season: int | None, final: bool, as_
     import orjson
 
     from livescore import clock
-    from livescore.standings import document
     from store.standings import standings_input
 
     async def go() -> dict[str, Any]:
         async with pipeline_context(app) as pctx, pctx.pool.connection() as conn:
             found = await standings_input(conn, competition_id, season, clock.now())
-        return document(found.competition, found.season, found.seasons, found.rules,
-                        found.results, live=not final)  # fmt: skip
+        return found.document(live=not final)
 
     data = run(go())
     if as_json:

@@ -26,7 +26,6 @@ from edge.ws_client import Session
 from livescore import clock
 from livescore.errors import NotFound
 from livescore.logs import kv
-from livescore.standings import document
 from store.standings import standings_input
 
 log = logging.getLogger("livescore.edge.standings")
@@ -60,15 +59,7 @@ async def table_page(
     async def load() -> bytes:
         async with edge.db() as conn:
             found = await standings_input(conn, competition_id, season, clock.now())
-        data = document(
-            found.competition,
-            found.season,
-            found.seasons,
-            found.rules,
-            found.results,
-            live=live,
-        )
-        return orjson.dumps({"data": data})
+        return orjson.dumps({"data": found.document(live=live)})
 
     return await edge.caches.page(page_key(competition_id, query), load)
 

@@ -51,7 +51,7 @@ from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
 from livescore import clock
 from livescore.logs import kv
-from livescore.standings import changed_competition, document, season_of
+from livescore.standings import changed_competition, season_of
 from store.db import Conn
 from store.standings import match_place, rules_of, standings_input
 from store.writes import Change
@@ -228,14 +228,7 @@ class StandingsPush:
                     if found.season in done:
                         continue
                     done.add(found.season)
-                    data = document(
-                        found.competition,
-                        found.season,
-                        found.seasons,
-                        found.rules,
-                        found.results,
-                        live=True,
-                    )
+                    data = found.document(live=True)
                     tables = orjson.dumps(data["tables"])
                     if self._sent.get((competition, found.season)) == tables:
                         continue  # a change that moved nothing in the table (a clock tick)

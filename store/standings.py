@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from livescore.errors import NotFound
 from livescore.model import MatchStatus
-from livescore.standings import Result, Rules, Team, default_season, season_bounds
+from livescore.standings import Result, Rules, Team, default_season, document, season_bounds
 from store.db import Conn
 
 
@@ -23,6 +23,12 @@ class StandingsInput:
     season: int
     seasons: list[int]
     results: list[Result]
+
+    def document(self, *, live: bool) -> dict[str, Any]:
+        """The standings as served (``livescore.standings.document``) from this input."""
+        return document(
+            self.competition, self.season, self.seasons, self.rules, self.results, live=live
+        )
 
 
 async def rules_of(conn: Conn, competition_id: int) -> tuple[dict[str, Any], Rules]:
