@@ -7,7 +7,6 @@ tests/artifacts/live-page.png."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from store.db import Conn
 from store.writes import apply_change
 from tests.conftest import Services
 from tests.factories import Factory
-from tests.ws.browser import Browser, find_chromium
+from tests.ws.browser import Browser, chromium_or_skip
 from tests.ws.conftest import EdgeFactory
 
 ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "live-page.png"
@@ -62,11 +61,7 @@ async def test_live_page_shows_scores_as_they_change(
     keys: Keys,
     tmp_path: Path,
 ) -> None:
-    binary = find_chromium()
-    if binary is None:
-        if os.environ.get("LIVESCORE_REQUIRE_TOOLS"):
-            pytest.fail("chromium is required (LIVESCORE_REQUIRE_TOOLS is set) but not installed")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    binary = chromium_or_skip()
     (node,) = edges(1)
     league = await factory.competition("Browser Test League")
     live = await factory.match(
