@@ -214,6 +214,7 @@ class Bench:
                 PYTHON, str(ROOT / "bench" / "stormgen.py"), "--a", f"127.0.0.1:{a}",
                 "--b", f"127.0.0.1:{b}", "--clients", str(count), "--match", str(match_id),
                 "--start-seq", str(start_seq), "--window", str(BACK_WITHIN),
+                "--concurrency", str(self.args.concurrency),
             ]  # fmt: skip
             commands.append(command)
         return harness.start_generators(commands, "storm generator")
@@ -385,6 +386,9 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = harness.fanout_parser(__doc__)
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="connects in flight per generator"
+    )
     parser.add_argument(
         "--window", type=float, default=15.0, help="seconds of each PostgreSQL counting window"
     )

@@ -5,7 +5,9 @@ The edge's own way in, with nothing behind it: Sanic's HTTP server and router
 and its hand-over of the socket to a lean protocol (``edge.framework.hand_over``,
 as ``edge/ws_routes.py`` does), a canned ``welcome`` frame, and for each
 ``subscribe`` a canned resumed ``subscribed`` frame (``seq`` = the client's
-``since``). No hub, no database, no admission, no broadcast: a client that was
+``since``), and the edge's garbage-collector freezer (``GcFreezer``: without it
+10,000 new connections bring full collections the edge does not have). No
+hub, no database, no admission, no broadcast: a client that was
 behind at the kill never catches up here (it counts as missing). ``--redis``
 and ``--channel`` are accepted and unused, like the other bench edges'
 command lines.
@@ -16,6 +18,7 @@ command lines.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
@@ -26,6 +29,7 @@ from sanic import HTTPResponse, Request, Sanic, text
 from edge import framework
 from edge import ws_frames as wf
 from edge import ws_protocol as wp
+from edge.ws_metrics import GcFreezer
 
 WELCOME = wp.text_frame(wp.welcome("storm-floor"))
 
@@ -112,7 +116,19 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
             while stalls and stalls[0][0] < now - 10:
                 stalls.pop(0)
 
+    async def freeze() -> None:
+        """The edge's freezer (``start_hub``): startup's objects, then survivors every
+        half second, out of the collector's sight."""
+        # (no closed count: the floor's connections end with the round, never turned over)
+        freezer = GcFreezer(lambda: len(clients), lambda: 0)
+        gc.collect()
+        gc.freeze()
+        while True:
+            await asyncio.sleep(freezer.every)
+            freezer.tick()
+
     app.add_task(probe())  # started with the server
+    app.add_task(freeze())
     return app
 
 

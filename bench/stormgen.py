@@ -46,7 +46,7 @@ from harness import (
     seq_in,
 )
 
-#: Connections opened at once (the first connect to A, and the reconnects to B).
+#: Connections opened at once (the first connect to A, and the reconnects to B), by default.
 CONNECT_CONCURRENCY = 64
 #: Frames remembered per client after its resume (the replay is a few frames).
 TRACKED = 64
@@ -163,12 +163,14 @@ class Generator:
         match_id: int,
         start_seq: int,
         window: float,
+        concurrency: int = CONNECT_CONCURRENCY,
     ) -> None:
         self.a, self.b = a, b
         self.count = clients
         self.match_id = match_id
         self.start_seq = start_seq
         self.window = window
+        self.concurrency = concurrency
         self.clients: list[Client] = []
         self.moved: list[Client] = []
         self.counts = SeqCount()
@@ -198,7 +200,7 @@ class Generator:
             return client
 
     async def connect_all(self) -> None:
-        self.gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        self.gate = asyncio.Semaphore(self.concurrency)
         self.clients = await asyncio.gather(*(self.connect(*self.a) for _ in range(self.count)))
 
     def reconnect(self, old: Client) -> None:
@@ -285,7 +287,13 @@ async def main(args: argparse.Namespace) -> None:
         return host, int(port)
 
     gen = Generator(
-        address(args.a), address(args.b), args.clients, args.match, args.start_seq, args.window
+        address(args.a),
+        address(args.b),
+        args.clients,
+        args.match,
+        args.start_seq,
+        args.window,
+        args.concurrency,
     )
     try:
         await gen.connect_all()
@@ -308,5 +316,8 @@ if __name__ == "__main__":
     parser.add_argument("--drain", type=float, default=60.0)
     parser.add_argument(
         "--window", type=float, default=300.0, help="seconds a client keeps trying to get back"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=CONNECT_CONCURRENCY, help="connects in flight"
     )
     run_generator(main(parser.parse_args()))
