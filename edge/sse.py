@@ -72,15 +72,33 @@ def format_positions(positions: dict[int, int]) -> bytes:
     return ",".join(f"{m}:{positions[m]}" for m in sorted(positions)).encode()
 
 
+def _extent(data: bytes, at: int = 0) -> tuple[int, int]:
+    """(payload start, frame end) of the unmasked server frame at ``at`` of ``data``."""
+    n = data[at + 1] & 0x7F
+    start = at + 2
+    if n == 126:
+        n, start = int.from_bytes(data[at + 2 : at + 4], "big"), at + 4
+    elif n == 127:
+        n, start = int.from_bytes(data[at + 2 : at + 10], "big"), at + 10
+    return start, start + n
+
+
 def unframe(frame: bytes) -> tuple[int, bytes]:
     """(opcode, payload) of one unmasked server frame (``ws_protocol.text_frame``)."""
-    n = frame[1] & 0x7F
-    start = 2
-    if n == 126:
-        n, start = int.from_bytes(frame[2:4], "big"), 4
-    elif n == 127:
-        n, start = int.from_bytes(frame[2:10], "big"), 10
-    return frame[0] & 0x0F, frame[start : start + n]
+    start, end = _extent(frame)
+    return frame[0] & 0x0F, frame[start:end]
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """The frames of one write: the hub writes a resume's frames in one
+    (``ws_hub.send_frames``), everything else one frame per write."""
+    frames: list[bytes] = []
+    at = 0
+    while at < len(data):
+        end = _extent(data, at)[1]
+        frames.append(data[at:end])
+        at = end
+    return frames
 
 
 def chunk(data: bytes) -> bytes:
@@ -141,7 +159,15 @@ class SseTransport:
         self._sse_total = 0
         self._ws_total = 0
 
-    def write(self, frame: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        """Write one frame, or several back to back (a resume's, in one write)."""
+        if _extent(data)[1] == len(data):
+            self._write_frame(data)
+            return
+        for frame in split_frames(data):
+            self._write_frame(frame)
+
+    def _write_frame(self, frame: bytes) -> None:
         opcode, payload, head = _parsed(frame)
         if opcode == _OP_TEXT:
             data = chunk(event(payload, self.positions, head))

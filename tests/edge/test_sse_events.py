@@ -40,10 +40,11 @@ def test_bad_positions_say_what_is_wrong(text: str, why: str) -> None:
         sse.parse_positions(text, limit=2)
 
 
-def change(match_id: int, seq: int) -> bytes:
-    return orjson.dumps(
-        {"type": "score:update", "matchId": match_id, "seq": seq, "data": {"homeScore": seq}}
-    )
+def change(match_id: int, seq: int, pad: int = 0) -> bytes:
+    data: dict[str, object] = {"homeScore": seq}
+    if pad:
+        data["note"] = "x" * pad
+    return orjson.dumps({"type": "score:update", "matchId": match_id, "seq": seq, "data": data})
 
 
 def test_an_event_carries_the_stream_position_of_every_match() -> None:
@@ -101,6 +102,23 @@ def test_the_buffer_is_reported_in_the_sizes_of_the_frames_written() -> None:
     assert adapter.get_write_buffer_size() == len(frames[1]) + len(frames[2])
     real.read = len(real.data)
     assert adapter.get_write_buffer_size() == 0
+
+
+@pytest.mark.parametrize("size", [10, 200, 70_000])  # 7-bit, 16-bit and 64-bit lengths
+def test_frames_written_back_to_back_in_one_write_become_one_event_each(size: int) -> None:
+    # a resume from memory writes its subscribed frame and replay in one write
+    one, many = Buffered(), Buffered()
+    frames = [wp.text_frame(change(12, seq, pad=size)) for seq in (1, 2, 3)]
+    single, joined = sse.SseTransport(one, {}), sse.SseTransport(many, {})
+    single.start()
+    joined.start()
+    for frame in frames:
+        single.write(frame)
+    joined.write(b"".join(frames))
+    assert bytes(many.data) == bytes(one.data)
+    assert bytes(many.data).count(b"event: score:update") == 3
+    assert joined.get_write_buffer_size() == sum(len(f) for f in frames)
+    assert sse.split_frames(b"".join(frames)) == frames
 
 
 def test_writes_before_start_are_held_then_sent_in_order() -> None:
