@@ -111,8 +111,12 @@ class Bench:
                 command = harness.edge_command(port, script, scratch.redis_url, channel)
             env = scratch.env(LIVESCORE_NODE_ID=f"bench-{n}")
             nodes.append((port, harness.spawn(command, env, self.logs / f"{kind}-{n}.log")))
-        for port, proc in nodes:
-            harness.wait_healthy(port, proc, f"{kind} node on {port} (logs: {self.logs})")
+        try:
+            for port, proc in nodes:
+                harness.wait_healthy(port, proc, f"{kind} node on {port} (logs: {self.logs})")
+        except BaseException:  # none of them outlives the bench
+            harness.stop_all([proc for _, proc in nodes])
+            raise
         return nodes
 
     def start_generators(

@@ -225,7 +225,11 @@ class Bench:
         extra = {} if ring is None else {"LIVESCORE_WS_RING": ring}
         result = Result(name, args.clients)
         a_port, a = self.start_node(f"{key}-A", extra)
-        b_port, b = self.start_node(f"{key}-B", extra, floor=floor)
+        try:
+            b_port, b = self.start_node(f"{key}-B", extra, floor=floor)
+        except BaseException:  # A would outlive the bench
+            harness.stop_all([a])
+            raise
         writer = Writer(self.scratch.database_url, match_id, args.rate)
         gens: list[subprocess.Popen[str]] = []
         reports: list[dict[str, object]] = []
