@@ -6,11 +6,15 @@ module_edge   one node for a whole module (protocol tables, fuzz), on ``module_k
 make_relay    ``await make_relay(redis, keys)``: the outbox relay running in the test's loop
 relay         the relay on this test's prefix
 pool          no TRUNCATE: nodes may outlive a test and must never see an id reused
+raw_upgrade   ``await raw_upgrade(port, behind=b"")``: a bare socket past the 101 (the
+              lean connection and admission tests, which write their own frames)
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -111,3 +115,22 @@ async def module_relay(redis: aioredis.Redis, module_keys: Keys, make_relay: Rel
 
 
 RelayFactory = RelayRunner
+
+
+async def raw_upgrade(
+    port: int, *, behind: bytes = b""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A bare socket to the node's ``/ws``, past the ``101``. ``behind`` (frames the
+    client sends before it has seen the answer) goes in the same write as the upgrade
+    request; what follows the 101's head, the welcome frame first, is left unread."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        + behind
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer

@@ -9,9 +9,7 @@ Clients come from two real loopback addresses (127.0.0.1 and 127.0.0.2).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +23,7 @@ from websockets.frames import Frame, Opcode
 from tests.edge.conftest import EdgeNode
 from tests.factories import Factory
 from tests.waiting import eventually
-from tests.ws.conftest import EdgeFactory
+from tests.ws.conftest import EdgeFactory, raw_upgrade
 from tests.ws.helpers import metric, ws_url
 
 pytestmark = pytest.mark.slow
@@ -191,15 +189,7 @@ async def test_an_unknown_query_parameter_or_origin_is_refused_before_the_upgrad
 
 async def raw_client(port: int) -> asyncio.StreamWriter:
     """A bare WebSocket client, past the handshake and the welcome."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
+    reader, writer = await raw_upgrade(port)
     await reader.readexactly(2)  # the welcome frame's header
     return writer
 

@@ -6,8 +6,6 @@ handshake, the shutdown's 1001, and no task held by an idle socket."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 from typing import Any
 
 import orjson
@@ -19,7 +17,7 @@ from edge.ws_lean import BACKLOG_PAUSE
 from tests.edge.conftest import EdgeNode
 from tests.factories import Factory
 from tests.waiting import eventually
-from tests.ws.conftest import EdgeFactory
+from tests.ws.conftest import EdgeFactory, raw_upgrade
 from tests.ws.helpers import metric
 
 MASK = b"\x0a\x0b\x0c\x0d"
@@ -43,16 +41,7 @@ class Raw:
     @classmethod
     async def open(cls, port: int, *, behind: bytes = b"") -> Raw:
         """Connected, past the 101; ``behind`` is written in the same write as the request."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-            + behind
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
+        reader, writer = await raw_upgrade(port, behind=behind)
         raw = cls(reader, writer)
         assert (await raw.json())["type"] == "welcome"
         return raw
