@@ -50,6 +50,7 @@ from harness import (
     Scratch,
     edge_command,
     free_port,
+    interrupt_on_sigterm,
     kill_all,
     match_seq,
     percentile,
@@ -249,6 +250,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    interrupt_on_sigterm()
     raise_file_limit()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50_000)

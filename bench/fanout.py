@@ -261,6 +261,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    harness.interrupt_on_sigterm()
     parser = harness.fanout_parser(__doc__)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of writing")
     parser.add_argument(

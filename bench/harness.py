@@ -18,6 +18,7 @@ import base64
 import os
 import resource
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,6 +191,19 @@ async def match_seq(pool: Pool, match_id: int) -> int:
 
 
 # -- processes ---------------------------------------------------------------------------------
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM becomes KeyboardInterrupt, as Ctrl-C: a bench ended with ``kill`` or
+    ``pkill`` runs the same ``finally`` blocks that stop its nodes, workers and
+    generators and drop its scratch database (SIGTERM's default ends the process at
+    once and its children outlive it). First thing in a bench's main; the processes
+    it starts exec a fresh interpreter and keep SIGTERM's default."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -51,6 +51,7 @@ from harness import (
     Scratch,
     cpu_seconds,
     free_port,
+    interrupt_on_sigterm,
     percentile,
     spawn,
     stop_all,
@@ -597,6 +598,7 @@ class Bench:
 
 
 def main() -> None:
+    interrupt_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--matches", type=int, default=960)
     parser.add_argument("--share", type=float, default=0.1)

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import interrupt_on_sigterm  # noqa: E402
+
 from livescore import clock  # noqa: E402
 from livescore.config import Settings, load_settings  # noqa: E402
 from livescore.model import MatchPatch  # noqa: E402
@@ -134,4 +136,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    interrupt_on_sigterm()
     asyncio.run(main())

@@ -52,7 +52,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import cpu_seconds, free_port  # noqa: E402
+from harness import cpu_seconds, free_port, interrupt_on_sigterm  # noqa: E402
 
 from livescore.config import load_settings  # noqa: E402
 from livescore.keys import Keys  # noqa: E402
@@ -381,6 +381,7 @@ def main() -> None:
         return serve_bare(args.serve_bare, args.workers)
     if args.serve_edge:
         return serve_edge(args.serve_edge, args.workers)
+    interrupt_on_sigterm()  # the coordinator only: its --serve-* children keep Sanic's own
 
     settings = load_settings()
     endpoints = resolve(settings)
