@@ -197,25 +197,66 @@ class Session:
     # -- sending -------------------------------------------------------------------------
 
     def send(self, frame: bytes) -> bool:
-        """Write one ready-made WebSocket frame; False if the client is gone or was
-        just dropped for being slow."""
-        if self.closed:
-            return False
-        if self.proto.state is not OPEN:
-            self._dead()
-            return False
-        transport = self.transport
-        try:
-            transport.write(frame)
-        except WRITE_AFTER_CLOSE:  # the socket closed before connection_lost reached us
-            self._dead()
-            return False
-        buffered = transport.get_write_buffer_size()
-        if buffered:
+        """Write one ready-made WebSocket frame (``send_many``'s one-frame case);
+        False if the client is gone or was just dropped for being slow."""
+        buffered = self._put(frame)
+        if buffered > 0:
             return self.queued_frame(len(frame), buffered)
+        if buffered < 0:
+            return False
         if self.frame_ends is not None:
             self.frame_ends = None
         return True
+
+    def send_many(self, frames: list[bytes]) -> bool:
+        """Write several frames in ONE transport write (a resume's ``subscribed``
+        frame and its replay: one system call, not one per frame), booked in the
+        send queue as if each frame had been written alone with ``send``: frame k
+        counts as queued when the bytes up to its end were not all taken by the
+        kernel. False if the client is gone or was just dropped for being slow."""
+        if len(frames) == 1:
+            return self.send(frames[0])
+        transport = self.transport
+        before = 0 if self.closed else transport.get_write_buffer_size()
+        blob = b"".join(frames)
+        buffered = self._put(blob)
+        if buffered <= 0:
+            if buffered < 0:
+                return False
+            if self.frame_ends is not None:
+                self.frame_ends = None
+            return True
+        taken = before + len(blob) - buffered  # of the blob, by the kernel
+        end = 0
+        for frame in frames:
+            end += len(frame)
+            # what writing up to this frame alone would have left queued, plus what
+            # the bookkeeping itself wrote since (a slow-consumer warning)
+            left = before + max(0, end - taken) + transport.get_write_buffer_size() - buffered
+            if left:
+                if not self.queued_frame(len(frame), left):
+                    return False
+            elif self.frame_ends is not None:
+                self.frame_ends = None
+        return True
+
+    def _put(self, data: bytes) -> int:
+        """The one guarded write of ``send`` and ``send_many``: the bytes left in the
+        transport's buffer after writing ``data``, or -1 (nothing written) if the
+        client is gone: closed, its WebSocket no longer OPEN, or its socket closed
+        before ``connection_lost`` reached us (``WRITE_AFTER_CLOSE``)."""
+        if self.closed:
+            return -1
+        if self.proto.state is not OPEN:
+            self._dead()
+            return -1
+        transport = self.transport
+        try:
+            transport.write(data)
+        except WRITE_AFTER_CLOSE:
+            self._dead()
+            return -1
+        return transport.get_write_buffer_size()
 
     def queued_frame(self, size: int, buffered: int) -> bool:
         """Book-keeping after a write that left ``buffered`` bytes in the transport."""

@@ -90,7 +90,7 @@ from edge.cache import PATCHED_FIELDS
 from edge.framework import WRITE_AFTER_CLOSE
 from edge.metrics import REGISTRY
 from edge.state import DB_ERRORS
-from edge.ws_client import MATCH, OPEN, Session
+from edge.ws_client import MATCH, Session
 from livescore import clock
 from livescore.errors import NotFound
 from livescore.logs import kv
@@ -208,48 +208,6 @@ class Outgoing:
 def frame_of(change: Change) -> bytes:
     """The frame of a change read from the log: the bytes the relay publishes."""
     return wp.text_frame(change_codec.encode(change))
-
-
-def send_frames(session: Session, frames: list[bytes]) -> bool:
-    """Write several frames to one client in ONE transport write (a resume's
-    ``subscribed`` frame and its replay: one system call, not one per frame),
-    keeping the send queue's bookkeeping as if each frame had been written alone
-    with ``Session.send``: frame k counts as queued when the bytes up to its end
-    were not all taken by the kernel. False if the client is gone or was just
-    dropped for being slow."""
-    if len(frames) == 1:
-        return session.send(frames[0])
-    if session.closed:
-        return False
-    if session.proto.state is not OPEN:
-        session.left_open()
-        return False
-    transport = session.transport
-    before = transport.get_write_buffer_size()
-    blob = b"".join(frames)
-    try:
-        transport.write(blob)
-    except WRITE_AFTER_CLOSE:  # the socket closed before connection_lost reached us
-        session.left_open()
-        return False
-    buffered = transport.get_write_buffer_size()
-    if not buffered:
-        if session.frame_ends is not None:
-            session.frame_ends = None
-        return True
-    taken = before + len(blob) - buffered  # of the blob, by the kernel
-    end = 0
-    for frame in frames:
-        end += len(frame)
-        # what writing up to this frame alone would have left queued, plus what the
-        # bookkeeping itself wrote since (a slow-consumer warning)
-        left = before + max(0, end - taken) + transport.get_write_buffer_size() - buffered
-        if left:
-            if not session.queued_frame(len(frame), left):
-                return False
-        elif session.frame_ends is not None:
-            session.frame_ends = None
-    return True
 
 
 def apply_change_to(snapshot: dict[str, Any], raw: bytes) -> bool:
@@ -974,7 +932,7 @@ class Hub:
                 tail = list(islice(reversed(ring), missed))  # from the newest end
                 tail.reverse()
                 frames.extend(tail)
-            send_frames(session, frames)
+            session.send_many(frames)
         if not session.closed:
             feed.subscribers.add(session)
         return True

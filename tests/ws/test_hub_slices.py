@@ -15,9 +15,10 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from websockets.protocol import State
 
 from edge import ws_protocol as wp
-from edge.ws_hub import Hub, send_frames
+from edge.ws_hub import Hub
 from store.db import Conn
 from tests.factories import Factory
 from tests.waiting import eventually
@@ -219,7 +220,7 @@ async def test_a_replay_sent_in_one_write_is_booked_as_if_sent_frame_by_frame(
             client.transport.room = 0
             client.session.send(frames[0])
             client.transport.room = room
-    sent_one = send_frames(one.session, frames)
+    sent_one = one.session.send_many(frames)
     sent_each = True
     for frame in frames:
         if not each.session.send(frame):
@@ -236,3 +237,36 @@ async def test_a_replay_sent_in_one_write_is_booked_as_if_sent_frame_by_frame(
             return [f["seq"] for f in client.frames if "seq" in f]
 
         assert seqs(one) == seqs(each)
+
+
+class Refusing(FakeTransport):
+    """A socket closed before its ``connection_lost`` reached the hub: uvloop's
+    write raises (``framework.WRITE_AFTER_CLOSE``)."""
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+
+@pytest.mark.parametrize("how", ["closed", "not_open", "write_raises"])
+@pytest.mark.parametrize("count", [1, 3])
+async def test_send_many_writes_nothing_to_a_client_that_is_gone_and_marks_it_dead(
+    hub: Hub, how: str, count: int
+) -> None:
+    """``send_many`` and ``send`` share one guard: a session already closed, one
+    whose WebSocket left OPEN, or one whose socket refuses the write gets nothing,
+    the call answers False, and the session is closed (the hub forgets it)."""
+    client = Client(hub, transport=Refusing() if how == "write_raises" else None)
+    if how == "closed":
+        client.session.left_open()  # (what its connection tells it on a close frame)
+    elif how == "not_open":
+        client.session.proto = NotOpen()
+    frames = [wp.text_frame(b'{"seq":%d}' % n) for n in range(count)]
+    assert client.session.send_many(frames) is False
+    assert client.session.closed
+    assert client.transport.data == b""
+    await asyncio.sleep(0)  # the hub's detach runs on the next pass
+    assert client.session not in hub.sessions
+
+
+class NotOpen:
+    state = State.CLOSING
