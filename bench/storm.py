@@ -54,6 +54,7 @@ import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import harness
 import orjson
@@ -124,6 +125,8 @@ class Result:
     stalls_over_100ms: float = float("nan")
     gc_ms: float = float("nan")
     cpu_ms_per_client: float = float("nan")
+    #: of which in the kernel (system time: mostly the sockets' system calls)
+    cpu_sys_ms_per_client: float = float("nan")
     load: float = float("nan")
     lost: int = 0
     duplicated: int = 0
@@ -219,6 +222,26 @@ class Bench:
             commands.append(command)
         return harness.start_generators(commands, "storm generator")
 
+    def profile(self, key: str, pid: int) -> subprocess.Popen[bytes] | None:
+        """With ``--profile DIR``: py-spy samples B (``pid``) from the kill until every
+        client is back, into ``DIR/<round>.txt`` (collapsed stacks: ``--format raw``;
+        wall-clock samples of the busy thread); with ``--profiler perf``, ``perf record``
+        (CPU samples, the kernel's included) into ``DIR/<round>.perf``."""
+        if not self.args.profile:
+            return None
+        out = Path(self.args.profile)
+        out.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "250",
+            "--nonblocking", "--format", "raw", "-o", str(out / f"{key}.txt"),
+        ]  # fmt: skip
+        if self.args.profiler == "perf":
+            command = ["perf", "record", "-F", "999", "-g", "-p", str(pid),
+                       "-o", str(out / f"{key}.perf")]  # fmt: skip
+        spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # attached before the kill
+        return spy
+
     async def round(self, key: str, name: str, match_id: int, ring: str | None) -> Result:
         args = self.args
         floor = ring is None
@@ -260,7 +283,8 @@ class Bench:
                     target = writer.seq
                     killed_at = time.time()
                     xk, tk = await asyncio.to_thread(self.xact_commit), time.monotonic()
-                    cpu_before = harness.cpu_seconds(b.pid)
+                    spy = self.profile(key, b.pid)
+                    cpu_before = harness.cpu_times(b.pid)
                     os.kill(a.pid, signal.SIGKILL)
                     a.wait()
                     # every client back (B's connection count), then the GC after the burst;
@@ -272,7 +296,12 @@ class Bench:
                         peaks.update(seen)
                         if seen.get("livescore_ws_connections", 0) >= args.clients:
                             break
-                    cpu_storm = harness.cpu_seconds(b.pid) - cpu_before
+                    cpu_after = harness.cpu_times(b.pid)
+                    cpu_sys = cpu_after[1] - cpu_before[1]
+                    cpu_storm = cpu_after[0] - cpu_before[0] + cpu_sys
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)  # py-spy writes its profile and ends
+                        await asyncio.to_thread(spy.wait)
                     await asyncio.sleep(3.0)
                     after = await asyncio.to_thread(scrape, b_port)
                     peaks.update(after)
@@ -300,6 +329,7 @@ class Bench:
         result.retries = sum(int(r["retries"]) for r in reports)  # type: ignore[call-overload]
         result.refused = sum(int(r["refused"]) for r in reports)  # type: ignore[call-overload]
         result.cpu_ms_per_client = cpu_storm / args.clients * 1000
+        result.cpu_sys_ms_per_client = cpu_sys / args.clients * 1000
         result.raw_tx = x2 - xk
         result.window_s = t2 - tk
         result.baseline_tx_per_s = baseline
@@ -357,14 +387,17 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
         if r.hub_reads != r.hub_reads:
             lines.append(
                 f"{r.name}: the edge's handshake and canned answers on B, nothing else (no "
-                f"replay: its lost and missing columns mean nothing); load average {r.load:.1f}"
-                + retried
+                f"replay: its lost and missing columns mean nothing); B CPU "
+                f"{r.cpu_ms_per_client:.3f} ms/client, {r.cpu_sys_ms_per_client:.3f} of it in "
+                f"the kernel; load average {r.load:.1f}" + retried
             )
             continue
         lines.append(
             f"{r.name}: {r.raw_tx} transactions in the {r.window_s:.1f}s storm window, "
             f"{r.baseline_tx_per_s:.1f}/s committed anyway (writer, relay): "
-            f"{r.storm_tx:.0f} for the storm; load average {r.load:.1f} at the kill" + retried
+            f"{r.storm_tx:.0f} for the storm; B CPU {r.cpu_ms_per_client:.3f} ms/client, "
+            f"{r.cpu_sys_ms_per_client:.3f} of it in the kernel; load average {r.load:.1f} "
+            "at the kill" + retried
         )
     lines.append(
         "targets: PG tx/client <= 0.01, p99 caught up <= 3 s, stall <= 100 ms, 0 lost, 0 dup"
@@ -399,5 +432,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--rounds", default="ring,noring,floor", help="any of ring, noring, floor, in order"
     )
+    parser.add_argument(
+        "--profile", default="", help="py-spy B during each storm into this directory"
+    )
+    parser.add_argument("--profiler", choices=("py-spy", "perf"), default="py-spy")
     parser.add_argument("--logs", default=str(ROOT / "bench" / "results" / "storm-logs"))
     asyncio.run(main(parser.parse_args()))

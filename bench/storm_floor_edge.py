@@ -95,10 +95,9 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
             headers.getall("sec-websocket-version", []),
         )
         transport: Any = request.transport
-        transport.write(head)
+        transport.write(head + WELCOME)  # in one write, as edge/ws_routes.py does
         floor = Floor(transport, clients)
         received, _ = framework.hand_over(request, floor)
-        transport.write(WELCOME)
         if received:
             floor.data_received(received)
         return None

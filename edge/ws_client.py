@@ -131,7 +131,9 @@ class Session:
         self.frame_ends: deque[int] | None = None
         now = time.monotonic()
         self.bucket = wp.TokenBucket(ACTIONS_PER_SECOND, ACTIONS_BURST, now)
-        self.strikes = wp.TokenBucket(2.0, STRIKES_BURST, now)
+        #: refusals left before a 4029; made at the first refusal (a bucket that was never
+        #: drawn from is full whenever it is made, so nothing changes but the object)
+        self.strikes: wp.TokenBucket | None = None
         self.invalid_in_a_row = 0
         #: matches this client asked latest-wins delivery of (None: none, the usual case)
         self.latest: set[int] | None = None
@@ -334,7 +336,10 @@ class Session:
         """Take a token for one received frame (False: refuse it)."""
         if self.bucket.take(now):
             return True
-        if not self.strikes.take(now):
+        strikes = self.strikes
+        if strikes is None:
+            strikes = self.strikes = wp.TokenBucket(2.0, STRIKES_BURST, now)
+        if not strikes.take(now):
             self.close(wp.CLOSE_FLOOD, "too many actions; slow down and reconnect")
         return False
 

@@ -80,6 +80,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, suppress
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -126,6 +127,8 @@ FANOUT_STEP = 100
 #: Joins served from memory per event-loop pass (each writes its subscribed frame
 #: and replay); the others wait for the next pass, in order.
 JOIN_SLICE = 100
+#: Resumes (by ``since``) whose frames a feed keeps ready until its next change.
+RESUMES_KEPT = 16
 
 
 class ResumeUnavailable(Exception):
@@ -153,10 +156,16 @@ class Turnstile:
         self.waiters: deque[asyncio.Future[None]] = deque()
         self._handle: asyncio.Handle | None = None
 
-    async def enter(self) -> None:
+    def take(self) -> bool:
+        """Through at once, without waiting (False: this pass is full, or others wait)."""
         if self.used < self.per_pass and not self.waiters:
             self.used += 1
             self._arm()
+            return True
+        return False
+
+    async def enter(self) -> None:
+        if self.take():
             return
         waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
@@ -203,6 +212,9 @@ class Outgoing:
         self.next = 0
         #: the change's commit time (unix seconds), for the lag once it is all written
         self.committed = committed
+
+
+_DIRECT = attrgetter("direct")
 
 
 def frame_of(change: Change) -> bytes:
@@ -253,6 +265,7 @@ class Feed:
         "pending",
         "queued",
         "refill",
+        "resumes",
         "ring",
         "snapshot",
         "snapshot_frame",
@@ -278,6 +291,10 @@ class Feed:
         self.snapshot_frame: bytes | None = None
         #: frames of the changes up to ``last``, contiguous (None: the ring is off)
         self.ring: deque[bytes] | None = None
+        #: what a resume from ``since`` is sent (its ``subscribed`` frame and the ring's
+        #: frames after ``since``), built once per ``since`` while ``last`` holds: in a
+        #: reconnect storm every client from the same seq gets the same bytes
+        self.resumes: dict[int, list[bytes]] = {}
         #: the first read in flight (every concurrent joiner awaits this one)
         self.loading: asyncio.Task[None] | None = None
         #: latest-mode subscribers held back until their queue drains
@@ -310,6 +327,7 @@ class Feed:
         feed's memory; the ring keeps the contiguous run of ``rows`` ending at ``last``."""
         self.snapshot = snapshot
         self.snapshot_frame = None
+        self.resumes.clear()
         if ring_size <= 0:
             self.ring = None
             return
@@ -329,6 +347,8 @@ class Feed:
         """Keep the memory at ``last`` after delivering one change."""
         if self.ring is not None:
             self.ring.append(frame)
+        if self.resumes:
+            self.resumes.clear()
         snapshot = self.snapshot
         if snapshot is not None:
             self.snapshot_frame = None
@@ -359,6 +379,8 @@ class Hub:
         self.ring_size = ring_size or 0
         self.ping_interval = ping_interval
         self.node = node
+        #: the ``welcome`` frame every client gets first (the same bytes for all)
+        self.welcome_frame = wp.text_frame(wp.welcome(node))
         self.max_subscriptions = max_subscriptions
         self.feeds: dict[int, Feed] = {}
         self.sessions: set[Session] = set()
@@ -384,13 +406,22 @@ class Hub:
         REGISTRY.gauge_callback(
             "livescore_ws_subscriptions",
             "Subscriptions held (matches and competitions) by this node's clients",
-            lambda: sum(s.subscriptions for s in self.sessions),
+            self.subscription_count,
         )
         REGISTRY.gauge_callback(
             "livescore_ws_matches",
             "Matches with subscribers (each worker's counted)",
             lambda: len(self.feeds),
         )
+
+    def subscription_count(self) -> int:
+        """Subscriptions held by this worker's clients (``Session.subscriptions`` summed):
+        the direct matches summed in C, and the competitions' member sets (each
+        session in ``competitions[c]`` holds ``c``). Read on every ``/metrics``
+        scrape, so it must not run Python code per client (at 10,000 clients, a
+        scrape every half second during a storm cost 20 ms of the loop each)."""
+        direct: int = sum(map(_DIRECT, self.sessions))
+        return direct + sum(map(len, self.competitions.values()))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -794,6 +825,40 @@ class Hub:
             return
         await self.join(session, match_id, since, MATCH)
 
+    def subscribe_now(
+        self, session: Session, match_id: int, since: int | None, *, latest: bool = False
+    ) -> bool:
+        """``subscribe`` done at once, when the feed's memory serves it and nothing
+        needs waiting for: no task, no coroutine (in a reconnect storm, nearly every
+        join). False (nothing done) otherwise: the feed's first read or a fan-out a
+        client that just left is still in, this pass's turnstile full (or others
+        waiting), a resume the ring cannot serve, a subscribe to refuse or one of
+        a match the client already has through a competition; ``subscribe`` then
+        does it (the same rules, the same frames)."""
+        if (
+            not self.memory
+            or match_id in session.reasons
+            or session.subscriptions >= self.max_subscriptions
+        ):
+            return False
+        feed = self.feeds.get(match_id)
+        if (
+            feed is None
+            or feed.loading is not None
+            or session in feed.gone
+            or not self._memory_serves(feed, since)
+            or not self._turnstile.take()
+        ):
+            return False
+        if latest:
+            session.want_latest(match_id)
+        session.add_reason(match_id, MATCH)
+        self._join_from_memory(session, feed, since, None)
+        metrics.JOINS.labels("memory").inc()
+        if session.closed:
+            self._leave(session, match_id)
+        return True
+
     def _position(self, session: Session, match_id: int) -> int | None:
         """The seq this session has been sent up to for a match it is in."""
         feed = self.feeds.get(match_id)
@@ -893,9 +958,10 @@ class Hub:
     ) -> bool:
         """Join at ``last`` from the feed's snapshot or ring, without a database read
         (False: the memory cannot serve this join; the log path will)."""
-        last, snapshot = feed.last, feed.snapshot
-        if last is None or snapshot is None or (since is not None and since > last):
+        if not self._memory_serves(feed, since):
             return False
+        last, snapshot = feed.last, feed.snapshot
+        assert last is not None and snapshot is not None
         match_id = feed.match_id
         if since is None or last - since > wp.RESUME_LIMIT:
             if since is not None:
@@ -917,25 +983,44 @@ class Hub:
                     wp.subscribed(match_id, last, snapshot, competition_id=competition_id)
                 )
         else:
-            ring = feed.ring
-            missed = last - since
-            if missed and (ring is None or missed > len(ring)):
-                return False
-            frames = [
-                wp.text_frame(
-                    wp.subscribed(
-                        match_id, since, None, competition_id=competition_id, resumed=True
+            frames = feed.resumes.get(since) if competition_id is None else None
+            if frames is None:
+                frames = [
+                    wp.text_frame(
+                        wp.subscribed(
+                            match_id, since, None, competition_id=competition_id, resumed=True
+                        )
                     )
-                )
-            ]
-            if ring is not None and missed:
-                tail = list(islice(reversed(ring), missed))  # from the newest end
-                tail.reverse()
-                frames.extend(tail)
+                ]
+                missed = last - since
+                if feed.ring is not None and missed:
+                    tail = list(islice(reversed(feed.ring), missed))  # from the newest end
+                    tail.reverse()
+                    frames.extend(tail)
+                if competition_id is None and len(feed.resumes) < RESUMES_KEPT:
+                    feed.resumes[since] = frames
             session.send_many(frames)
         if not session.closed:
             feed.subscribers.add(session)
         return True
+
+    @staticmethod
+    def _memory_serves(feed: Feed, since: int | None) -> bool:
+        """Can the feed's memory serve a join from ``since`` (None: a subscribe)?
+        Its snapshot must be known; a resume must not be ahead of ``last``, and
+        the ring must hold what it missed (unless that is more than is ever
+        replayed: it then gets ``resume_unavailable`` and the snapshot)."""
+        last = feed.last
+        if last is None or feed.snapshot is None:
+            return False
+        if since is None:
+            return True
+        missed = last - since
+        if missed < 0:
+            return False
+        if missed == 0 or missed > wp.RESUME_LIMIT:
+            return True
+        return feed.ring is not None and missed <= len(feed.ring)
 
     async def _join_from_log(
         self, session: Session, feed: Feed, since: int | None, competition_id: int | None

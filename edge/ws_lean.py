@@ -11,11 +11,13 @@ pings, resolves the hub's pong, and runs each client message through
 
 * rate limit first (a token per message, ``rate_limited`` at most once per
   ``RATE_ERROR_EVERY``; a client that keeps flooding is closed with 4029);
-* then the action. What needs no waiting (ping, unsubscribe, errors) is done
-  at once, inside ``data_received``. A subscribe may read PostgreSQL: it gets
-  a task, and messages that arrive meanwhile wait in a backlog behind it (in
-  order; reading pauses at ``BACKLOG_PAUSE`` of them, as a client's TCP
-  window would); the task does them and ends. An idle socket holds no task.
+* then the action. What needs no waiting (ping, unsubscribe, errors, and a
+  subscribe the hub serves from memory at once, ``Hub.subscribe_now``: a
+  reconnect storm's joins) is done at once, inside ``data_received``. Any
+  other subscribe may read PostgreSQL or wait its turn: it gets a task, and
+  messages that arrive meanwhile wait in a backlog behind it (in order;
+  reading pauses at ``BACKLOG_PAUSE`` of them, as a client's TCP window
+  would); the task does them and ends. An idle socket holds no task.
 
 Closing, as before the lean path: a slow consumer (4008), a dead peer (1011)
 or a protocol error is *failed*: a close frame when still open, reading
@@ -374,6 +376,12 @@ def act(hub: Hub, session: Session, message: str | bytes) -> Coroutine[Any, Any,
     session.valid()
     match action:
         case wp.Subscribe(match_id, since, latest):
+            try:
+                if hub.subscribe_now(session, match_id, since, latest=latest):
+                    return None  # served from memory at once: no task
+            except Exception:  # a bug must cost one answer, not the connection or the node
+                _failed(session, action)
+                return None
             return _guarded(session, action, hub.subscribe(session, match_id, since, latest=latest))
         case wp.SubscribeCompetition(competition_id):
             return _guarded(session, action, hub.subscribe_competition(session, competition_id))

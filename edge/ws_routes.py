@@ -298,22 +298,23 @@ def _upgrade(request: Request, head: bytes, admission: Admission, address: str) 
         if hub is None and not transport.is_closing():
             transport.write(head + wf.close_frame(1013, "starting up; try again"))
         return
-    transport.write(head)
+    # the 101 and the welcome frame in one write (one system call, not two)
+    transport.write(head + hub.welcome_frame)
     REQUESTS.labels(PATH, "GET", "101").inc()
     connection = Connection(transport, hub, admission, address)
     received, connections = framework.hand_over(request, connection)
     try:
-        _cap_send_buffer(transport)
         session = Session(
             transport,
             connection,
             connection,
             queue_limit=request.app.ctx.edge.settings.ws_queue,
-            ident=f"{request.client_ip}:{request.port}",
+            # (the admission's address is the client's: no second look at forwarding)
+            ident=f"{address}:{request.port}",
             pings=connection,
         )
+        _cap_send_buffer(session.sock or transport.get_extra_info("socket"))
         hub.attach(session)
-        session.send_payload(wp.welcome(hub.node))
     except Exception:  # the socket is ours now: close it rather than leave it hanging
         log.exception(kv("ws.start_failed", client=address))
         connection.fail(wp.CLOSE_INTERNAL, "the server failed to start this connection")
@@ -321,8 +322,7 @@ def _upgrade(request: Request, head: bytes, admission: Admission, address: str) 
     connection.start(session, received, connections)
 
 
-def _cap_send_buffer(transport: Any) -> None:
-    sock = transport.get_extra_info("socket")
+def _cap_send_buffer(sock: Any) -> None:
     if sock is None:
         return
     try:
