@@ -422,6 +422,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    harness.interrupt_on_sigterm()
     parser = harness.fanout_parser(__doc__)
     parser.add_argument(
         "--concurrency", type=int, default=64, help="connects in flight per generator"
