@@ -23,10 +23,21 @@ that directly follows a cached match (seq + 1) is patched into its JSON at
 once from the message; then, as for any stale entry, ONE load
 (``SingleFlight``) reloads it from PostgreSQL, which is authoritative. A
 published change starts that reload at once; otherwise the first request
-after the entry went stale leads it and waits. Requests that arrive while a
-reload is in flight get the previous entry at once instead of queueing
-behind the database, which keeps tail latency flat under a stream of
-changes.
+after the entry went stale starts it. Requests that arrive while a reload is
+in flight get the previous entry at once instead of queueing behind the
+database, which keeps tail latency flat under a stream of changes.
+
+Stale while reloading. A page or sub-page made stale by a published change
+(or a bus gap) is served once more, to the request that finds it so, while
+the reload that request starts runs, if it was stored less than
+``REVALIDATE_WINDOW`` ago: under a stream of changes (a live match's
+commentary, the day's list, ten changes a second) no request waits for
+PostgreSQL, and what it is served was read at most that window plus one
+reload before. Nothing else is served stale: an entry stale by age (its TTL,
+the bound for writes that publish nothing) or older than the window is
+reloaded while its reader waits, and a write of this node makes its pages
+stale for good (``invalidate()``, ``drop_match``): the writer's next read
+shows its write.
 
 Monotonic seq. Entries only move forward: a fill never replaces an entry
 with a higher seq (a slow read from before a change loses against a newer
@@ -69,6 +80,11 @@ Clock = Callable[[], float]
 
 #: A stale entry is served during a reload only if stored this recently (seconds).
 STALE_GRACE = 10.0
+
+#: A page made stale by a published change is served once more while the reload its
+#: reader starts runs, if stored this recently (seconds); below every TTL, so an
+#: entry stale by age is never served so.
+REVALIDATE_WINDOW = 0.5
 
 #: Seconds a reference list (competitions, teams) stays fresh: the bound on how late
 #: a competition or team created elsewhere (another node, the pipeline) shows.
@@ -166,6 +182,8 @@ class SeqCache(Generic[K]):
         self._entries: OrderedDict[K, Entry] = OrderedDict()
         #: raised by ``clear``: every entry filled before is stale
         self.generation = 0
+        #: entries of a lower generation are never served stale (``revalidatable``)
+        self._hard_generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -190,6 +208,15 @@ class SeqCache(Generic[K]):
         )
         return entry, fresh
 
+    def revalidatable(self, entry: Entry) -> bool:
+        """Whether a stale ``entry`` may be served while a reload started now runs:
+        it was stored less than ``REVALIDATE_WINDOW`` ago (so it went stale by a
+        change, not by age) and no ``clear()`` for a write of this node came since."""
+        return (
+            entry.generation >= self._hard_generation
+            and self._clock() - entry.stored < REVALIDATE_WINDOW
+        )
+
     def store(self, key: K, seq: int, body: bytes, generation: int) -> Entry:
         """Offer a body read at ``seq`` by a load that started in ``generation``;
         returns the newest entry known for the key. A read from before a change
@@ -209,9 +236,13 @@ class SeqCache(Generic[K]):
     def _evicted(self, key: K) -> None:
         """``key``'s entry was evicted to make room."""
 
-    def clear(self) -> None:
-        """After a bus gap: every entry is stale."""
+    def clear(self, *, serve_stale: bool = False) -> None:
+        """Every entry is stale (after a bus gap, a change or a write of this node);
+        with ``serve_stale`` one may still be served while its reload runs
+        (``revalidatable``), else none is."""
         self.generation += 1
+        if not serve_stale:
+            self._hard_generation = self.generation
 
 
 class MatchCache(SeqCache[int]):
@@ -303,9 +334,11 @@ class PageCache(SeqCache[str]):
     def fill(self, key: str, ticket: Ticket, body: bytes) -> Entry:
         return self.store(key, ticket.number, body, ticket.generation)
 
-    def invalidate(self) -> None:
-        """A change that may move any page: every page is stale from now on."""
-        self.clear()
+    def invalidate(self, *, serve_stale: bool = False) -> None:
+        """A change that may move any page: every page is stale from now on. A
+        published change passes ``serve_stale`` (``SeqCache.clear``); a write of
+        this node does not: its writer's next read must show it."""
+        self.clear(serve_stale=serve_stale)
 
     def cached(self, key: str) -> Entry | None:
         """The page if it can be served without loading (fresh, or a reload in flight)."""
@@ -315,7 +348,8 @@ class PageCache(SeqCache[str]):
         return None
 
     async def get(self, key: str, load: PageLoader) -> Entry:
-        """The page: cached, or read once for everybody asking meanwhile."""
+        """The page: cached, or read once for everybody asking meanwhile; a page
+        a published change made stale is served while its reload runs."""
         entry = self.cached(key)
         if entry is not None:
             return entry
@@ -324,6 +358,10 @@ class PageCache(SeqCache[str]):
             ticket = self.ticket()
             return self.fill(key, ticket, await load())
 
+        stale, _ = self.lookup(key)
+        if stale is not None and self.revalidatable(stale):
+            self.loads.start(key, reload, background=True)
+            return stale
         return await self.loads.run(key, reload)
 
 
@@ -440,7 +478,8 @@ class Caches:
 
     async def subpage(self, key: SubKey, load: SubPageLoader) -> Entry:
         """A match's sub-page: cached, or read once for everybody asking meanwhile
-        (while a reload is in flight, the previous entry is served at once)."""
+        (while a reload is in flight, the previous entry is served at once; so is
+        one a published change made stale, while the reload this call starts runs)."""
         entry = self.cached_subpage(key)
         if entry is not None:
             return entry
@@ -450,6 +489,10 @@ class Caches:
             seq, body = await load()
             return self.subpages.fill(key, seq, body, flight[2])
 
+        stale, _ = self.subpages.lookup(key)
+        if stale is not None and self.subpages.revalidatable(stale):
+            self._subpage_loads.start(flight, reload, background=True)
+            return stale
         return await self._subpage_loads.run(flight, reload)
 
     def loads(self) -> dict[str, int]:
@@ -477,7 +520,7 @@ class Caches:
         patched = self.matches.patch(match_id, seq, kind, data, ts)
         if self.matches.on_change(match_id, seq) or patched:
             self._reload_in_background(match_id)
-        self.pages.invalidate()
+        self.pages.invalidate(serve_stale=True)
 
     def reference_written(self) -> None:
         """This node created a match, and so maybe a competition or team: every list

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from edge.bus import ChangeBus
 from edge.cache import (
     REFERENCE_TTL,
+    REVALIDATE_WINDOW,
     STALE_GRACE,
     Caches,
     MatchCache,
@@ -295,7 +296,7 @@ def sub_page_loader(state: dict[str, int], gate: asyncio.Event) -> Callable[[], 
     return load
 
 
-async def test_a_match_page_is_read_once_and_fresh_until_its_match_changes() -> None:
+async def test_a_match_page_is_read_once_and_reloaded_once_its_match_changes() -> None:
     state, gate = {"seq": 3, "loads": 0}, asyncio.Event()
     gate.set()
     caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=60)
@@ -309,25 +310,88 @@ async def test_a_match_page_is_read_once_and_fresh_until_its_match_changes() -> 
     state["seq"] = 4
     caches.on_published(7, 4, "commentary:new", {}, None)
     assert not caches.subpages.lookup(key)[1]
+    # the first read after the change starts the reload and is served the page meanwhile
+    assert (await caches.subpage(key, load)).body == b"page at 3"
+    await eventually(lambda: caches.subpages.lookup(key)[1], what="the reload to land")
     assert (await caches.subpage(key, load)).body == b"page at 4" and state["loads"] == 2
 
 
-async def test_readers_get_the_previous_page_while_one_reload_runs() -> None:
+async def test_no_reader_waits_for_the_reload_a_published_change_makes() -> None:
     state, gate = {"seq": 1, "loads": 0}, asyncio.Event()
     gate.set()
     caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=60)
     key = (7, "changes", "since=0")
     load = sub_page_loader(state, gate)
     await caches.subpage(key, load)
-    gate.clear()
+    gate.clear()  # the database is slow from now on
     state["seq"] = 2
     caches.on_published(7, 2, "score:update", {}, None)
-    leader = asyncio.create_task(caches.subpage(key, load))
+    first = await caches.subpage(key, load)  # starts the one reload, does not wait for it
     await eventually(lambda: state["loads"] == 2, what="the reload to start")
     during = await asyncio.gather(*(caches.subpage(key, load) for _ in range(20)))
-    assert {p.seq for p in during} == {1} and state["loads"] == 2  # nobody queued behind it
+    assert first.seq == 1 and {p.seq for p in during} == {1} and state["loads"] == 2
     gate.set()
-    assert (await leader).seq == 2
+    await eventually(lambda: caches.subpages.lookup(key)[1], what="the reload to land")
+    assert (await caches.subpage(key, load)).seq == 2 and state["loads"] == 2
+
+
+async def test_a_page_stale_by_age_or_older_than_the_window_is_read_while_its_reader_waits() -> (
+    None
+):
+    clock = FakeClock()
+    state, gate = {"seq": 1, "loads": 0}, asyncio.Event()
+    gate.set()
+    caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=2.0, clock=clock)
+    key = (7, "commentary", "")
+    load = sub_page_loader(state, gate)
+    await caches.subpage(key, load)
+    clock.advance(REVALIDATE_WINDOW)  # stored that long ago: a change no longer serves it
+    state["seq"] = 2
+    caches.on_published(7, 2, "commentary:new", {}, None)
+    assert (await caches.subpage(key, load)).seq == 2 and state["loads"] == 2
+    clock.advance(2.0)  # stale by its TTL, no change: a write that published nothing
+    state["seq"] = 3
+    assert (await caches.subpage(key, load)).seq == 3 and state["loads"] == 3
+
+    async def page() -> bytes:
+        return f"list {state['seq']}".encode()
+
+    assert (await caches.page("status=live", page)).body == b"list 3"
+    clock.advance(REVALIDATE_WINDOW)
+    state["seq"] = 4
+    caches.on_published(7, 4, "score:update", {}, None)
+    assert (await caches.page("status=live", page)).body == b"list 4"
+
+
+async def test_list_pages_are_served_while_a_change_reloads_them_never_after_our_own_write() -> (
+    None
+):
+    caches = Caches(lambda match_id: asyncio.sleep(0, (0, b"")), match_ttl=60)
+    database, reads = asyncio.Event(), {"n": 0}
+    database.set()
+
+    async def page() -> bytes:
+        reads["n"] += 1
+        read = reads["n"]
+        await database.wait()
+        return b"read %d" % read
+
+    assert (await caches.page("status=live", page)).body == b"read 1"
+    database.clear()
+    caches.on_published(7, 3, "score:update", {"homeScore": 1}, None)
+    served = await asyncio.gather(*(caches.page("status=live", page) for _ in range(10)))
+    await eventually(lambda: reads["n"] == 2, what="the reload to start")
+    assert {p.body for p in served} == {b"read 1"} and reads["n"] == 2  # one reload, no wait
+    database.set()
+    await eventually(lambda: caches.pages.lookup("status=live")[1], what="the reload to land")
+    assert (await caches.page("status=live", page)).body == b"read 2"
+    caches.on_change(7, 4)  # our own write: its writer's next read must show it
+    assert caches.cached_page("status=live") is None
+    assert (await caches.page("status=live", page)).body == b"read 3"
+    caches.reference_written()
+    assert (await caches.page("status=live", page)).body == b"read 4"
+    caches.clear()  # a bus gap: nothing from before it is served
+    assert (await caches.page("status=live", page)).body == b"read 5"
 
 
 async def test_the_writer_never_gets_a_page_read_before_its_own_write() -> None:
@@ -342,14 +406,15 @@ async def test_the_writer_never_gets_a_page_read_before_its_own_write() -> None:
     gate.clear()
     caches.on_published(7, 2, "score:update", {}, None)
     state["seq"] = 2
-    before_write = asyncio.create_task(caches.subpage(key, load))  # reads seq 2
+    before_write = await caches.subpage(key, load)  # served seq 1; its reload reads seq 2
+    assert before_write.seq == 1
     await eventually(lambda: state["loads"] == 2, what="the reload to start")
     state["seq"] = 3
     await caches.written(7, 3)  # our commentary POST committed seq 3
     gate.set()
     mine = await caches.subpage(key, load)
     assert mine.body == b"page at 3" and state["loads"] == 3
-    assert (await before_write).seq == 2
+    await eventually(lambda: not caches._subpage_loads._flights, what="the older reload")
     assert caches.subpages.lookup(key)[0] is mine  # the older read never replaces it
 
 
