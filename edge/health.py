@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from sanic import HTTPResponse, Request
 
+from edge.framework import EncodedResponse
 from edge.responses import JSON
 from edge.state import EdgeState, state
 from edge.watch import STALE_AFTER_S, Reading
@@ -228,4 +229,4 @@ async def health_route(request: Request) -> HTTPResponse:
     if answers is None:
         answers = ctx.health_answers = Answers()
     answer = answers.get(state(request), time.monotonic())
-    return HTTPResponse(answer.body, status=answer.status, headers=NO_STORE, content_type=JSON)
+    return EncodedResponse(answer.body, status=answer.status, headers=NO_STORE, content_type=JSON)

@@ -14,6 +14,7 @@ import orjson
 from sanic import HTTPResponse, Request
 
 from edge.cache import etag_of
+from edge.framework import EncodedResponse
 
 JSON = "application/json"
 READ_CACHE_CONTROL = "no-cache"
@@ -39,8 +40,8 @@ def cached_json(request: Request, body: bytes, etag: str, status: int = 200) -> 
     """Serve pre-encoded JSON with its ETag, or a bodiless 304 if the client has it."""
     headers = {"ETag": etag, "Cache-Control": READ_CACHE_CONTROL}
     if status == 200 and not_modified(request, etag):
-        return HTTPResponse(status=304, headers=headers)
-    return HTTPResponse(body, status=status, headers=headers, content_type=JSON)
+        return EncodedResponse(status=304, headers=headers)
+    return EncodedResponse(body, status=status, headers=headers, content_type=JSON)
 
 
 def read_json(request: Request, data: Any) -> HTTPResponse:

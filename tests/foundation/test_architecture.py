@@ -188,6 +188,8 @@ FRAMEWORK_INTERNALS = {
     "recv_buffer",
     "get_protocol",
     "TCP_INFO",
+    "processed_headers",
+    "_sanitize_header_value",
 }
 
 

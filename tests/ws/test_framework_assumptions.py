@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from sanic import HTTPResponse
 from sanic.http import Http
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
@@ -102,6 +103,32 @@ def test_livescore_serve_refuses_to_start_with_a_clear_error(services: Services)
 
 
 # -- behaviour behind the probes, on real objects ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (200, {"ETag": '"abc"', "Cache-Control": "no-cache", "Vary": "Origin"}),
+        (304, {"ETag": '"abc"', "Cache-Control": "no-cache"}),
+        (200, {"X-Evil": "a\r\nInjected: yes", "X-Number": 12, "content-type": "text/x"}),
+        (503, {"Cache-Control": "no-store", "X-Umlaut": "\u00fcber"}),
+    ],
+)
+def test_encoded_response_header_lines_are_sanics_byte_for_byte(
+    status: int, headers: dict[str, Any]
+) -> None:
+    """``EncodedResponse`` reuses encoded lines; each must be what Sanic makes."""
+    for _ in range(2):  # encoded, then reused
+        ours = framework.EncodedResponse(b"{}", status=status, headers=dict(headers),
+                                         content_type="application/json")  # fmt: skip
+        sanics = HTTPResponse(b"{}", status=status, headers=dict(headers),
+                              content_type="application/json")  # fmt: skip
+        ours.headers["content-length"] = sanics.headers["content-length"] = 2  # as Http adds
+        check(
+            list(ours.processed_headers) == list(sanics.processed_headers),
+            "sanic",
+            "processed_headers makes other header lines than EncodedResponse",
+        )
 
 
 def test_sanics_protocol_with_no_transport_closes_quietly() -> None:
