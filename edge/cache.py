@@ -347,9 +347,10 @@ class PageCache(SeqCache[str]):
             return entry
         return None
 
-    async def get(self, key: str, load: PageLoader) -> Entry:
+    async def get(self, key: str, load: PageLoader, *, serve_stale: bool = True) -> Entry:
         """The page: cached, or read once for everybody asking meanwhile; a page
-        a published change made stale is served while its reload runs."""
+        a published change made stale is served while its reload runs, unless
+        ``serve_stale`` is False (a page that must agree with a push just sent)."""
         entry = self.cached(key)
         if entry is not None:
             return entry
@@ -358,7 +359,7 @@ class PageCache(SeqCache[str]):
             ticket = self.ticket()
             return self.fill(key, ticket, await load())
 
-        stale, _ = self.lookup(key)
+        stale, _ = self.lookup(key) if serve_stale else (None, False)
         if stale is not None and self.revalidatable(stale):
             self.loads.start(key, reload, background=True)
             return stale
@@ -461,9 +462,10 @@ class Caches:
         """The list page if it can be served without loading (fresh, or a reload in flight)."""
         return self.pages.cached(key)
 
-    async def page(self, key: str, load: PageLoader) -> Entry:
-        """A list page: cached, or read once for everybody asking meanwhile."""
-        return await self.pages.get(key, load)
+    async def page(self, key: str, load: PageLoader, *, serve_stale: bool = True) -> Entry:
+        """A list page: cached, or read once for everybody asking meanwhile (see
+        ``PageCache.get`` for ``serve_stale``)."""
+        return await self.pages.get(key, load, serve_stale=serve_stale)
 
     def _subpage_flight(self, key: SubKey) -> tuple[SubKey, int, int]:
         return key, self.matches.floor(key[0]), self.subpages.generation

@@ -3,7 +3,9 @@ results (``livescore.standings``), and the ``standings:update`` push's lifecycle
 
 Served like the other list pages (``edge.cache.PageCache``): pre-encoded with an
 ETag (304 on If-None-Match), read once for everybody asking meanwhile, stale
-after any published change (a score anywhere may move a table) or the page TTL.
+after any published change (a score anywhere may move a table) or the page TTL;
+unlike them, a table a change made stale is never served while it reloads: a
+client that got the ``standings:update`` of a goal reads that table or a newer one.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ async def table_page(
             found = await standings_input(conn, competition_id, season, clock.now())
         return orjson.dumps({"data": found.document(live=live)})
 
-    return await edge.caches.page(page_key(competition_id, query), load)
+    # never the table from before a change: the push of the one after it may be out already
+    return await edge.caches.page(page_key(competition_id, query), load, serve_stale=False)
 
 
 async def standings_route(request: Request, competition_id: int) -> HTTPResponse:

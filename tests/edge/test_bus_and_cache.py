@@ -392,6 +392,9 @@ async def test_list_pages_are_served_while_a_change_reloads_them_never_after_our
     assert (await caches.page("status=live", page)).body == b"read 4"
     caches.clear()  # a bus gap: nothing from before it is served
     assert (await caches.page("status=live", page)).body == b"read 5"
+    caches.on_published(7, 5, "score:update", {"homeScore": 2}, None)
+    # a page that must agree with a push (standings) is never served from before a change
+    assert (await caches.page("status=live", page, serve_stale=False)).body == b"read 6"
 
 
 async def test_the_writer_never_gets_a_page_read_before_its_own_write() -> None:
