@@ -91,7 +91,7 @@ def unframe(frame: bytes) -> tuple[int, bytes]:
 
 def split_frames(data: bytes) -> list[bytes]:
     """The frames of one write: the hub writes a resume's frames in one
-    (``ws_hub.send_frames``), everything else one frame per write."""
+    (``Session.send_many``), everything else one frame per write."""
     frames: list[bytes] = []
     at = 0
     while at < len(data):
