@@ -80,6 +80,10 @@ class TcpProxy:
         except OSError:
             writer.transport.abort()
             return
+        if self._server is None:  # cut while this one was connecting upstream: drop it too
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
         self._writers |= {writer, up_writer}
         for source, sink in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.create_task(_pipe(source, sink))
