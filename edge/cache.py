@@ -351,18 +351,17 @@ class PageCache(SeqCache[str]):
         """The page: cached, or read once for everybody asking meanwhile; a page
         a published change made stale is served while its reload runs, unless
         ``serve_stale`` is False (a page that must agree with a push just sent)."""
-        entry = self.cached(key)
-        if entry is not None:
+        entry, fresh = self.lookup(key)
+        if entry is not None and (fresh or self.loads.busy(key)):
             return entry
 
         async def reload() -> Entry:
             ticket = self.ticket()
             return self.fill(key, ticket, await load())
 
-        stale, _ = self.lookup(key) if serve_stale else (None, False)
-        if stale is not None and self.revalidatable(stale):
+        if serve_stale and entry is not None and self.revalidatable(entry):
             self.loads.start(key, reload, background=True)
-            return stale
+            return entry
         return await self.loads.run(key, reload)
 
 
@@ -482,19 +481,18 @@ class Caches:
         """A match's sub-page: cached, or read once for everybody asking meanwhile
         (while a reload is in flight, the previous entry is served at once; so is
         one a published change made stale, while the reload this call starts runs)."""
-        entry = self.cached_subpage(key)
-        if entry is not None:
-            return entry
+        entry, fresh = self.subpages.lookup(key)
         flight = self._subpage_flight(key)
+        if entry is not None and (fresh or self._subpage_loads.busy(flight)):
+            return entry
 
         async def reload() -> Entry:
             seq, body = await load()
             return self.subpages.fill(key, seq, body, flight[2])
 
-        stale, _ = self.subpages.lookup(key)
-        if stale is not None and self.subpages.revalidatable(stale):
+        if entry is not None and self.subpages.revalidatable(entry):
             self._subpage_loads.start(flight, reload, background=True)
-            return stale
+            return entry
         return await self._subpage_loads.run(flight, reload)
 
     def loads(self) -> dict[str, int]:
