@@ -309,10 +309,12 @@ def bench_edge_args() -> argparse.Namespace:
 LISTEN_BACKLOG = 4096
 
 
-def run_bench_edge(build: Any) -> None:
-    """A bench edge's main: ``build(redis_url, channel)`` served on ``--port``."""
+def run_bench_edge(build: Any, protocol: Any = None) -> None:
+    """A bench edge's main: ``build(redis_url, channel)`` served on ``--port`` (with
+    ``protocol`` as each connection's first protocol, when given, as the edge's
+    ``framework.Door``)."""
     args = bench_edge_args()
-    serve_sanic(build(args.redis, args.channel), args.port)
+    serve_sanic(build(args.redis, args.channel), args.port, protocol)
 
 
 def logs_dir(path: str) -> Path:
@@ -322,9 +324,9 @@ def logs_dir(path: str) -> Path:
     return logs
 
 
-def serve_sanic(app: Any, port: int) -> None:
+def serve_sanic(app: Any, port: int, protocol: Any = None) -> None:
     """Run a bench edge's Sanic app in this process (one worker, no access log, the
-    edge's listen backlog)."""
+    edge's listen backlog; Sanic's own protocol unless ``protocol`` is given)."""
     asyncio.set_event_loop(asyncio.new_event_loop())
     app.run(
         host="127.0.0.1",
@@ -333,6 +335,7 @@ def serve_sanic(app: Any, port: int) -> None:
         access_log=False,
         motd=False,
         backlog=LISTEN_BACKLOG,
+        protocol=protocol,
     )
 
 

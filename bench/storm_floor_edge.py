@@ -1,9 +1,12 @@
 """The floor of bench/storm.py: what accepting a reconnect storm costs by itself.
 
-The edge's own way in, with nothing behind it: Sanic's HTTP server and router
-(as ``livescore serve`` runs them), the edge's handshake (``edge.ws_frames.accept``)
-and its hand-over of the socket to a lean protocol (``edge.framework.hand_over``,
-as ``edge/ws_routes.py`` does), a canned ``welcome`` frame, and for each
+The edge's own way in, with nothing behind it: Sanic's server with the edge's
+door (``edge.framework.Door``, as ``livescore serve`` runs it: an upgrade request
+that came whole is read at the door, ``edge.ws_frames.read_upgrade_head``, and
+answered there; one that did not takes Sanic's HTTP machinery and router and
+the hand-over, ``edge.framework.hand_over``, as in ``edge/ws_routes.py``), the
+edge's handshake (``edge.ws_frames.accept``), the socket given to a lean
+protocol, a canned ``welcome`` frame, and for each
 ``subscribe`` a canned resumed ``subscribed`` frame (``seq`` = the client's
 ``since``), and the edge's garbage-collector freezer (``GcFreezer``: without it
 10,000 new connections bring full collections the edge does not have). No
@@ -105,6 +108,31 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
     framework.upgrades_itself(ws_entry)
     app.add_route(ws_entry, "/ws", methods=["GET"], name="ws")
 
+    def at_the_door(transport: Any, data: bytes, connections: set[Any]) -> bool:
+        """As ``edge.ws_routes.at_the_door`` does, with no admission and no session."""
+        head = wf.read_upgrade_head(data, "GET /ws HTTP/1.1", framework.header_limit(app))
+        if head is None:
+            return False
+        try:
+            answer = wf.accept(
+                head.values("connection"),
+                head.values("upgrade"),
+                head.values("sec-websocket-key"),
+                head.values("sec-websocket-version"),
+            )
+        except wf.HandshakeError:
+            return False
+        transport.write(answer + WELCOME)
+        floor = Floor(transport, clients)
+        transport.set_protocol(floor)
+        if head.rest:
+            floor.data_received(head.rest)
+        return True
+
+    @app.after_server_start
+    async def open_the_door(app: Sanic[Any, Any]) -> None:
+        framework.at_the_door(app, b"GET /ws HTTP/1.1\r\n", at_the_door)
+
     async def probe() -> None:
         """The edge's stall probe (edge.ws_metrics.StallProbe), in small."""
         while True:
@@ -132,4 +160,4 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
 
 
 if __name__ == "__main__":
-    run_bench_edge(build)
+    run_bench_edge(build, framework.Door)

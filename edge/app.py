@@ -28,6 +28,7 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.worker.loader import AppLoader
 
 from edge import (
+    framework,
     live,
     metrics_share,
     routes_matches,
@@ -226,7 +227,12 @@ def serve(
     asyncio.run(_postgres_answers(endpoints.database_url))
     log.info(kv("edge.serving", host=host, port=port, workers=workers, node=settings.node_id))
     listen: dict[str, Any] = dict(
-        host=host, port=port, access_log=False, motd=False, backlog=LISTEN_BACKLOG
+        host=host,
+        port=port,
+        access_log=False,
+        motd=False,
+        backlog=LISTEN_BACKLOG,
+        protocol=framework.Door,  # /ws upgrades are taken before Sanic's HTTP machinery
     )
     if workers == 1:
         app = create_app(settings, endpoints)

@@ -33,6 +33,12 @@ sanic
                        its loop (so Sanic's connection task ends).
   ``shutdown``         Sanic's shutdown asks every member of ``connections``
                        ``close_if_idle()`` and then ``abort()``s what is left.
+  ``door``             Sanic's server makes each connection's protocol with the keyword
+                       arguments ``loop``, ``connections``, ``signal``, ``app``,
+                       ``state``, ``unix`` (``Door``, the edge's first protocol, keeps
+                       them and makes Sanic's own protocol with them, and
+                       ``runners._build_protocol_kwargs``, when the connection is not
+                       one it takes itself).
   ``processed_headers`` Sanic's HTTP/1 writer takes a response's header lines from
                        its ``processed_headers`` (the cached reads' ``EncodedResponse``
                        hands back lines encoded once, not per request).
@@ -65,10 +71,13 @@ from importlib import metadata
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
+from sanic.compat import Header
+from sanic.headers import parse_forwarded, parse_xforwarded
 from sanic.helpers import has_message_body
 from sanic.http import Http
 from sanic.response.types import BaseHTTPResponse
 from sanic.server import runners
+from sanic.server.protocols.http_protocol import HttpProtocol
 from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
 from livescore.errors import LiveScoreError
@@ -182,6 +191,109 @@ class EncodedResponse(HTTPResponse):
         if has_message_body(self.status):  # type: ignore[no-untyped-call]
             headers.setdefault("content-type", self.content_type)
         return [_line(name, value) for name, value in headers.items()]
+
+
+# -- the door: every connection's first protocol -------------------------------------------
+
+#: ``hook(transport, data, connections)``: take the connection whose first bytes are
+#: ``data`` (True: the hook owns the transport now), or leave it to Sanic (False).
+DoorHook = Callable[[Any, bytes, "set[Any]"], bool]
+
+
+def at_the_door(app: Sanic[Any, Any], prefix: bytes | None, hook: DoorHook | None = None) -> None:
+    """Offer every connection whose first bytes start with ``prefix`` to ``hook``
+    before Sanic sees it (``Door``); ``prefix`` None takes the offer back."""
+    app.ctx.door = None if prefix is None or hook is None else (prefix, hook)
+
+
+def header_limit(app: Sanic[Any, Any]) -> int:
+    """The longest request head Sanic reads (it answers a longer one with 413)."""
+    return Http.HEADER_MAX_SIZE or app.config.REQUEST_MAX_HEADER_SIZE
+
+
+def forwarded_for(pairs: list[tuple[str, str]], app: Sanic[Any, Any]) -> str:
+    """The client address the trusted proxies forwarded in these headers, as Sanic's
+    ``request.remote_addr`` reads it ("" when they forwarded none)."""
+    headers = Header(pairs)
+    config = app.config
+    forwarded = parse_forwarded(headers, config) or parse_xforwarded(headers, config) or {}
+    return str(forwarded.get("for", ""))
+
+
+class Door(asyncio.Protocol):
+    """The first protocol of every connection of an edge (``app.run(protocol=Door)``).
+
+    Sanic builds one per accepted connection with the keyword arguments it gives
+    its own protocol. Its first bytes decide: a request the app takes itself at
+    the door (``at_the_door``: ``/ws``'s upgrade, ``edge/ws_routes.py``) is given to
+    the hook, with no Sanic protocol, request or task made for it; anything else
+    (and anything the hook leaves) gets Sanic's own protocol, which then serves the
+    connection as if it had been there from the start. Until its first bytes it is
+    one of Sanic's ``connections`` (its shutdown closes it) and is closed after
+    ``REQUEST_TIMEOUT`` seconds, as Sanic closes a connection that sends nothing."""
+
+    __slots__ = ("kwargs", "timer", "transport")
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.transport: Any = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        kwargs = self.kwargs
+        self.transport = transport
+        kwargs["connections"].add(self)
+        self.timer = kwargs["loop"].call_later(
+            kwargs["app"].config.REQUEST_TIMEOUT, self.close_if_idle
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self._leave()
+        kwargs = self.kwargs
+        transport = self.transport
+        door = getattr(kwargs["app"].ctx, "door", None)
+        if door is not None and data.startswith(door[0]):
+            try:
+                if door[1](transport, data, kwargs["connections"]):
+                    return
+            except Exception:  # what it did to the socket is unknown: close it
+                log.exception(kv("edge.door_failed", prefix=door[0].decode(errors="replace")))
+                transport.abort()
+                return
+        protocol = sanic_protocol(kwargs)
+        protocol.connection_made(transport)
+        transport.set_protocol(protocol)
+        protocol.data_received(data)
+
+    def _leave(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.kwargs["connections"].discard(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._leave()
+        self.transport = None
+
+    def close_if_idle(self) -> bool:
+        """Sanic's shutdown, or nothing came within ``REQUEST_TIMEOUT``: close."""
+        if self.transport is not None:
+            self.transport.close()
+        return True
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def sanic_protocol(kwargs: dict[str, Any]) -> asyncio.Protocol:
+    """The protocol Sanic would have made for the connection (``app.run`` picks
+    ``WebSocketProtocol`` once the app enabled WebSockets, else ``HttpProtocol``)."""
+    app = kwargs["app"]
+    cls = WebSocketProtocol if app.websocket_enabled else HttpProtocol
+    extra: dict[str, Any] = runners._build_protocol_kwargs(cls, app.config)
+    protocol: asyncio.Protocol = cls(**kwargs, **extra)
+    return protocol
 
 
 # -- uvloop --------------------------------------------------------------------------------
@@ -317,6 +429,30 @@ def _probe_processed_headers() -> str | None:
     return None
 
 
+#: What Sanic's server gives its protocol's constructor (and ``Door`` passes on).
+_PROTOCOL_KWARGS = ("loop", "connections", "signal", "app", "state", "unix")
+
+
+def _probe_door() -> str | None:
+    if not callable(getattr(runners, "_build_protocol_kwargs", None)):
+        return (
+            "sanic.server.runners._build_protocol_kwargs is gone (Door makes Sanic's own "
+            "protocol with it)"
+        )
+    try:
+        source = inspect.getsource(runners._serve_http_1)
+        params = inspect.signature(HttpProtocol.__init__).parameters
+    except (OSError, TypeError, AttributeError) as exc:
+        return f"Sanic's server setup cannot be read ({exc!r})"
+    missing = [n for n in _PROTOCOL_KWARGS if f"{n}={n}" not in source or n not in params]
+    if missing:
+        return (
+            "Sanic's server no longer makes its protocol with "
+            f"{', '.join(f'{n}=' for n in missing)} (Door hands them to Sanic's protocol)"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Assumption:
     name: str
@@ -329,6 +465,7 @@ ASSUMPTIONS = (
     Assumption("hand_over", "sanic", _probe_hand_over),
     Assumption("shutdown", "sanic", _probe_shutdown),
     Assumption("processed_headers", "sanic", _probe_processed_headers),
+    Assumption("door", "sanic", _probe_door),
 )
 
 

@@ -284,3 +284,57 @@ def accept(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
     ).encode()
+
+
+class RequestHead:
+    """An upgrade request's head read from the raw bytes (``read_upgrade_head``): the
+    header values by lower-cased name, the (name, value) pairs in order, and the bytes
+    that came behind the head (frames the client sent right after it)."""
+
+    __slots__ = ("headers", "pairs", "rest")
+
+    def __init__(
+        self, headers: dict[str, list[str]], pairs: list[tuple[str, str]], rest: bytes
+    ) -> None:
+        self.headers = headers
+        self.pairs = pairs
+        self.rest = rest
+
+    def values(self, name: str) -> list[str]:
+        return self.headers.get(name, [])
+
+
+#: Headers that give a request a body: such a request is never an upgrade read here.
+_BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def read_upgrade_head(data: bytes, request_line: str, limit: int) -> RequestHead | None:
+    """The head of ``data`` when it is wholly there, its request line is exactly
+    ``request_line`` (``"GET /ws HTTP/1.1"``: no query string) and it is read the way
+    Sanic reads a head (names lower-cased, values left-stripped, text decoded as UTF-8
+    with ``surrogateescape``); None for anything else (a head not yet complete or
+    longer than ``limit``, another request line, a line with no colon, a body), which
+    then takes Sanic's own way and gets its answer there."""
+    end = data.find(b"\r\n\r\n", 0, limit + 4)
+    if end < 0 or end >= limit:  # (Sanic answers a head of ``limit`` bytes or more with 413)
+        return None
+    lines = data[:end].decode(errors="surrogateescape").split("\r\n")
+    if lines[0] != request_line:
+        return None
+    headers: dict[str, list[str]] = {}
+    pairs: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            return None
+        name = name.lower()
+        if name in _BODY_HEADERS:
+            return None
+        value = value.lstrip()
+        pairs.append((name, value))
+        values = headers.get(name)
+        if values is None:
+            headers[name] = [value]
+        else:
+            values.append(value)
+    return RequestHead(headers, pairs, data[end + 4 :])

@@ -57,11 +57,14 @@ from edge.validation import query_params
 from edge.ws_client import Session
 from edge.ws_hub import Hub
 from edge.ws_lean import Connection
+from livescore.config import Settings
 from livescore.logs import kv
 
 log = logging.getLogger("livescore.edge.ws")
 
 PATH = "/ws"
+#: The request line of an upgrade the door takes (``at_the_door``): no query string.
+REQUEST_LINE = f"GET {PATH} HTTP/1.1"
 #: Kernel send buffer per WebSocket (Linux doubles it). Left to autotuning, one
 #: stalled client could park up to ``tcp_wmem`` max (4 MiB) in the kernel, and
 #: the send queue (counted in frames, ``LIVESCORE_WS_QUEUE``) would only start
@@ -79,6 +82,14 @@ REFUSED = REGISTRY.counter(
     "/ws upgrades answered with an HTTP error instead, by reason",
     ("reason",),
 )
+UPGRADES = REGISTRY.counter(
+    "livescore_ws_upgrades_total",
+    "/ws upgrades by where they were answered: at the door (before Sanic's HTTP "
+    "machinery) or by ws_entry (Sanic's way: a head in pieces, an admission that waited)",
+    ("way",),
+)
+_AT_THE_DOOR = UPGRADES.labels("door")
+_BY_SANIC = UPGRADES.labels("sanic")
 
 
 def hub_of(app: Sanic[Any, Any]) -> Hub | None:
@@ -141,6 +152,17 @@ class Admission:
         self.open[address] = self.open.get(address, 0) + 1
         return None
 
+    def admit_now(self, address: str) -> bool:
+        """Take a slot for ``address`` if that needs no wait: True; False when the
+        answer needs Redis or is a refusal (``admit`` then gives it, at the door's
+        fall-back to ``ws_entry``). Nothing is taken or spent when False."""
+        if self.open.get(address, 0) >= self.max_per_address:
+            return False
+        if not self.limiter.spend_leased(self.limiter.bucket(UPGRADE_SCOPE, address)):
+            return False
+        self.open[address] = self.open.get(address, 0) + 1
+        return True
+
     def release(self, address: str) -> None:
         left = self.open.get(address, 0) - 1
         if left > 0:
@@ -184,6 +206,9 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
     edge.bus.add_gap_listener(hub.on_gap)
     hub.start(edge.loops)
     app.ctx.ws_hub = hub
+    framework.at_the_door(
+        app, REQUEST_LINE.encode() + b"\r\n", at_the_door(app, hub, app.ctx.ws_admission)
+    )
     probe = metrics.StallProbe()
     edge.loops.supervise("loop_probe", probe.run, interval=5.0)
     metrics.GcTimer().install()
@@ -202,6 +227,7 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
 
 
 async def stop_hub(app: Sanic[Any, Any]) -> None:
+    framework.at_the_door(app, None)  # upgrades while stopping take ws_entry's way
     hub = hub_of(app)
     if hub is not None:
         await hub.stop()
@@ -298,19 +324,38 @@ def _upgrade(request: Request, head: bytes, admission: Admission, address: str) 
         if hub is None and not transport.is_closing():
             transport.write(head + wf.close_frame(1013, "starting up; try again"))
         return
-    # the 101 and the welcome frame in one write (one system call, not two)
+    connection = _open(transport, head, hub, admission, address)
+    _BY_SANIC.inc()
+    received, connections = framework.hand_over(request, connection)
+    _go_live(connection, received, connections, request.port, request.app.ctx.edge.settings)
+
+
+def _open(transport: Any, head: bytes, hub: Hub, admission: Admission, address: str) -> Connection:
+    """Write the 101 and the welcome frame, in one write (one system call, not two)."""
     transport.write(head + hub.welcome_frame)
     REQUESTS.labels(PATH, "GET", "101").inc()
-    connection = Connection(transport, hub, admission, address)
-    received, connections = framework.hand_over(request, connection)
+    return Connection(transport, hub, admission, address)
+
+
+def _go_live(
+    connection: Connection,
+    received: bytes,
+    connections: set[Any] | None,
+    port: int,
+    settings: Settings,
+) -> None:
+    """The connection's session, attached to the hub; then it reads ``received``."""
+    hub = connection.hub
+    transport = connection.transport
+    address = connection.address
     try:
         session = Session(
             transport,
             connection,
             connection,
-            queue_limit=request.app.ctx.edge.settings.ws_queue,
+            queue_limit=settings.ws_queue,
             # (the admission's address is the client's: no second look at forwarding)
-            ident=f"{address}:{request.port}",
+            ident=f"{address}:{port}",
             pings=connection,
         )
         _cap_send_buffer(session.sock or transport.get_extra_info("socket"))
@@ -320,6 +365,51 @@ def _upgrade(request: Request, head: bytes, admission: Admission, address: str) 
         connection.fail(wp.CLOSE_INTERNAL, "the server failed to start this connection")
         return
     connection.start(session, received, connections)
+
+
+def at_the_door(app: Sanic[Any, Any], hub: Hub, admission: Admission) -> framework.DoorHook:
+    """``/ws``'s upgrade taken at the door (``framework.Door``), before Sanic makes a
+    protocol, request or task for it: the connection's first bytes, when they are a
+    whole, valid upgrade request for ``/ws`` that ``ws_entry`` would accept without
+    waiting (its origin allowed, no query string, its address under both limits with
+    a token already leased), are answered with the 101 here, with the same frames,
+    session and counters. Anything else is left to Sanic and ``ws_entry``, which
+    answers it (refusals, an admission that must ask Redis, a head that came in
+    pieces); nothing was taken or written for it then."""
+    settings = app.ctx.edge.settings
+    origins = settings.ws_origins
+    proxied = bool(settings.proxies_count)
+    limit = framework.header_limit(app)
+
+    def upgrade(transport: Any, data: bytes, connections: set[Any]) -> bool:
+        head = wf.read_upgrade_head(data, REQUEST_LINE, limit)
+        if head is None:
+            return False
+        origin = head.values("origin")
+        if origins and origin and origin[0] not in origins:
+            return False
+        try:
+            answer = wf.accept(
+                head.values("connection"),
+                head.values("upgrade"),
+                head.values("sec-websocket-key"),
+                head.values("sec-websocket-version"),
+            )
+        except wf.HandshakeError:
+            return False
+        peer = transport.get_extra_info("peername")
+        if not isinstance(peer, tuple) or transport.is_closing():
+            return False
+        address = (proxied and framework.forwarded_for(head.pairs, app)) or peer[0]
+        if not admission.admit_now(address):
+            return False
+        connection = _open(transport, answer, hub, admission, address)
+        _AT_THE_DOOR.inc()
+        transport.set_protocol(connection)
+        _go_live(connection, head.rest, connections, peer[1], settings)
+        return True
+
+    return upgrade
 
 
 def _cap_send_buffer(sock: Any) -> None:

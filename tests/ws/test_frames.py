@@ -283,3 +283,55 @@ async def test_the_pong_to_the_hubs_ping_resolves_its_future() -> None:
     assert not pong.done()
     connection.data_received(client(wf.OP_PONG, PING_DATA))
     assert pong.done() and connection.pong is None
+
+
+# -- the upgrade request's head, as the door reads it (wf.read_upgrade_head) -----------------
+
+LINE = "GET /ws HTTP/1.1"
+HEAD = (
+    b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def test_a_whole_head_is_read_as_sanic_reads_it() -> None:
+    data = HEAD.replace(b"Host: x", b"HOST:   x \r\nX-Forwarded-For: a\r\nx-forwarded-for: b")
+    head = wf.read_upgrade_head(data + b"\x81\x80frame", LINE, 8192)
+
+    assert head is not None
+    assert head.values("host") == ["x "]  # lower-cased names, values left-stripped only
+    assert head.values("x-forwarded-for") == ["a", "b"]
+    assert head.values("origin") == []
+    assert head.pairs[0] == ("host", "x ")
+    assert head.rest == b"\x81\x80frame"  # what came behind the head
+
+
+@pytest.mark.parametrize(
+    ("data", "limit"),
+    [
+        (HEAD[:-2], 8192),
+        (HEAD.replace(b"GET /ws ", b"GET /ws?token=x "), 8192),
+        (HEAD.replace(b"GET /ws ", b"GET /wsx "), 8192),
+        (HEAD.replace(b"HTTP/1.1", b"HTTP/1.0", 1), 8192),
+        (HEAD.replace(b"Host: x", b"no colon here"), 8192),
+        (HEAD.replace(b"Host: x", b"Content-Length: 0"), 8192),
+        (HEAD.replace(b"Host: x", b"Transfer-Encoding: chunked"), 8192),
+        (HEAD, len(HEAD) - 4),
+    ],
+    ids=[
+        "not all there",
+        "query string",
+        "another path",
+        "HTTP/1.0",
+        "a line with no colon",
+        "a body",
+        "a chunked body",
+        "longer than Sanic reads",
+    ],
+)
+def test_anything_else_is_left_to_sanic(data: bytes, limit: int) -> None:
+    assert wf.read_upgrade_head(data, LINE, limit) is None
+
+
+def test_a_head_just_under_the_limit_is_read() -> None:
+    assert wf.read_upgrade_head(HEAD, LINE, len(HEAD) - 3) is not None
