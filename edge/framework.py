@@ -65,7 +65,7 @@ import logging
 import platform
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -195,9 +195,13 @@ class EncodedResponse(HTTPResponse):
 
 # -- the door: every connection's first protocol -------------------------------------------
 
-#: ``hook(transport, data, connections)``: take the connection whose first bytes are
-#: ``data`` (True: the hook owns the transport now), or leave it to Sanic (False).
-DoorHook = Callable[[Any, bytes, "set[Any]"], bool]
+#: What the door's hook answers (``at_the_door``): True, it took the connection; False,
+#: Sanic's protocol is to serve it; or an awaitable, the answer is not known yet (say,
+#: a rate limit must ask Redis): it gives the function that takes the connection
+#: (called with the bytes that came meanwhile), or None for Sanic's after all.
+DoorTake = Callable[[bytes], None]
+DoorAnswer = bool | Awaitable[DoorTake | None]
+DoorHook = Callable[[Any, bytes, "set[Any]"], DoorAnswer]
 
 
 def at_the_door(app: Sanic[Any, Any], prefix: bytes | None, hook: DoorHook | None = None) -> None:
@@ -228,16 +232,21 @@ class Door(asyncio.Protocol):
     the door (``at_the_door``: ``/ws``'s upgrade, ``edge/ws_routes.py``) is given to
     the hook, with no Sanic protocol, request or task made for it; anything else
     (and anything the hook leaves) gets Sanic's own protocol, which then serves the
-    connection as if it had been there from the start. Until its first bytes it is
-    one of Sanic's ``connections`` (its shutdown closes it) and is closed after
-    ``REQUEST_TIMEOUT`` seconds, as Sanic closes a connection that sends nothing."""
+    connection as if it had been there from the start. While the hook's answer is
+    not known yet, nothing more is read (the connection's reading is paused).
+    Until it is handed on it is one of Sanic's ``connections`` (its shutdown
+    closes it), and it is closed if nothing comes within ``REQUEST_TIMEOUT``
+    seconds, as Sanic closes a connection that sends nothing."""
 
-    __slots__ = ("kwargs", "timer", "transport")
+    __slots__ = ("data", "kwargs", "timer", "transport", "waiting")
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
         self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
+        #: while the hook's answer is awaited: that task, and the bytes received
+        self.waiting: asyncio.Future[None] | None = None
+        self.data = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         kwargs = self.kwargs
@@ -248,31 +257,72 @@ class Door(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        self._leave()
+        if self.waiting is not None:  # (read before the pause took effect)
+            self.data += data
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         kwargs = self.kwargs
         transport = self.transport
         door = getattr(kwargs["app"].ctx, "door", None)
-        if door is not None and data.startswith(door[0]):
+        if door is None or not data.startswith(door[0]):
+            self._to_sanic(data)
+            return
+        try:
+            answer = door[1](transport, data, kwargs["connections"])
+        except Exception:  # what it did to the socket is unknown: close it
+            self._failed(door[0])
+            return
+        if answer is True:
+            kwargs["connections"].discard(self)
+        elif answer is False:
+            self._to_sanic(data)
+        else:
+            transport.pause_reading()
+            self.data = b""
+            self.waiting = asyncio.ensure_future(self._later(answer, data, door[0]))
+
+    async def _later(self, answer: Awaitable[DoorTake | None], data: bytes, prefix: bytes) -> None:
+        try:
+            take = await answer
+        except Exception:
+            self.waiting = None
+            self._failed(prefix)
+            return
+        self.waiting = None
+        more, self.data = self.data, b""
+        if take is not None:  # it takes the socket, even one closed meanwhile (to let go)
+            self.kwargs["connections"].discard(self)
             try:
-                if door[1](transport, data, kwargs["connections"]):
-                    return
-            except Exception:  # what it did to the socket is unknown: close it
-                log.exception(kv("edge.door_failed", prefix=door[0].decode(errors="replace")))
-                transport.abort()
-                return
+                take(more)
+            except Exception:
+                self._failed(prefix)
+            return
+        if self.transport is not None:
+            self.transport.resume_reading()
+            self._to_sanic(data + more)
+
+    def _to_sanic(self, data: bytes) -> None:
+        kwargs = self.kwargs
+        transport = self.transport
+        kwargs["connections"].discard(self)
         protocol = sanic_protocol(kwargs)
         protocol.connection_made(transport)
         transport.set_protocol(protocol)
         protocol.data_received(data)
 
-    def _leave(self) -> None:
+    def _failed(self, prefix: bytes) -> None:
+        log.exception(kv("edge.door_failed", prefix=prefix.decode(errors="replace")))
+        self.kwargs["connections"].discard(self)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.kwargs["connections"].discard(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._leave()
         self.transport = None
 
     def close_if_idle(self) -> bool:

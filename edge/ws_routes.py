@@ -152,14 +152,15 @@ class Admission:
         self.open[address] = self.open.get(address, 0) + 1
         return None
 
-    def admit_now(self, address: str) -> bool:
-        """Take a slot for ``address`` if that needs no wait: True; False when the
-        answer needs Redis or is a refusal (``admit`` then gives it, at the door's
-        fall-back to ``ws_entry``). Nothing is taken or spent when False."""
+    def admit_now(self, address: str) -> bool | None:
+        """Take a slot for ``address`` if that needs no wait: True. False: refused
+        (the address is at its cap). None: the answer needs Redis (no token of its
+        upgrade budget is leased on this worker): ``admit`` gives it. Nothing is
+        taken or spent unless True."""
         if self.open.get(address, 0) >= self.max_per_address:
             return False
         if not self.limiter.spend_leased(self.limiter.bucket(UPGRADE_SCOPE, address)):
-            return False
+            return None
         self.open[address] = self.open.get(address, 0) + 1
         return True
 
@@ -370,18 +371,20 @@ def _go_live(
 def at_the_door(app: Sanic[Any, Any], hub: Hub, admission: Admission) -> framework.DoorHook:
     """``/ws``'s upgrade taken at the door (``framework.Door``), before Sanic makes a
     protocol, request or task for it: the connection's first bytes, when they are a
-    whole, valid upgrade request for ``/ws`` that ``ws_entry`` would accept without
-    waiting (its origin allowed, no query string, its address under both limits with
-    a token already leased), are answered with the 101 here, with the same frames,
-    session and counters. Anything else is left to Sanic and ``ws_entry``, which
-    answers it (refusals, an admission that must ask Redis, a head that came in
-    pieces); nothing was taken or written for it then."""
+    whole, valid upgrade request for ``/ws`` that ``ws_entry`` would accept (its
+    origin allowed, no query string, its address under both limits), are answered
+    with the 101 here, with the same frames, session and counters. An admission
+    that must ask Redis (an address's first upgrades on this worker, before it
+    holds a lease of their budget) is awaited at the door. Anything else is left to
+    Sanic and ``ws_entry``, which answers it as it always did (refusals, a head that
+    came in pieces); nothing was taken or written for it then. An upgrade the rate
+    limit refuses after the wait goes the same way (``ws_entry`` asks Redis again)."""
     settings = app.ctx.edge.settings
     origins = settings.ws_origins
     proxied = bool(settings.proxies_count)
     limit = framework.header_limit(app)
 
-    def upgrade(transport: Any, data: bytes, connections: set[Any]) -> bool:
+    def upgrade(transport: Any, data: bytes, connections: set[Any]) -> framework.DoorAnswer:
         head = wf.read_upgrade_head(data, REQUEST_LINE, limit)
         if head is None:
             return False
@@ -401,15 +404,35 @@ def at_the_door(app: Sanic[Any, Any], hub: Hub, admission: Admission) -> framewo
         if not isinstance(peer, tuple) or transport.is_closing():
             return False
         address = (proxied and framework.forwarded_for(head.pairs, app)) or peer[0]
-        if not admission.admit_now(address):
+
+        def take(more: bytes) -> None:
+            if transport.is_closing():  # gone while its admission was asked
+                admission.release(address)
+                return
+            connection = _open(transport, answer, hub, admission, address)
+            _AT_THE_DOOR.inc()
+            transport.set_protocol(connection)
+            transport.resume_reading()
+            _go_live(connection, head.rest + more, connections, peer[1], settings)
+
+        admitted = admission.admit_now(address)
+        if admitted:
+            take(b"")
+            return True
+        if admitted is False:
             return False
-        connection = _open(transport, answer, hub, admission, address)
-        _AT_THE_DOOR.inc()
-        transport.set_protocol(connection)
-        _go_live(connection, head.rest, connections, peer[1], settings)
-        return True
+        return _admitted_later(admission, address, take)
 
     return upgrade
+
+
+async def _admitted_later(
+    admission: Admission, address: str, take: framework.DoorTake
+) -> framework.DoorTake | None:
+    """The door's wait for an admission that asks Redis: ``take`` once admitted, None
+    for a refusal (``ws_entry`` answers it)."""
+    refused = await admission.admit(address)
+    return take if refused is None else None
 
 
 def _cap_send_buffer(sock: Any) -> None:

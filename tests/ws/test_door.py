@@ -14,6 +14,7 @@ import pytest
 from edge import ws_frames as wf
 from tests.edge.conftest import EdgeNode
 from tests.factories import Factory
+from tests.waiting import eventually
 from tests.ws.conftest import EdgeFactory
 from tests.ws.helpers import metric
 
@@ -68,19 +69,6 @@ async def upgraded(port: int) -> tuple[asyncio.StreamWriter, bytes]:
     return writer, await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
 
 
-async def until_the_door_takes_one(node: EdgeNode) -> list[asyncio.StreamWriter]:
-    """Open upgrades (kept open) until one was taken at the door: an address's first
-    ones wait on Sanic's way while this worker leases its upgrade budget from Redis."""
-    held = []
-    for _ in range(5):
-        writer, head = await upgraded(node.port)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        held.append(writer)
-        if metric(node, AT_THE_DOOR) > 0:
-            return held
-    raise AssertionError("no upgrade was taken at the door in 5")
-
-
 @pytest.fixture
 def node(edges: EdgeFactory) -> EdgeNode:
     return edges(1)[0]
@@ -97,7 +85,6 @@ async def test_an_upgrade_is_answered_alike_whichever_way_it_takes(
     match = await factory.match()
     data = upgrade_head() + subscribe(match["id"])  # a subscribe right behind the head
     pieces = [data] if split is None else [data[:split], data[split:]]
-    held = await until_the_door_takes_one(node)
     before = metric(node, AT_THE_DOOR), metric(node, BY_SANIC)
 
     reader, writer = await send_in(node.port, pieces)
@@ -109,20 +96,35 @@ async def test_an_upgrade_is_answered_alike_whichever_way_it_takes(
     assert (subscribed["type"], subscribed["matchId"]) == ("subscribed", match["id"])
     door, sanic = metric(node, AT_THE_DOOR) - before[0], metric(node, BY_SANIC) - before[1]
     assert (door, sanic) == ((1, 0) if way == "door" else (0, 1))
-    for each in [writer, *held]:
-        each.close()
+    writer.close()
 
 
-async def test_an_address_first_upgrade_waits_for_its_lease_on_sanics_way(
-    node: EdgeNode,
-) -> None:
-    """The upgrade budget is leased from Redis per address; until this worker holds
-    a lease, the upgrade waits for Redis on Sanic's way (the door never waits)."""
+async def test_an_address_first_upgrade_waits_for_redis_at_the_door(node: EdgeNode) -> None:
+    """The upgrade budget is leased from Redis per address: until this worker holds
+    a lease, the upgrade waits for Redis's answer at the door."""
     reader, writer = await send_in(node.port, [upgrade_head()])
 
     assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).startswith(b"HTTP/1.1 101")
-    assert (metric(node, AT_THE_DOOR), metric(node, BY_SANIC)) == (0, 1)
+    assert (metric(node, AT_THE_DOOR), metric(node, BY_SANIC)) == (1, 0)
     writer.close()
+
+
+async def test_an_upgrade_the_rate_limit_refuses_after_the_wait_gets_sanics_429(
+    edges: EdgeFactory,
+) -> None:
+    (node,) = edges(1, LIVESCORE_WS_UPGRADE_RATE="1/60")
+    held, head = await upgraded(node.port)
+    assert head.startswith(b"HTTP/1.1 101"), head
+
+    reader, writer = await send_in(node.port, [upgrade_head()])
+
+    answer = await asyncio.wait_for(reader.read(65536), 10)
+    assert answer.startswith(b"HTTP/1.1 429 "), answer[:80]
+    assert b"rate_limited" in answer and b"Retry-After" in answer
+    assert (metric(node, AT_THE_DOOR), metric(node, BY_SANIC)) == (1, 0)
+    assert metric(node, 'livescore_ws_refused_total{reason="rate"}') == 1
+    for each in (held, writer):
+        each.close()
 
 
 @pytest.mark.parametrize(
@@ -182,7 +184,7 @@ async def test_a_connection_that_says_nothing_is_closed_after_the_request_timeou
 
 async def test_an_address_at_its_cap_gets_the_429_from_sanic(edges: EdgeFactory) -> None:
     (node,) = edges(1, LIVESCORE_WS_MAX_PER_ADDRESS="4")
-    held = await until_the_door_takes_one(node)
+    held = []
     while len(held) < 4:
         writer, head = await upgraded(node.port)
         assert head.startswith(b"HTTP/1.1 101"), head
@@ -197,3 +199,19 @@ async def test_an_address_at_its_cap_gets_the_429_from_sanic(edges: EdgeFactory)
     assert metric(node, AT_THE_DOOR) == door
     for each in [*held, writer]:
         each.close()
+
+
+async def test_a_client_gone_during_its_admission_leaves_no_slot_taken(
+    edges: EdgeFactory,
+) -> None:
+    (node,) = edges(1, LIVESCORE_WS_MAX_PER_ADDRESS="1")
+    for _ in range(5):  # each gone at once: while Redis is asked, or right after
+        _, writer = await send_in(node.port, [upgrade_head()])
+        writer.transport.abort()
+
+    async def admitted() -> bool:
+        writer, head = await upgraded(node.port)
+        writer.close()
+        return head.startswith(b"HTTP/1.1 101")
+
+    await eventually(admitted, 10, "the address's one slot to be free again")
