@@ -69,16 +69,21 @@ STALLS = REGISTRY.histogram(
 
 
 class StallProbe:
-    """A cheap event-loop stall probe: sleep ``every`` seconds, measure how late the
-    wake-up came. Each lateness goes into ``livescore_event_loop_stall_seconds``; the
-    longest of the last ``window`` seconds is the gauge
-    ``livescore_event_loop_stall_max_seconds`` (read it right after a burst)."""
+    """A cheap event-loop stall probe: a timer every ``every`` seconds, measuring how
+    late it fired. Each lateness goes into ``livescore_event_loop_stall_seconds``;
+    the longest of the last ``window`` seconds is the gauge
+    ``livescore_event_loop_stall_max_seconds`` (read it right after a burst).
+
+    It ticks a hundred times a second, so each tick is a plain timer callback (no
+    task step, no future: a sleeping coroutine cost several times more, about 4%
+    of a node's CPU while it fanned out 10,000 frames a second)."""
 
     def __init__(self, every: float = 0.01, window: float = 10.0) -> None:
         self.every = every
         self.window = window
         #: (second, longest lateness in that second), oldest first
         self._peaks: deque[tuple[int, float]] = deque()
+        self._observe = STALLS.labels().observe
         REGISTRY.gauge_callback(
             "livescore_event_loop_stall_max_seconds",
             f"Longest event-loop stall in the last {window:g} seconds",
@@ -86,7 +91,7 @@ class StallProbe:
         )
 
     def record(self, late: float, now: float) -> None:
-        STALLS.labels().observe(late)
+        self._observe(late)
         second = int(now)
         peaks = self._peaks
         if peaks and peaks[-1][0] == second:
@@ -102,13 +107,35 @@ class StallProbe:
         return max((late for second, late in self._peaks if second >= floor), default=0.0)
 
     async def run(self, beat: Loop) -> None:
+        """Tick until cancelled (each tick beats for the supervisor); a tick that
+        raises ends this with its exception, so the supervisor restarts the probe."""
+        loop = asyncio.get_running_loop()
+        failed: asyncio.Future[None] = loop.create_future()
         every = self.every
-        while True:
-            start = time.monotonic()
-            await asyncio.sleep(every)
-            now = time.monotonic()
-            self.record(max(now - start - every, 0.0), now)
-            beat.beat()
+        record = self.record
+        clock = time.monotonic
+        due = clock() + every
+        handle: asyncio.TimerHandle | None = None
+
+        def tick() -> None:
+            nonlocal due, handle
+            try:
+                now = clock()
+                late = now - due
+                record(late if late > 0.0 else 0.0, now)
+                beat.beat()
+                due = now + every
+                handle = loop.call_later(every, tick)
+            except Exception as exc:
+                if not failed.done():
+                    failed.set_exception(exc)
+
+        handle = loop.call_later(every, tick)
+        try:
+            await failed
+        finally:
+            if handle is not None:
+                handle.cancel()
 
 
 GC_PAUSES = REGISTRY.histogram(
