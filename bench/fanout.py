@@ -22,7 +22,12 @@ It prints commit-to-client latency p50/p99/max (commit time = the change's
 ``ts``), deliveries per second, lost and duplicated messages, edge CPU
 microseconds per delivered frame (utime+stime of the edge processes from
 /proc over the writing window) and edge RSS per idle connection (RSS after
-every client subscribed minus RSS before, per connection).
+every client subscribed minus RSS before, per connection). Before the writing
+starts it also measures each implementation's **idle** CPU: milliseconds per
+second per node with every client subscribed and no change coming (``--idle``
+seconds): what a node spends whatever the load (LiveScore's health watch and
+event-loop probe, timers), which the CPU per frame includes; **net us/frame**
+is the CPU per frame with that idle rate taken out over the writing window.
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers; works in a
 database and Redis prefix of its own, dropped at the end.
@@ -85,6 +90,8 @@ class Result:
     loadgen_us_per_frame: float
     rss_per_conn: float
     closed: int
+    idle_ms_per_s: float = float("nan")
+    net_us_per_frame: float = float("nan")
 
 
 class Bench:
@@ -150,6 +157,11 @@ class Bench:
                     )
                     await asyncio.sleep(2.0)  # settle: every handshake done, buffers allocated
                     rss_after = [harness.rss_bytes(pid) for pid in pids]
+                    idle_before = sum(harness.cpu_seconds(pid) for pid in pids)
+                    await asyncio.sleep(args.idle)  # subscribed, nothing published
+                    idle_cpu_per_s = (
+                        sum(harness.cpu_seconds(pid) for pid in pids) - idle_before
+                    ) / args.idle
                     cpu_before = sum(harness.cpu_seconds(pid) for pid in pids)
                     user_before = sum(harness.cpu_times(pid)[0] for pid in pids)
                     started = time.monotonic()
@@ -194,6 +206,10 @@ class Bench:
                 for before, after in zip(rss_before, rss_after, strict=True)
             ),
             closed=sum(int(r["closed"]) for r in reports),
+            idle_ms_per_s=idle_cpu_per_s / len(pids) * 1000,
+            net_us_per_frame=(cpu - idle_cpu_per_s * elapsed) / deliveries * 1e6
+            if deliveries
+            else float("nan"),
         )
 
 
@@ -204,7 +220,8 @@ def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -
         f"{args.generators} load generators",
         "",
         f"{'':22}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'deliv/s':>9}{'lost':>6}{'dup':>5}"
-        f"{'CPU us/frame':>14}{'(user)':>8}{'RSS/conn KiB':>14}{'loadgen us/frame':>18}",
+        f"{'CPU us/frame':>14}{'(user)':>8}{'RSS/conn KiB':>14}{'loadgen us/frame':>18}"
+        f"{'idle ms/s':>11}{'net us/frame':>14}",
     ]
     labels = {
         "livescore": "livescore hub",
@@ -217,7 +234,7 @@ def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -
             f"{labels[r.name]:22}{r.p50_ms:>8.1f}{r.p99_ms:>8.1f}{r.max_ms:>8.1f}"
             f"{r.deliveries_per_s:>9.0f}{r.lost:>6}{r.duplicated:>5}{r.cpu_us_per_frame:>14.2f}"
             f"{r.user_us_per_frame:>8.2f}{r.rss_per_conn / 1024:>14.1f}"
-            f"{r.loadgen_us_per_frame:>18.2f}"
+            f"{r.loadgen_us_per_frame:>18.2f}{r.idle_ms_per_s:>11.1f}{r.net_us_per_frame:>14.2f}"
             + (f"  ({r.closed} sockets closed)" if r.closed else "")
         )
     by = {r.name: r for r in results}
@@ -242,6 +259,15 @@ def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -
             f"hub CPU above the one-write-per-client floor: {over:.2f} us per frame"
             f" ({ratio:.2f}x the floor; target <= 1.15x)"
         )
+        hub, floor = by["livescore"], by["floor"]
+        lines.append(
+            f"net of each row's idle CPU: hub {hub.net_us_per_frame:.2f} us/frame, floor "
+            f"{floor.net_us_per_frame:.2f} ({hub.net_us_per_frame / floor.net_us_per_frame:.2f}x)"
+            f"; idle per node: hub {hub.idle_ms_per_s:.1f} ms/s, floor "
+            f"{floor.idle_ms_per_s:.1f}"
+            + (f", node ws {by['node'].idle_ms_per_s:.1f}" if "node" in by else "")
+            + " (not a target: the targets are on the CPU per frame above)"
+        )
     lines.extend(skipped)
     return "\n".join(lines)
 
@@ -264,6 +290,9 @@ if __name__ == "__main__":
     harness.interrupt_on_sigterm()
     parser = harness.fanout_parser(__doc__)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of writing")
+    parser.add_argument(
+        "--idle", type=float, default=5.0, help="seconds of the idle CPU window before it"
+    )
     parser.add_argument(
         "--kinds",
         default="livescore,node,bare,floor",

@@ -32,7 +32,7 @@ from sanic import HTTPResponse, Request, Sanic, text
 from edge import framework
 from edge import ws_frames as wf
 from edge import ws_protocol as wp
-from edge.ws_metrics import GcFreezer
+from edge.ws_metrics import PROBE_EVERY, GcFreezer
 
 WELCOME = wp.text_frame(wp.welcome("storm-floor"))
 
@@ -113,14 +113,8 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
         head = wf.read_upgrade_head(data, "GET /ws HTTP/1.1", framework.header_limit(app))
         if head is None:
             return False
-        try:
-            answer = wf.accept(
-                head.values("connection"),
-                head.values("upgrade"),
-                head.values("sec-websocket-key"),
-                head.values("sec-websocket-version"),
-            )
-        except wf.HandshakeError:
+        answer = head.answer()
+        if answer is None:
             return False
         transport.write(answer + WELCOME)
         floor = Floor(transport, clients)
@@ -135,11 +129,12 @@ def build(redis_url: str, channel: str) -> Sanic[Any, Any]:
 
     async def probe() -> None:
         """The edge's stall probe (edge.ws_metrics.StallProbe), in small."""
+        every = PROBE_EVERY
         while True:
             start = time.monotonic()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(every)
             now = time.monotonic()
-            stalls.append((now, max(now - start - 0.01, 0.0)))
+            stalls.append((now, max(now - start - every, 0.0)))
             while stalls and stalls[0][0] < now - 10:
                 stalls.pop(0)
 

@@ -303,6 +303,19 @@ class RequestHead:
     def values(self, name: str) -> list[str]:
         return self.headers.get(name, [])
 
+    def answer(self) -> bytes | None:
+        """The 101 for this upgrade (``accept``), or None when its handshake headers
+        are not valid (``accept``'s error, with its status, is then Sanic's way's)."""
+        try:
+            return accept(
+                self.values("connection"),
+                self.values("upgrade"),
+                self.values("sec-websocket-key"),
+                self.values("sec-websocket-version"),
+            )
+        except HandshakeError:
+            return None
+
 
 #: Headers that give a request a body: such a request is never an upgrade read here.
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})

@@ -20,7 +20,14 @@ connection parses the client's frames itself and does each message in
 order (every message costs a token; anything wrong is answered with an
 ``error`` frame); an idle socket holds no task.
 
-Whatever this needs of Sanic's internals (the route that upgrades by
+Most upgrades never reach the route: the door (``framework.Door``, every
+connection's first protocol) gives a connection whose first bytes are a whole
+``GET /ws`` upgrade to ``at_the_door``, which applies the same checks to the
+raw head and, when all pass, upgrades it there, with no Sanic protocol,
+request or task made for it; whatever it would not accept at once, or at all,
+takes Sanic's way to ``ws_entry`` and gets its answer.
+
+Whatever this needs of Sanic's internals (the door, the route that upgrades by
 itself, the hand-over, Sanic's shutdown) goes through ``edge.framework``,
 which checks it at startup.
 """
@@ -85,7 +92,7 @@ REFUSED = REGISTRY.counter(
 UPGRADES = REGISTRY.counter(
     "livescore_ws_upgrades_total",
     "/ws upgrades by where they were answered: at the door (before Sanic's HTTP "
-    "machinery) or by ws_entry (Sanic's way: a head in pieces, an admission that waited)",
+    "machinery) or by ws_entry (Sanic's way: a head that came in pieces, say)",
     ("way",),
 )
 _AT_THE_DOOR = UPGRADES.labels("door")
@@ -391,14 +398,8 @@ def at_the_door(app: Sanic[Any, Any], hub: Hub, admission: Admission) -> framewo
         origin = head.values("origin")
         if origins and origin and origin[0] not in origins:
             return False
-        try:
-            answer = wf.accept(
-                head.values("connection"),
-                head.values("upgrade"),
-                head.values("sec-websocket-key"),
-                head.values("sec-websocket-version"),
-            )
-        except wf.HandshakeError:
+        answer = head.answer()
+        if answer is None:
             return False
         peer = transport.get_extra_info("peername")
         if not isinstance(peer, tuple) or transport.is_closing():
