@@ -28,6 +28,10 @@ second per node with every client subscribed and no change coming (``--idle``
 seconds): what a node spends whatever the load (LiveScore's health watch and
 event-loop probe, timers), which the CPU per frame includes; **net us/frame**
 is the CPU per frame with that idle rate taken out over the writing window.
+**1st max ms** is the slowest change's first delivery to any client of
+either node: a change that was late for everyone (held up before any edge
+could write it: the relay, Redis, the edges' receive) shows there; one late
+only for some clients (the edge's fan-out) does not.
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers; works in a
 database and Redis prefix of its own, dropped at the end.
@@ -92,6 +96,7 @@ class Result:
     closed: int
     idle_ms_per_s: float = float("nan")
     net_us_per_frame: float = float("nan")
+    first_max_ms: float = float("nan")
 
 
 class Bench:
@@ -207,10 +212,23 @@ class Bench:
             ),
             closed=sum(int(r["closed"]) for r in reports),
             idle_ms_per_s=idle_cpu_per_s / len(pids) * 1000,
+            first_max_ms=slowest_first(reports) / 1000,
             net_us_per_frame=(cpu - idle_cpu_per_s * elapsed) / deliveries * 1e6
             if deliveries
             else float("nan"),
         )
+
+
+def slowest_first(reports: list[dict[str, object]]) -> float:
+    """The slowest change's first delivery to any client (us): how long the change took
+    to reach the first socket of either node. A change late for every client shows
+    here (it was late before any edge could write it: the relay, Redis, the edges'
+    receive); a change late only for some clients does not."""
+    first: dict[str, int] = {}
+    for report in reports:
+        for seq, latency in report.get("first_us", {}).items():  # type: ignore[attr-defined]
+            first[seq] = min(latency, first.get(seq, latency))
+    return float(max(first.values(), default=float("nan")))
 
 
 def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -> str:
@@ -221,7 +239,7 @@ def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -
         "",
         f"{'':22}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'deliv/s':>9}{'lost':>6}{'dup':>5}"
         f"{'CPU us/frame':>14}{'(user)':>8}{'RSS/conn KiB':>14}{'loadgen us/frame':>18}"
-        f"{'idle ms/s':>11}{'net us/frame':>14}",
+        f"{'idle ms/s':>11}{'net us/frame':>14}{'1st max ms':>12}",
     ]
     labels = {
         "livescore": "livescore hub",
@@ -235,7 +253,7 @@ def table(results: list[Result], args: argparse.Namespace, skipped: list[str]) -
             f"{r.deliveries_per_s:>9.0f}{r.lost:>6}{r.duplicated:>5}{r.cpu_us_per_frame:>14.2f}"
             f"{r.user_us_per_frame:>8.2f}{r.rss_per_conn / 1024:>14.1f}"
             f"{r.loadgen_us_per_frame:>18.2f}{r.idle_ms_per_s:>11.1f}{r.net_us_per_frame:>14.2f}"
-            + (f"  ({r.closed} sockets closed)" if r.closed else "")
+            f"{r.first_max_ms:>12.1f}" + (f"  ({r.closed} sockets closed)" if r.closed else "")
         )
     by = {r.name: r for r in results}
     if "livescore" in by and "bare" in by:

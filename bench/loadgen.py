@@ -9,7 +9,8 @@ answered (Sanic closes sockets that do not pong).
 Protocol with the coordinator (stdin/stdout, one line each):
     -> "ready N"             all N sockets subscribed (or "failed REASON")
     <- "final SEQ"           the last seq written; then wait until every socket has it
-    -> "{json stats}"        latencies (us), deliveries, lost, duplicated, per-socket
+    -> "{json stats}"        latencies (us), each seq's first delivery's latency (us),
+                             deliveries, lost, duplicated, per-socket
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ _now = time.time
 
 
 class Stats(SeqCount):
-    __slots__ = ("deliveries", "latencies", "ts_cache")
+    __slots__ = ("deliveries", "first", "latencies", "ts_cache")
 
     def __init__(self) -> None:
         super().__init__()
         self.latencies: list[int] = []
         self.deliveries = 0
         self.ts_cache: dict[int, float] = {}
+        #: each seq's first delivery in this process: its latency (us)
+        self.first: dict[int, int] = {}
 
 
 class Client(RawWs):
@@ -101,10 +104,11 @@ class Client(RawWs):
         self.last = seq
         stats.deliveries += 1
         ts = stats.ts_cache.get(seq)
-        if ts is None:
+        if ts is None:  # this seq's first delivery in this process
             t = data.rfind(b'"ts":"', start, end)
             stamp = data[t + 6 : data.index(b'"', t + 6)].decode()
             ts = stats.ts_cache[seq] = datetime.fromisoformat(stamp).timestamp()
+            stats.first[seq] = int((now - ts) * 1_000_000)
         stats.latencies.append(int((now - ts) * 1_000_000))
 
 
@@ -164,6 +168,7 @@ class Generator:
         behind = sum(max(0, final - c.last) for c in self.clients)
         return {
             "latencies_us": self.stats.latencies,
+            "first_us": self.stats.first,
             "deliveries": self.stats.deliveries,
             "duplicated": self.stats.duplicated,
             "lost": self.stats.lost + behind,
