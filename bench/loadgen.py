@@ -168,7 +168,7 @@ class Generator:
         behind = sum(max(0, final - c.last) for c in self.clients)
         return {
             "latencies_us": self.stats.latencies,
-            "first_us": self.stats.first,
+            "first_us": {str(seq): us for seq, us in self.stats.first.items()},
             "deliveries": self.stats.deliveries,
             "duplicated": self.stats.duplicated,
             "lost": self.stats.lost + behind,
