@@ -198,7 +198,8 @@ class EncodedResponse(HTTPResponse):
 #: What the door's hook answers (``at_the_door``): True, it took the connection; False,
 #: Sanic's protocol is to serve it; or an awaitable, the answer is not known yet (say,
 #: a rate limit must ask Redis): it gives the function that takes the connection
-#: (called with the bytes that came meanwhile), or None for Sanic's after all.
+#: (called with the bytes that came meanwhile, the connection reading again), or None
+#: for Sanic's after all.
 DoorTake = Callable[[bytes], None]
 DoorAnswer = bool | Awaitable[DoorTake | None]
 DoorHook = Callable[[Any, bytes, "set[Any]"], DoorAnswer]
@@ -292,6 +293,9 @@ class Door(asyncio.Protocol):
             return
         self.waiting = None
         more, self.data = self.data, b""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()  # (data is read once this returns: after the hand-over)
         if take is not None:  # it takes the socket, even one closed meanwhile (to let go)
             self.kwargs["connections"].discard(self)
             try:
@@ -299,8 +303,7 @@ class Door(asyncio.Protocol):
             except Exception:
                 self._failed(prefix)
             return
-        if self.transport is not None:
-            self.transport.resume_reading()
+        if transport is not None:
             self._to_sanic(data + more)
 
     def _to_sanic(self, data: bytes) -> None:

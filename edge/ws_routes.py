@@ -413,7 +413,6 @@ def at_the_door(app: Sanic[Any, Any], hub: Hub, admission: Admission) -> framewo
             connection = _open(transport, answer, hub, admission, address)
             _AT_THE_DOOR.inc()
             transport.set_protocol(connection)
-            transport.resume_reading()
             _go_live(connection, head.rest + more, connections, peer[1], settings)
 
         admitted = admission.admit_now(address)
