@@ -68,34 +68,73 @@ STALLS = REGISTRY.histogram(
 )
 
 
-#: Seconds between the stall probe's ticks (``StallProbe``).
+#: Seconds between the stall probe's ticks while the worker is busy, and while it
+#: is quiet (``StallProbe``).
 PROBE_EVERY = 0.02
+PROBE_QUIET_EVERY = 0.1
+#: A tick interval in which the worker's thread was on the CPU more than this share
+#: of the time (or the tick came later than ``every``) counts as busy.
+PROBE_BUSY_SHARE = 0.05
 
 
 class StallProbe:
-    """A cheap event-loop stall probe: a timer every ``every`` seconds, measuring how
-    late it fired. Each lateness goes into ``livescore_event_loop_stall_seconds``;
-    the longest of the last ``window`` seconds is the gauge
-    ``livescore_event_loop_stall_max_seconds`` (read it right after a burst).
+    """A cheap event-loop stall probe: a timer measuring how late it fired. Each
+    lateness goes into ``livescore_event_loop_stall_seconds``; the longest of the
+    last ``window`` seconds is the gauge ``livescore_event_loop_stall_max_seconds``
+    (read it right after a burst).
 
-    A stall is seen to within ``every`` (one that starts just after a tick shows
-    that much shorter). Every tick wakes the worker, which costs whatever else it
-    does: on a VM where a timer wake-up costs about 100 us (bare uvloop with one
-    10 ms timer: 10 ms of CPU a second), ticking every 10 ms cost an idle worker
-    1% of a core, every 20 ms (the default) half that. Each tick is a plain timer
-    callback (no task step, no future: a sleeping coroutine cost several times
-    more)."""
+    It ticks every ``every`` seconds while the worker is busy, and every
+    ``quiet_every`` while it is quiet: on a VM where a timer wake-up costs about
+    100 us (bare uvloop with one 10 ms timer: 10 ms of CPU a second), a 20 ms tick
+    alone cost a worker with nothing to do half a percent of a core, as much as
+    every other periodic duty of the node together, and more than one
+    microsecond per frame of a fan-out that sends 10,000 frames a second. Busy
+    means: since the last tick the worker's thread was on the CPU for more than
+    ``busy_share`` of the time, or the tick was late by more than ``every``; or
+    :meth:`wake` was called, which the hub does when a change arrives and the
+    door when an upgrade comes, so the stalls of a fan-out or a reconnect storm
+    are measured to within ``every`` from their first moment. A stall that starts
+    on a quiet worker with neither (a slow request on a kept-alive connection
+    after a lull) is seen too, but up to ``quiet_every`` short. Collector pauses
+    are timed exactly whatever the mode (``GcTimer``).
 
-    def __init__(self, every: float = PROBE_EVERY, window: float = 10.0) -> None:
+    Each tick is a plain timer callback (no task step, no future: a sleeping
+    coroutine cost several times more)."""
+
+    def __init__(
+        self,
+        every: float = PROBE_EVERY,
+        window: float = 10.0,
+        *,
+        quiet_every: float = PROBE_QUIET_EVERY,
+        busy_share: float = PROBE_BUSY_SHARE,
+    ) -> None:
         self.every = every
+        self.quiet_every = quiet_every
+        self.busy_share = busy_share
         self.window = window
         #: (second, longest lateness in that second), oldest first
         self._peaks: deque[tuple[int, float]] = deque()
         self._observe = STALLS.labels().observe
+        #: ticks so far (tests and the curious: how often it woke)
+        self.ticks = 0
+        self.quiet = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._beat: Loop | None = None
+        self._failed: asyncio.Future[None] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
+        self._ticked_at = 0.0
+        self._cpu_at = 0.0
         REGISTRY.gauge_callback(
             "livescore_event_loop_stall_max_seconds",
             f"Longest event-loop stall in the last {window:g} seconds",
             self.recent_max,
+        )
+        REGISTRY.counter_callback(
+            "livescore_event_loop_probe_ticks_total",
+            f"Ticks of the stall probe (every {every:g} s while busy, {quiet_every:g} s quiet)",
+            lambda: self.ticks,
         )
 
     def record(self, late: float, now: float) -> None:
@@ -114,36 +153,54 @@ class StallProbe:
         floor = time.monotonic() - self.window
         return max((late for second, late in self._peaks if second >= floor), default=0.0)
 
+    def wake(self) -> None:
+        """Work starts now: tick within ``every`` from here (nothing when already busy)."""
+        if self.quiet and self._loop is not None:
+            self.quiet = False
+            self._arm(time.monotonic(), self.every)
+
+    def _arm(self, now: float, interval: float) -> None:
+        assert self._loop is not None
+        if self._handle is not None:
+            self._handle.cancel()
+        self._due = now + interval
+        self._handle = self._loop.call_later(interval, self._tick)
+
+    def _tick(self) -> None:
+        try:
+            now = time.monotonic()
+            late = now - self._due
+            self.record(late if late > 0.0 else 0.0, now)
+            assert self._beat is not None
+            self._beat.beat()
+            self.ticks += 1
+            cpu = time.thread_time()
+            busy = late > self.every or cpu - self._cpu_at > self.busy_share * (
+                now - self._ticked_at
+            )
+            self._cpu_at, self._ticked_at = cpu, now
+            self.quiet = not busy
+            self._arm(now, self.every if busy else self.quiet_every)
+        except Exception as exc:
+            if self._failed is not None and not self._failed.done():
+                self._failed.set_exception(exc)
+
     async def run(self, beat: Loop) -> None:
         """Tick until cancelled (each tick beats for the supervisor); a tick that
         raises ends this with its exception, so the supervisor restarts the probe."""
-        loop = asyncio.get_running_loop()
-        failed: asyncio.Future[None] = loop.create_future()
-        every = self.every
-        record = self.record
-        clock = time.monotonic
-        due = clock() + every
-        handle: asyncio.TimerHandle | None = None
-
-        def tick() -> None:
-            nonlocal due, handle
-            try:
-                now = clock()
-                late = now - due
-                record(late if late > 0.0 else 0.0, now)
-                beat.beat()
-                due = now + every
-                handle = loop.call_later(every, tick)
-            except Exception as exc:
-                if not failed.done():
-                    failed.set_exception(exc)
-
-        handle = loop.call_later(every, tick)
+        self._loop = asyncio.get_running_loop()
+        self._beat = beat
+        self._failed = self._loop.create_future()
+        self.quiet = False
+        self._cpu_at, self._ticked_at = time.thread_time(), time.monotonic()
+        self._arm(self._ticked_at, self.every)
         try:
-            await failed
+            await self._failed
         finally:
-            if handle is not None:
-                handle.cancel()
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
+            self._loop = None
 
 
 GC_PAUSES = REGISTRY.histogram(

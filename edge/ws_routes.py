@@ -40,6 +40,7 @@ import logging
 import random
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
@@ -210,15 +211,19 @@ async def start_hub(app: Sanic[Any, Any]) -> None:
         max_subscriptions=settings.ws_max_subscriptions,
         ring_size=settings.ws_ring,
     )
+    # the stall probe ticks fast from the moment a change comes or an upgrade knocks
+    probe = metrics.StallProbe()
+    edge.loops.supervise("loop_probe", probe.run, interval=5.0)
+    edge.bus.add_listener(lambda _change: probe.wake())
     edge.bus.add_listener(hub.on_message)
     edge.bus.add_gap_listener(hub.on_gap)
     hub.start(edge.loops)
     app.ctx.ws_hub = hub
     framework.at_the_door(
-        app, REQUEST_LINE.encode() + b"\r\n", at_the_door(app, hub, app.ctx.ws_admission)
+        app,
+        REQUEST_LINE.encode() + b"\r\n",
+        at_the_door(app, hub, app.ctx.ws_admission, probe.wake),
     )
-    probe = metrics.StallProbe()
-    edge.loops.supervise("loop_probe", probe.run, interval=5.0)
     metrics.GcTimer().install()
     # what startup created lives as long as the worker: out of the collector's sight; then
     # the survivors every half second, so a full collection walks only what came since
@@ -375,7 +380,9 @@ def _go_live(
     connection.start(session, received, connections)
 
 
-def at_the_door(app: Sanic[Any, Any], hub: Hub, admission: Admission) -> framework.DoorHook:
+def at_the_door(
+    app: Sanic[Any, Any], hub: Hub, admission: Admission, waking: Callable[[], None]
+) -> framework.DoorHook:
     """``/ws``'s upgrade taken at the door (``framework.Door``), before Sanic makes a
     protocol, request or task for it: the connection's first bytes, when they are a
     whole, valid upgrade request for ``/ws`` that ``ws_entry`` would accept (its
@@ -392,6 +399,7 @@ def at_the_door(app: Sanic[Any, Any], hub: Hub, admission: Admission) -> framewo
     limit = framework.header_limit(app)
 
     def upgrade(transport: Any, data: bytes, connections: set[Any]) -> framework.DoorAnswer:
+        waking()  # the stall probe: measure this upgrade's (and its storm's) stalls closely
         head = wf.read_upgrade_head(data, REQUEST_LINE, limit)
         if head is None:
             return False
