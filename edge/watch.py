@@ -21,6 +21,13 @@ Each reading holds:
 
 A reading older than ``STALE_AFTER_S`` is itself a fault (``edge.health``):
 the checks stopped refreshing.
+
+A reading costs three exchanges (besides the pool's check of the connection):
+PostgreSQL's statements in one pipeline (``store.health_reads``) beside Redis's
+first pipeline, then Redis's second, which needs the heartbeat keys the first
+one's SCAN found and the enabled feeds PostgreSQL named. Every worker of every
+node reads every second, and on a VM where each wake-up of the event loop costs
+about 100 us, ten sequential round trips were most of an idle worker's CPU.
 """
 
 from __future__ import annotations
@@ -44,10 +51,9 @@ from livescore.keys import Keys
 from livescore.logs import kv
 from livescore.supervise import Loop
 from pipeline.budget import budget_limit
-from store.changes import Backlog, backlog
-from store.coverage import stale_count
+from store.changes import Backlog
 from store.db import Conn
-from store.feeds import list_feeds
+from store.health_reads import read_pipeline_rows
 
 log = logging.getLogger("livescore.edge.watch")
 
@@ -55,7 +61,8 @@ log = logging.getLogger("livescore.edge.watch")
 EVERY = 1.0
 READ_TIMEOUT = 2.0
 #: A reading older than this means the checks stopped refreshing (a reading
-#: takes at most three steps of READ_TIMEOUT, then the loop waits EVERY).
+#: takes at most two steps of READ_TIMEOUT, PostgreSQL beside Redis's first round
+#: trip then Redis's second, and the loop waits EVERY: one step of room).
 STALE_AFTER_S = 3 * READ_TIMEOUT + EVERY
 
 
@@ -89,6 +96,14 @@ class Reading:
     @property
     def workers_alive(self) -> int:
         return sum(1 for w in self.workers or [] if w.kind == "worker")
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstRound:
+    #: the first SCAN step's reply (cursor, keys)
+    scanned: tuple[int, list[bytes]]
+    #: Redis's clock, ms (the feeds' budget windows are counted on it)
+    now_ms: int
 
 
 def _ms(started: float) -> float:
@@ -213,47 +228,75 @@ class PipelineWatch:
         )
 
     async def _postgres(self, reading: Reading) -> list[FeedConfig] | None:
+        """One round trip (``store.health_reads``); the enabled feeds, or None."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(READ_TIMEOUT), self.db() as conn:
-                reading.stale = await stale_count(conn)
-                reading.backlog = await backlog(conn)
-                feeds = await list_feeds(conn, enabled_only=True)
+                rows = await read_pipeline_rows(conn)
         except DB_ERRORS as exc:
             reading.errors["postgres"] = repr(exc)
             reading.postgres = {"ok": False, "error": type(exc).__name__}
             return None
+        reading.stale, reading.backlog = rows.stale, rows.backlog
         reading.postgres = {"ok": True, "latencyMs": _ms(started)}
-        return feeds
+        return rows.feeds
 
-    async def _redis(self, reading: Reading) -> bool:
+    async def _redis(self, reading: Reading) -> _FirstRound | None:
+        """The first round trip: PING (its latency is the pipeline's), the queue's
+        depth, the tick's stamp, the first SCAN step of the heartbeats, the server's
+        clock; None when Redis did not answer."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                await self.redis.ping()  # type: ignore[misc]  # redis-py's sync/async union
-                latency = _ms(started)
-                depth = await self.redis.llen(saq_queued_key(self.keys.queue_name))  # type: ignore[misc]
-                reading.queue_depth = int(depth)
-                reading.workers = await beats.read_processes(self.redis, self.keys)
-                reading.tick_at = await beats.last_tick(self.redis, self.keys)
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.ping()
+                pipe.llen(saq_queued_key(self.keys.queue_name))
+                pipe.get(self.keys.tick_beat)
+                beats.queue_scan(pipe, self.keys)
+                pipe.time()
+                _, depth, tick, scanned, now = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
-            reading.errors["redis"] = repr(exc)
-            reading.redis = {"ok": False, "error": type(exc).__name__}
-            return False
-        reading.redis = {"ok": True, "latencyMs": latency}
-        return True
+            self._redis_failed(reading, exc)
+            return None
+        reading.redis = {"ok": True, "latencyMs": _ms(started)}
+        reading.queue_depth = int(depth)
+        reading.tick_at = beats.parse_tick(tick)
+        return _FirstRound(scanned, feed_health.server_ms(now))
+
+    def _redis_failed(self, reading: Reading, exc: Exception) -> None:
+        reading.errors["redis"] = repr(exc)
+        reading.redis = {"ok": False, "error": type(exc).__name__}
+
+    async def _redis_second(
+        self, reading: Reading, first: _FirstRound, feeds: list[FeedConfig] | None
+    ) -> None:
+        """The second round trip: the heartbeats the scan found, and each enabled
+        feed's record (when PostgreSQL said which feeds are enabled)."""
+        try:
+            async with asyncio.timeout(READ_TIMEOUT):
+                names = await beats.process_names(self.redis, self.keys, first.scanned)
+                pipe = self.redis.pipeline(transaction=False)
+                if names:
+                    pipe.mget(names)
+                if feeds is not None:
+                    feed_health.queue_feeds(pipe, self.keys, [f.name for f in feeds], first.now_ms)
+                replies = await pipe.execute() if names or feeds else []
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._redis_failed(reading, exc)
+            return
+        reading.workers = beats.parse_processes(replies.pop(0)) if names else []
+        if feeds is not None:
+            reading.feeds = feed_health.parse_feeds(
+                replies, [(f.name, budget_limit(f)) for f in feeds]
+            )
 
     async def read(self) -> Reading:
+        """PostgreSQL (one round trip) beside Redis's first round trip, then Redis's
+        second (it needs the scan's keys and PostgreSQL's feeds)."""
         reading = Reading()
-        feeds, redis_ok = await asyncio.gather(self._postgres(reading), self._redis(reading))
-        if feeds is not None and redis_ok:
-            try:
-                async with asyncio.timeout(READ_TIMEOUT):
-                    reading.feeds = await feed_health.read_feeds(
-                        self.redis, self.keys, [(f.name, budget_limit(f)) for f in feeds]
-                    )
-            except (RedisError, OSError, TimeoutError) as exc:
-                reading.errors["redis"] = repr(exc)
+        feeds, first = await asyncio.gather(self._postgres(reading), self._redis(reading))
+        if first is not None:
+            await self._redis_second(reading, first, feeds)
         reading.at = time.time()
         for name in ("postgres", "redis"):
             was, now = getattr(self.reading, name), getattr(reading, name)

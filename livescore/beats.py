@@ -81,11 +81,39 @@ async def remove_process(redis: aioredis.Redis, keys: Keys, ident: str) -> None:
 
 async def read_processes(redis: aioredis.Redis, keys: Keys) -> list[ProcessBeat]:
     """Every process whose heartbeat has not expired (SCAN: a handful of keys)."""
+    names = await process_names(redis, keys)
+    return parse_processes(await redis.mget(names)) if names else []
+
+
+#: Keys a SCAN step looks at (``process_names``).
+SCAN_COUNT = 100
+
+
+def queue_scan(pipe: aioredis.client.Pipeline, keys: Keys) -> None:
+    """Add the first step of ``process_names``'s SCAN to ``pipe``; its reply goes to
+    ``process_names(..., first=reply)``."""
+    pipe.scan(0, match=keys.process("*"), count=SCAN_COUNT)
+
+
+async def process_names(
+    redis: aioredis.Redis, keys: Keys, first: tuple[int, list[bytes]] | None = None
+) -> list[bytes]:
+    """The heartbeat keys (SCAN; from ``first``, a first step's reply, if given)."""
+    cursor, names = first if first is not None else (0, [])
+    names = list(names)
+    if first is not None and not int(cursor):
+        return names
+    while True:
+        cursor, more = await redis.scan(cursor, match=keys.process("*"), count=SCAN_COUNT)
+        names.extend(more)
+        if not int(cursor):
+            return names
+
+
+def parse_processes(raws: list[bytes | None]) -> list[ProcessBeat]:
+    """The heartbeats among ``raws`` (MGET's answer), by id."""
     found: list[ProcessBeat] = []
-    names = [name async for name in redis.scan_iter(match=keys.process("*"), count=100)]
-    if not names:
-        return found
-    for raw in await redis.mget(names):
+    for raw in raws:
         if raw is None:
             continue  # expired between the scan and the read
         try:
@@ -110,7 +138,11 @@ async def mark_tick(redis: aioredis.Redis, keys: Keys) -> None:
 
 
 async def last_tick(redis: aioredis.Redis, keys: Keys) -> float | None:
-    raw = await redis.get(keys.tick_beat)
+    return parse_tick(await redis.get(keys.tick_beat))
+
+
+def parse_tick(raw: bytes | str | None) -> float | None:
+    """The tick's stamp as read (None: never, or garbled)."""
     try:
         return float(raw) if raw is not None else None
     except ValueError:

@@ -136,17 +136,37 @@ async def read_feeds(
     one round trip."""
     if not feeds:
         return []
-    seconds, micros = await redis.time()
-    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    now_ms = server_ms(await redis.time())
     pipe = redis.pipeline(transaction=False)
-    for name, _ in feeds:
+    queue_feeds(pipe, keys, [name for name, _ in feeds], now_ms)
+    return parse_feeds(await pipe.execute(), feeds)
+
+
+def server_ms(time_reply: Any) -> int:
+    """Redis ``TIME``'s answer (seconds, microseconds) in milliseconds: the budget
+    window is counted on the server's clock, as ``RedisBudget`` keeps it."""
+    seconds, micros = time_reply
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+#: Replies ``queue_feeds`` adds to a pipeline per feed.
+REPLIES_PER_FEED = 3
+
+
+def queue_feeds(pipe: aioredis.client.Pipeline, keys: Keys, names: list[str], now_ms: int) -> None:
+    """Add each feed's reads to ``pipe`` (``REPLIES_PER_FEED`` replies each, in order)."""
+    for name in names:
         pipe.hgetall(keys.feed_state(name))
         pipe.zcount(keys.budget(name), f"({now_ms - BUDGET_WINDOW_MS}", "+inf")
         pipe.pttl(keys.feed_pause(name))
-    replies = await pipe.execute()
+
+
+def parse_feeds(replies: list[Any], feeds: list[tuple[str, int | None]]) -> list[FeedState]:
+    """The records of ``feeds`` from the replies ``queue_feeds`` asked for."""
     states = []
     for index, (name, limit) in enumerate(feeds):
-        raw, used, pause_ms = replies[3 * index : 3 * index + 3]
+        at = REPLIES_PER_FEED * index
+        raw, used, pause_ms = replies[at : at + REPLIES_PER_FEED]
         state = parse_state(name, raw or {})
         state.budget_used = int(used)
         state.budget_limit = limit

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from store.db import CHANGES_CHANNEL, Conn
+from store.db import CHANGES_CHANNEL, Conn, Cursor
 from store.writes import Change
 
 #: The columns of a change read back: the payload as its stored JSON text,
@@ -117,9 +117,16 @@ async def hold(conn: Conn, match_id: int, seq: int, reason: str) -> None:
 
 
 async def held(conn: Conn) -> list[Held]:
-    cur = await conn.execute(
+    return await _read_held(await _send_held(conn))
+
+
+async def _send_held(conn: Conn) -> Cursor:
+    return await conn.execute(
         "SELECT match_id, seq, reason, held_at FROM relay_held ORDER BY held_at, match_id"
     )
+
+
+async def _read_held(cur: Cursor) -> list[Held]:
     return [Held(**row) for row in await cur.fetchall()]
 
 
@@ -153,16 +160,27 @@ class Backlog:
 
 
 async def backlog(conn: Conn) -> Backlog:
-    cur = await conn.execute(
+    return await read_backlog(await send_backlog(conn))
+
+
+async def send_backlog(conn: Conn) -> tuple[Cursor, Cursor]:
+    """``backlog``'s two statements (in pipeline mode: only sent); their answer
+    is ``read_backlog``'s."""
+    counted = await conn.execute(
         """SELECT count(*) AS n,
                   extract(epoch FROM now() - min(committed_at))::float8 AS age
              FROM match_changes
             WHERE published_at IS NULL
               AND match_id NOT IN (SELECT match_id FROM relay_held)"""
     )
-    row = await cur.fetchone()
+    return counted, await _send_held(conn)
+
+
+async def read_backlog(sent: tuple[Cursor, Cursor]) -> Backlog:
+    counted, held_rows = sent
+    row = await counted.fetchone()
     assert row is not None
-    return Backlog(int(row["n"]), row["age"], await held(conn))
+    return Backlog(int(row["n"]), row["age"], await _read_held(held_rows))
 
 
 #: advisory lock id the leading relay holds for its session

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from store.db import Conn
+from store.db import Conn, Cursor
 
 HOT = ["live", "halftime", "extra_time", "penalties", "suspended"]
 
@@ -77,9 +77,18 @@ async def uncovered_due(conn: Conn, until: datetime) -> list[dict[str, Any]]:
 
 async def stale_count(conn: Conn) -> int:
     """In-play matches flagged stale (no fresh observation from any feed)."""
-    cur = await conn.execute(
+    return await read_stale_count(await send_stale_count(conn))
+
+
+async def send_stale_count(conn: Conn) -> Cursor:
+    """``stale_count``'s statement (in pipeline mode: only sent); its answer is
+    ``read_stale_count``'s."""
+    return await conn.execute(
         "SELECT count(*) AS n FROM matches WHERE stale AND status = ANY(%s)", (HOT,)
     )
+
+
+async def read_stale_count(cur: Cursor) -> int:
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
 

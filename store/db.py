@@ -14,6 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 from livescore.errors import StoreError
 
 Conn = psycopg.AsyncConnection[DictRow]
+#: A cursor of ``Conn`` (pipeline mode: sent now, read after the sync).
+Cursor = psycopg.AsyncCursor[DictRow]
 Pool = AsyncConnectionPool[Conn]
 
 #: The NOTIFY channel the write path signals on commit; the relay LISTENs.

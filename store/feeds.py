@@ -9,7 +9,7 @@ import psycopg
 
 from livescore.errors import ConfigError, Conflict, InvalidChange, NotFound
 from livescore.feeds import FeedConfig, check_base_url
-from store.db import Conn
+from store.db import Conn, Cursor
 
 _COLUMNS = (
     "name, kind, base_url, secret_env, priority, competitions, poll_live_s, poll_idle_s, "
@@ -63,10 +63,19 @@ async def get_feed(conn: Conn, name: str) -> FeedConfig:
 
 
 async def list_feeds(conn: Conn, *, enabled_only: bool = False) -> list[FeedConfig]:
+    return await read_feed_list(await send_list_feeds(conn, enabled_only=enabled_only))
+
+
+async def send_list_feeds(conn: Conn, *, enabled_only: bool = False) -> Cursor:
+    """``list_feeds``'s statement (in pipeline mode: only sent); its answer is
+    ``read_feed_list``'s."""
     sql = f"SELECT {_COLUMNS} FROM feeds"
     if enabled_only:
         sql += " WHERE enabled"
-    cur = await conn.execute(sql + " ORDER BY priority, name")
+    return await conn.execute(sql + " ORDER BY priority, name")
+
+
+async def read_feed_list(cur: Cursor) -> list[FeedConfig]:
     return [_config(row) for row in await cur.fetchall()]
 
 

@@ -17,15 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncCursor
-from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from livescore.model import MatchState
-from store.db import Conn
+from store.db import Conn, Cursor
 from store.shapes import MATCH_SELECT, state_from_row
-
-Cursor = AsyncCursor[DictRow]
 
 
 async def lookup_matches(conn: Conn, provider: str, provider_ids: Sequence[str]) -> dict[str, int]:
