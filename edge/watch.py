@@ -24,10 +24,10 @@ the checks stopped refreshing.
 
 A reading costs three exchanges (besides the pool's check of the connection):
 PostgreSQL's statements in one pipeline (``store.health_reads``) beside Redis's
-first pipeline, then Redis's second, which needs the heartbeat keys the first
-one's SCAN found and the enabled feeds PostgreSQL named. Every worker of every
-node reads every second, and on a VM where each wake-up of the event loop costs
-about 100 us, ten sequential round trips were most of an idle worker's CPU.
+first pipeline, then Redis's second, which needs the worker ids the first one
+read from their index (``livescore.beats``: no SCAN of the keyspace) and the
+enabled feeds PostgreSQL named. Every worker of every node reads every second:
+it was ten sequential round trips, and a SCAN of the whole keyspace.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class _FirstRound:
-    #: the first SCAN step's reply (cursor, keys)
-    scanned: tuple[int, list[bytes]]
+    #: the index of worker processes (``livescore.beats``)
+    indexed: list[bytes | str]
     #: Redis's clock, ms (the feeds' budget windows are counted on it)
     now_ms: int
 
@@ -243,8 +243,8 @@ class PipelineWatch:
 
     async def _redis(self, reading: Reading) -> _FirstRound | None:
         """The first round trip: PING (its latency is the pipeline's), the queue's
-        depth, the tick's stamp, the first SCAN step of the heartbeats, the server's
-        clock; None when Redis did not answer."""
+        depth, the tick's stamp, the index of worker processes, the server's clock;
+        None when Redis did not answer."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(READ_TIMEOUT):
@@ -252,16 +252,16 @@ class PipelineWatch:
                 pipe.ping()
                 pipe.llen(saq_queued_key(self.keys.queue_name))
                 pipe.get(self.keys.tick_beat)
-                beats.queue_scan(pipe, self.keys)
+                beats.queue_index(pipe, self.keys)
                 pipe.time()
-                _, depth, tick, scanned, now = await pipe.execute()
+                _, depth, tick, indexed, now = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             self._redis_failed(reading, exc)
             return None
         reading.redis = {"ok": True, "latencyMs": _ms(started)}
         reading.queue_depth = int(depth)
         reading.tick_at = beats.parse_tick(tick)
-        return _FirstRound(scanned, feed_health.server_ms(now))
+        return _FirstRound(indexed, feed_health.server_ms(now))
 
     def _redis_failed(self, reading: Reading, exc: Exception) -> None:
         reading.errors["redis"] = repr(exc)
@@ -270,11 +270,12 @@ class PipelineWatch:
     async def _redis_second(
         self, reading: Reading, first: _FirstRound, feeds: list[FeedConfig] | None
     ) -> None:
-        """The second round trip: the heartbeats the scan found, and each enabled
-        feed's record (when PostgreSQL said which feeds are enabled)."""
+        """The second round trip: the indexed workers' heartbeats (a SCAN first
+        while the index is empty), and each enabled feed's record (when
+        PostgreSQL said which feeds are enabled)."""
         try:
             async with asyncio.timeout(READ_TIMEOUT):
-                names = await beats.process_names(self.redis, self.keys, first.scanned)
+                names = await beats.process_names(self.redis, self.keys, first.indexed)
                 pipe = self.redis.pipeline(transaction=False)
                 if names:
                     pipe.mget(names)
@@ -292,7 +293,7 @@ class PipelineWatch:
 
     async def read(self) -> Reading:
         """PostgreSQL (one round trip) beside Redis's first round trip, then Redis's
-        second (it needs the scan's keys and PostgreSQL's feeds)."""
+        second (it needs the index's worker ids and PostgreSQL's feeds)."""
         reading = Reading()
         feeds, first = await asyncio.gather(self._postgres(reading), self._redis(reading))
         if first is not None:

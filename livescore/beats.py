@@ -5,6 +5,12 @@ Each ``livescore worker`` writes ``Keys.process(id)`` every
 ``PROCESS_BEAT_S`` seconds: its start time and its supervised loops' reports
 (``livescore.supervise``), with an expiry of ``PROCESS_TTL_S``. A worker that
 stops cleanly deletes it; one killed outright vanishes when the key expires.
+Its id goes in the index ``Keys.processes`` too (scored by the heartbeat's
+expiry; ids expired a TTL ago are pruned by every write), so a reader, every
+edge worker each second, finds the heartbeats with one ZRANGE and one MGET
+instead of a SCAN of the whole keyspace (thousands of round trips on a big
+shared Redis). While the index is empty (no worker running, or only workers
+from before it, in a rolling upgrade), readers SCAN as they used to.
 The cron tick, which runs on whichever worker takes it, stamps
 ``Keys.tick_beat`` each time it runs.
 """
@@ -72,42 +78,57 @@ async def write_process(
         "loops": {report.name: report.to_json() for report in loops.reports()},
         "extra": extra or {},
     }
-    await redis.set(keys.process(ident), orjson.dumps(body), ex=PROCESS_TTL_S)
+    now = time.time()
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(keys.process(ident), orjson.dumps(body), ex=PROCESS_TTL_S)
+    pipe.zadd(keys.processes, {ident: now + PROCESS_TTL_S})
+    pipe.zremrangebyscore(keys.processes, "-inf", now - PROCESS_TTL_S)
+    pipe.expire(keys.processes, INDEX_TTL_S)
+    await pipe.execute()
+
+
+#: The index outlives its last writer by this long (seconds), then goes.
+INDEX_TTL_S = 3600
 
 
 async def remove_process(redis: aioredis.Redis, keys: Keys, ident: str) -> None:
-    await redis.delete(keys.process(ident))
+    pipe = redis.pipeline(transaction=False)
+    pipe.delete(keys.process(ident))
+    pipe.zrem(keys.processes, ident)
+    await pipe.execute()
 
 
 async def read_processes(redis: aioredis.Redis, keys: Keys) -> list[ProcessBeat]:
-    """Every process whose heartbeat has not expired (SCAN: a handful of keys)."""
+    """Every process whose heartbeat has not expired."""
     names = await process_names(redis, keys)
     return parse_processes(await redis.mget(names)) if names else []
 
 
-#: Keys a SCAN step looks at (``process_names``).
+#: Keys a SCAN step looks at (``process_names``, while the index is empty).
 SCAN_COUNT = 100
 
 
-def queue_scan(pipe: aioredis.client.Pipeline, keys: Keys) -> None:
-    """Add the first step of ``process_names``'s SCAN to ``pipe``; its reply goes to
-    ``process_names(..., first=reply)``."""
-    pipe.scan(0, match=keys.process("*"), count=SCAN_COUNT)
+def queue_index(pipe: aioredis.client.Pipeline, keys: Keys) -> None:
+    """Add the read of the index to ``pipe``; its reply goes to
+    ``process_names(..., indexed=reply)``."""
+    pipe.zrange(keys.processes, 0, -1)
 
 
 async def process_names(
-    redis: aioredis.Redis, keys: Keys, first: tuple[int, list[bytes]] | None = None
-) -> list[bytes]:
-    """The heartbeat keys (SCAN; from ``first``, a first step's reply, if given)."""
-    cursor, names = first if first is not None else (0, [])
-    names = list(names)
-    if first is not None and not int(cursor):
-        return names
-    while True:
-        cursor, more = await redis.scan(cursor, match=keys.process("*"), count=SCAN_COUNT)
-        names.extend(more)
-        if not int(cursor):
-            return names
+    redis: aioredis.Redis, keys: Keys, indexed: list[bytes | str] | None = None
+) -> list[str]:
+    """The heartbeat keys of the indexed processes (``indexed``: the index as read
+    already); a SCAN of the keyspace only while the index is empty."""
+    if indexed is None:
+        indexed = await redis.zrange(keys.processes, 0, -1)
+    if indexed:
+        return [keys.process(_text(ident)) for ident in indexed]
+    pattern = keys.process("*")
+    return [_text(name) async for name in redis.scan_iter(match=pattern, count=SCAN_COUNT)]
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def parse_processes(raws: list[bytes | None]) -> list[ProcessBeat]:

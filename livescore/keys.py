@@ -39,6 +39,12 @@ class Keys:
         return f"{self.prefix}:proc:{ident}"
 
     @property
+    def processes(self) -> str:
+        """Sorted set of the worker processes that write a heartbeat, scored by
+        when it expires: where readers find them without a SCAN (``livescore.beats``)."""
+        return f"{self.prefix}:procs"
+
+    @property
     def tick_beat(self) -> str:
         """When the cron tick last ran (``livescore.beats``)."""
         return f"{self.prefix}:beat:tick"

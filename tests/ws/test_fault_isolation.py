@@ -234,7 +234,8 @@ async def test_a_late_cron_tick_while_a_worker_runs_makes_health_503_naming_the_
 ) -> None:
     """The tick is a SAQ cron job, not a loop of ours: it stamps ``beat:tick`` each
     time it runs, and a worker that has been up long enough to tick says so in
-    its heartbeat. Both are written here as a worker would write them."""
+    its heartbeat. Both are written here as a worker would write them (the
+    heartbeat as one from before the workers' index: the edge finds it by a scan)."""
     (node,) = edges(1)
     now = time.time()
     worker = {"id": "worker-test", "kind": "worker", "started": now - 60, "at": now + 60}
