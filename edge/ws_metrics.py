@@ -87,7 +87,7 @@ class StallProbe:
     ``quiet_every`` while it is quiet: on a VM where a timer wake-up costs about
     100 us (bare uvloop with one 10 ms timer: 10 ms of CPU a second), a 20 ms tick
     alone cost a worker with nothing to do half a percent of a core, as much as
-    every other periodic duty of the node together, and more than one
+    every other periodic duty of the node together, and about half a
     microsecond per frame of a fan-out that sends 10,000 frames a second. Busy
     means: since the last tick the worker's thread was on the CPU for more than
     ``busy_share`` of the time, or the tick was late by more than ``every``; or
