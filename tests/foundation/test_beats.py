@@ -17,8 +17,10 @@ from livescore.keys import Keys
 from livescore.supervise import Loops
 
 
-async def beat(redis: aioredis.Redis, keys: Keys, ident: str) -> None:
-    await beats.write_process(redis, keys, ident, "worker", time.time(), Loops())
+async def beat(redis: aioredis.Redis, keys: Keys, *idents: str) -> None:
+    """A heartbeat of each worker ``idents``, as ``livescore worker`` writes it."""
+    for ident in idents:
+        await beats.write_process(redis, keys, ident, "worker", time.time(), Loops())
 
 
 @pytest.fixture
@@ -34,8 +36,7 @@ def no_scan(redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_workers_heartbeats_are_found_through_the_index_without_a_scan(
     redis: aioredis.Redis, keys: Keys
 ) -> None:
-    await beat(redis, keys, "worker-b")
-    await beat(redis, keys, "worker-a")
+    await beat(redis, keys, "worker-b", "worker-a")
 
     found = await beats.read_processes(redis, keys)
 
@@ -46,8 +47,7 @@ async def test_workers_heartbeats_are_found_through_the_index_without_a_scan(
 async def test_a_worker_that_stops_leaves_the_index_and_the_reading(
     redis: aioredis.Redis, keys: Keys
 ) -> None:
-    await beat(redis, keys, "worker-a")
-    await beat(redis, keys, "worker-b")
+    await beat(redis, keys, "worker-a", "worker-b")
 
     await beats.remove_process(redis, keys, "worker-a")
 
@@ -59,8 +59,7 @@ async def test_a_worker_that_stops_leaves_the_index_and_the_reading(
 async def test_an_indexed_worker_whose_heartbeat_expired_is_not_reported(
     redis: aioredis.Redis, keys: Keys
 ) -> None:
-    await beat(redis, keys, "worker-alive")
-    await beat(redis, keys, "worker-killed")
+    await beat(redis, keys, "worker-alive", "worker-killed")
     await redis.delete(keys.process("worker-killed"))  # its key expired: killed outright
 
     assert [p.id for p in await beats.read_processes(redis, keys)] == ["worker-alive"]
