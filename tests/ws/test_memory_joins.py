@@ -157,7 +157,8 @@ async def test_a_slow_latest_mode_reader_gets_a_snapshot_instead_of_a_4008(
         raw.send, {"action": "subscribe", "matchId": match_id, "mode": "latest"}
     )
     reader = SlowReader(raw)
-    thread = threading.Thread(target=reader.run, args=(2048, 0.25), daemon=True)
+    # about one frame a second (each change frame is ~2 KB) against ~20 changes a second
+    thread = threading.Thread(target=reader.run, args=(2048, 1.0), daemon=True)
     thread.start()
     control = WsClient(ws_url(node))  # an exact-mode reader keeps up and sees everything
     await control.__aenter__()
