@@ -128,7 +128,9 @@ async def process_names(
 
 
 def _text(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
+    """A key or id as text; one that is not UTF-8 (not ours) becomes a name no key
+    has, so it reads as missing instead of failing the whole reading."""
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
 
 
 def parse_processes(raws: list[bytes | None]) -> list[ProcessBeat]:

@@ -85,3 +85,11 @@ async def test_while_the_index_is_empty_a_heartbeat_without_one_is_found_by_a_sc
     await redis.set(keys.process("worker-old"), orjson.dumps(older), ex=60)
 
     assert [p.id for p in await beats.read_processes(redis, keys)] == ["worker-old"]
+
+
+@pytest.mark.usefixtures("no_scan")
+async def test_a_garbled_index_member_costs_only_itself(redis: aioredis.Redis, keys: Keys) -> None:
+    await beat(redis, keys, "worker-a")
+    await redis.zadd(keys.processes, {b"\xff\xfe not text": time.time() + 60})
+
+    assert [p.id for p in await beats.read_processes(redis, keys)] == ["worker-a"]
